@@ -1,0 +1,22 @@
+# Grokking phase diagrams: the workflow's table of contents.
+#
+#   snakemake --cores all                 # the sweep in params.yaml, to results/report.md
+#   snakemake --cores all --config sweep='{seed: [1, 2, 3]}'   # one-off override, validated
+#   snakemake --report report.html        # self-contained HTML report with captions
+#
+# What to compute is params.yaml; how to run is config.yaml. Both are validated against
+# workflow/schemas/ before any job starts. Each sweep cell is its own target:
+#   results/cells/wd=<wd>/frac=<frac>/width=<width>/seed=<seed>/metrics.json
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/plot.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.validate_results.output,
+        rules.write_report.output.report,

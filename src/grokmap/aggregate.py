@@ -1,0 +1,116 @@
+"""Aggregate a sweep: classify every cell, majority over seeds, counts, summary metrics."""
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from pathlib import Path
+from typing import Iterable
+
+from .cells import check_record, CellRecordError
+from .grid import AXES, Cell
+from .io import read_json
+from .phases import PHASES, classify_curves
+
+__all__ = ["cell_path", "load_records", "classify_sweep", "summary_metrics", "phases_csv"]
+
+CSV_FIELDS = ("weight_decay", "train_fraction", "width", "seed", "phase", "gap_epochs",
+              "first_train_epoch", "first_test_epoch", "final_train_acc", "final_test_acc",
+              "epochs_run", "non_finite_loss")
+
+
+def cell_path(results_dir: str | Path, cell: Cell) -> Path:
+    return Path(results_dir) / "cells" / cell.relpath / "metrics.json"
+
+
+def load_records(results_dir, cells: Iterable[Cell], settings: dict) -> dict[Cell, dict]:
+    """Read and check the record of every cell of the current grid (never a glob)."""
+    out = {}
+    for cell in cells:
+        path = cell_path(results_dir, cell)
+        try:
+            record = read_json(path)
+        except FileNotFoundError:
+            raise CellRecordError(f"{path}: missing") from None
+        except ValueError as exc:
+            raise CellRecordError(f"{path}: not valid JSON ({exc})") from None
+        check_record(record, cell, settings, str(path))
+        out[cell] = record
+    return out
+
+
+def _majority(phases: list[str]) -> tuple[str, float]:
+    counts = Counter(phases)
+    # Ties go to the phase listed first in PHASES, so the result is deterministic.
+    best = max(PHASES, key=lambda ph: (counts[ph], -PHASES.index(ph)))
+    return best, counts[best] / len(phases)
+
+
+def classify_sweep(records: dict[Cell, dict], phase_params: dict, sweep: dict) -> dict:
+    """The content of phases.json: per cell, per (wd, frac, width) group, counts, settings."""
+    threshold, gap = phase_params["accuracy_threshold"], phase_params["grokking_gap_epochs"]
+    rows = []
+    for cell, rec in sorted(records.items()):
+        c = classify_curves(rec["curves"], threshold, gap)
+        rows.append({**cell.as_dict(), **c,
+                     "final_train_acc": rec["final"]["train_acc"],
+                     "final_test_acc": rec["final"]["test_acc"],
+                     "epochs_run": rec["epochs_run"],
+                     "non_finite_loss": rec["non_finite_loss"],
+                     "train_seconds": rec["train_seconds"]})
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["weight_decay"], row["train_fraction"], row["width"]), []).append(row)
+    group_rows = []
+    for (wd, frac, width), members in sorted(groups.items()):
+        phase, agreement = _majority([m["phase"] for m in members])
+        gaps = [m["gap_epochs"] for m in members if m["phase"] == phase and m["gap_epochs"] is not None]
+        group_rows.append({"weight_decay": wd, "train_fraction": frac, "width": width,
+                           "phase": phase, "agreement": agreement, "n_seeds": len(members),
+                           "seed_phases": {str(m["seed"]): m["phase"] for m in members},
+                           "mean_gap_epochs": sum(gaps) / len(gaps) if gaps else None})
+    counts = Counter(r["phase"] for r in rows)
+    return {
+        "settings": {"phases": phase_params, "sweep": sweep},
+        "n_cells": len(rows),
+        "counts": {ph: counts.get(ph, 0) for ph in PHASES},
+        "group_counts": {ph: sum(g["phase"] == ph for g in group_rows) for ph in PHASES},
+        "non_finite_cells": sum(bool(r["non_finite_loss"]) for r in rows),
+        "cells": rows,
+        "groups": group_rows,
+    }
+
+
+def summary_metrics(phases: dict) -> dict:
+    """Small flat numbers for `dvc metrics show/diff`."""
+    n = phases["n_cells"]
+    counts = phases["counts"]
+    groups = phases["groups"]
+    return {
+        "n_cells": n,
+        "phase_counts": counts,
+        "grokking_fraction": counts["grokking"] / n if n else 0.0,
+        "generalizing_fraction": (counts["grokking"] + counts["comprehension"]) / n if n else 0.0,
+        "seed_agreement_mean": sum(g["agreement"] for g in groups) / len(groups) if groups else 0.0,
+        "non_finite_cells": phases["non_finite_cells"],
+    }
+
+
+def phases_csv(phases: dict) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in phases["cells"]:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in CSV_FIELDS})
+    return buf.getvalue()
+
+
+def axis_effects(phases: dict) -> dict:
+    """For each sweep axis and value: phase counts over all cells with that value."""
+    out = {}
+    for name, _, _ in AXES:
+        per = {}
+        for row in phases["cells"]:
+            per.setdefault(row[name], Counter())[row["phase"]] += 1
+        out[name] = {v: {ph: c.get(ph, 0) for ph in PHASES} for v, c in sorted(per.items())}
+    return out

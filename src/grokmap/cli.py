@@ -1,0 +1,220 @@
+"""Command-line entry points behind ``scripts/*.py`` (one per workflow rule).
+
+Every input arrives as an argument from the rule (cell values from wildcards, settings as
+JSON from the rule's ``params:``), so the workflow tracks everything a job reads. Heavy
+imports (torch, matplotlib) happen inside the command that needs them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger("grokmap")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def _run(main, args) -> int:
+    _setup_logging(args.log_level)
+    try:
+        main(args)
+    except Exception as exc:  # the message is for the user; the rule's log keeps it
+        log.error("%s: %s", type(exc).__name__, exc)
+        if args.log_level.upper() == "DEBUG":
+            raise
+        return 1
+    return 0
+
+
+def train_cell_main(argv=None) -> int:
+    p = _parser("Train one sweep cell and write its metrics.json atomically.")
+    for short in ("wd", "frac", "width", "seed"):
+        p.add_argument(f"--{short}", required=True, help="value as spelled in the cell path")
+    p.add_argument("--settings", required=True, help="JSON of params.yaml task/model/training")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+
+    def main(args):
+        import torch
+
+        from .cells import run_cell
+        from .grid import cell_from_wildcards, spell
+        from .io import atomic_write_json
+
+        torch.set_num_threads(args.threads)
+        given = {k: getattr(args, k) for k in ("wd", "frac", "width", "seed")}
+        cell = cell_from_wildcards(given)
+        for short, text in cell.wildcards.items():
+            if given[short] != text:
+                raise ValueError(f"{short}={given[short]} is not the canonical spelling {text!r}")
+        settings = json.loads(args.settings)
+        log.info("training %s", cell.relpath)
+        every = max(1, settings["training"]["max_epochs"] // 10)
+
+        def progress(epoch, m):
+            if epoch % every < settings["training"]["eval_every_epochs"]:
+                log.info("epoch %d train_acc %.3f test_acc %.3f", epoch, m["train_acc"], m["test_acc"])
+
+        record = run_cell(settings, cell, progress)
+        atomic_write_json(args.out, record)
+        log.info("done in %.1f s (%d epochs)", record["wall_seconds"], record["epochs_run"])
+
+    return _run(main, args)
+
+
+def _grid_and_records(args):
+    from .aggregate import load_records
+    from .cells import cell_settings
+    from .grid import cells
+
+    params = json.loads(args.params)
+    grid = cells(params["sweep"])
+    return params, grid, load_records(args.results_dir, grid, cell_settings(params))
+
+
+def _aggregate_parser(description: str) -> argparse.ArgumentParser:
+    p = _parser(description)
+    p.add_argument("--params", required=True, help="JSON of the validated params.yaml")
+    p.add_argument("--results-dir", required=True)
+    return p
+
+
+def classify_phases_main(argv=None) -> int:
+    p = _aggregate_parser("Classify every cell; write phases.json, phases.csv and metrics.json.")
+    p.add_argument("--phases-json", required=True)
+    p.add_argument("--phases-csv", required=True)
+    p.add_argument("--metrics-json", required=True)
+    args = p.parse_args(argv)
+
+    def main(args):
+        from .aggregate import classify_sweep, phases_csv, summary_metrics
+        from .io import atomic_write_json, atomic_write_text
+
+        params, grid, records = _grid_and_records(args)
+        phases = classify_sweep(records, params["phases"], params["sweep"])
+        atomic_write_json(args.phases_json, phases)
+        atomic_write_text(args.phases_csv, phases_csv(phases))
+        atomic_write_json(args.metrics_json, summary_metrics(phases))
+        log.info("classified %d cells: %s", phases["n_cells"], phases["counts"])
+
+    return _run(main, args)
+
+
+def plot_main(argv=None) -> int:
+    p = _parser("Draw the discrete and smooth phase diagrams.")
+    p.add_argument("--phases-json", required=True)
+    p.add_argument("--max-epochs", type=int, required=True)
+    p.add_argument("--phase-diagram", required=True)
+    p.add_argument("--smooth-diagram", required=True)
+    args = p.parse_args(argv)
+
+    def main(args):
+        from .io import read_json
+        from .plots import plot_phase_diagram, plot_smooth_diagram
+
+        phases = read_json(args.phases_json)
+        for path in (args.phase_diagram, args.smooth_diagram):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _atomic_figure(args.phase_diagram, lambda tmp: plot_phase_diagram(phases, tmp))
+        _atomic_figure(args.smooth_diagram, lambda tmp: plot_smooth_diagram(phases, tmp, args.max_epochs))
+
+    return _run(main, args)
+
+
+def _atomic_figure(path: str, draw) -> None:
+    import os
+
+    tmp = str(Path(path).with_name(f".{Path(path).stem}.tmp{Path(path).suffix}"))
+    draw(tmp)
+    os.replace(tmp, path)
+
+
+def plot_curves_main(argv=None) -> int:
+    p = _aggregate_parser("Plot training curves of one representative cell per phase.")
+    p.add_argument("--phases-json", required=True)
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+
+    def main(args):
+        from .aggregate import cell_path
+        from .io import read_json
+        from .plots import plot_curves
+        from .report import representatives
+
+        params = json.loads(args.params)
+        phases = read_json(args.phases_json)
+        examples = {ph: (cell.relpath, read_json(cell_path(args.results_dir, cell))["curves"])
+                    for ph, cell in representatives(phases).items()}
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        _atomic_figure(args.out, lambda tmp: plot_curves(
+            examples, tmp, params["phases"]["accuracy_threshold"]))
+
+    return _run(main, args)
+
+
+def write_report_main(argv=None) -> int:
+    p = _aggregate_parser("Write metadata.json and report.md.")
+    p.add_argument("--phases-json", required=True)
+    p.add_argument("--metadata", required=True)
+    p.add_argument("--report", required=True)
+    p.add_argument("--figure", action="append", default=[], help="TITLE=PATH (repeatable)")
+    args = p.parse_args(argv)
+
+    def main(args):
+        from .io import atomic_write_json, atomic_write_text, read_json
+        from .report import build_metadata, render_report
+
+        params, grid, records = _grid_and_records(args)
+        phases = read_json(args.phases_json)
+        metadata = build_metadata(params, phases, [r["train_seconds"] for r in records.values()])
+        atomic_write_json(args.metadata, metadata)
+        report_dir = Path(args.report).parent.resolve()
+        figures = {}
+        for item in args.figure:
+            title, _, path = item.partition("=")
+            figures[title] = str(Path(path).resolve().relative_to(report_dir))
+        atomic_write_text(args.report, render_report(phases, metadata, figures))
+
+    return _run(main, args)
+
+
+def validate_results_main(argv=None) -> int:
+    p = _aggregate_parser("Check that the aggregated outputs agree with the cell records.")
+    p.add_argument("--phases-json", required=True)
+    p.add_argument("--metrics-json", required=True)
+    p.add_argument("--metadata", required=True)
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+
+    def main(args):
+        from .io import atomic_write_json, read_json
+        from .validate import validate_outputs
+
+        params, grid, records = _grid_and_records(args)
+        checks = validate_outputs(grid, records, read_json(args.phases_json),
+                                  read_json(args.metrics_json), read_json(args.metadata), params)
+        for c in checks:
+            log.info("%s %s %s", "ok  " if c["ok"] else "FAIL", c["check"], c["detail"])
+        failed = [c for c in checks if not c["ok"]]
+        if failed:
+            raise RuntimeError("validation failed: " + "; ".join(
+                f"{c['check']} ({c['detail']})" for c in failed))
+        atomic_write_json(args.out, {"passed": True, "checks": checks,
+                                     "validated_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        log.info("Validation passed: %d checks", len(checks))
+
+    return _run(main, args)

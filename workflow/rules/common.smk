@@ -1,0 +1,45 @@
+# Settings, grid and paths shared by every rule. All logic lives in src/grokmap.
+import json
+import os
+import sys
+from pathlib import Path
+
+_SRC = str(Path(workflow.basedir) / "src")
+if _SRC not in sys.path:  # works without `pip install -e .` too
+    sys.path.insert(0, _SRC)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [_SRC] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+
+from grokmap.cells import cell_settings
+from grokmap.grid import cells as grid_cells
+from grokmap.settings import SettingsError, load_settings
+
+try:
+    SETTINGS = load_settings("params.yaml", "config.yaml",
+                             Path(workflow.basedir) / "workflow" / "schemas", overrides=config)
+except SettingsError as exc:
+    sys.stderr.write(f"Invalid settings: {exc}\n")
+    sys.exit(1)
+
+P = SETTINGS.params  # what to compute
+RUN = SETTINGS.run  # how to run
+R = RUN["results_dir"].rstrip("/")
+PY = sys.executable  # the interpreter running Snakemake, so the venv needs no activation
+SCRIPTS = str(Path(workflow.basedir) / "scripts")
+LOG_LEVEL = RUN["log_level"]
+GRID = grid_cells(P["sweep"])
+
+CELL_DIR = R + "/cells/wd={wd}/frac={frac}/width={width}/seed={seed}"
+CELLS = [f"{R}/cells/{c.relpath}/metrics.json" for c in GRID]
+
+# Code each training job runs: editing it retrains every cell (checksum-guarded).
+TRAIN_CODE = [f"{_SRC}/grokmap/{m}.py" for m in ("cells", "data", "models", "optim", "train")]
+# params.yaml sections, as JSON, for the rules that read them (tracked by `params:`).
+CELL_SETTINGS_JSON = json.dumps(cell_settings(P), sort_keys=True)
+PARAMS_JSON = json.dumps(P, sort_keys=True)
+
+wildcard_constraints:
+    wd="[0-9][0-9.e+-]*",
+    frac="[0-9][0-9.e+-]*",
+    width="[0-9]+",
+    seed="[0-9]+",

@@ -1,0 +1,23 @@
+# report.md and metadata.json; the validator (aggregate.smk) checks them last.
+
+
+rule write_report:
+    input:
+        script=f"{SCRIPTS}/write_report.py",
+        cells=CELLS,
+        phases=rules.classify_phases.output.phases,
+        discrete=rules.plot_phase_diagrams.output.discrete,
+        smooth=rules.plot_phase_diagrams.output.smooth,
+        curves=rules.plot_curves.output[0],
+    output:
+        report=R + "/report.md",
+        metadata=R + "/metadata.json",
+    log:
+        R + "/logs/write_report.log",
+    params:
+        params=PARAMS_JSON,
+    shell:
+        "{PY} {input.script} --params {params.params:q} --results-dir {R}"
+        " --phases-json {input.phases} --metadata {output.metadata} --report {output.report}"
+        " --figure 'Phase diagram={input.discrete}' --figure 'Smooth phase diagram={input.smooth}'"
+        " --figure 'Training curves={input.curves}' --log-level {LOG_LEVEL} 2> {log}"

@@ -126,14 +126,15 @@ def plot_smooth_diagram(phases: dict, path: str | Path, max_epochs: int) -> None
     fig.tight_layout(rect=(0, 0, 0.80, 0.92))
     cax1 = fig.add_axes((0.82, 0.15, 0.02, 0.7))
     cb1 = fig.colorbar(plt.cm.ScalarMappable(gen_norm, gen_cmap), cax=cax1)
-    cb1.set_label("generalizing: log10(1 + max(0, T_test - T_train))", fontsize=7)
+    cb1.set_label("log10(1 + max(0, T_test - T_train))", fontsize=7)
+    cb1.ax.set_title("generalizing", fontsize=7)
     cb1.ax.axhline(math.log10(1 + gap), color="black", linewidth=2)
-    cb1.ax.text(1.6, math.log10(1 + gap), f"grokking\n> {spell(gap)}", fontsize=6,
-                va="center", transform=cb1.ax.get_yaxis_transform())
     cax2 = fig.add_axes((0.91, 0.15, 0.02, 0.7))
     cb2 = fig.colorbar(plt.cm.ScalarMappable(mem_norm, mem_cmap), cax=cax2)
-    cb2.set_label("memorization: log10(T_train); confusion: black", fontsize=7)
-    fig.suptitle("Smooth phase diagram (S3); outlined = grokking")
+    cb2.set_label("log10(T_train); confusion is black", fontsize=7)
+    cb2.ax.set_title("memorization", fontsize=7)
+    fig.suptitle(f"Smooth phase diagram (S3): outlined squares and the bar's black line mark "
+                 f"the grokking gap (> {spell(gap)} epochs)", fontsize=10)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

@@ -43,3 +43,31 @@ wildcard_constraints:
     frac="[0-9][0-9.e+-]*",
     width="[0-9]+",
     seed="[0-9]+",
+
+
+# Progress: cells done / to do this run, and time left (printed by the scheduler process).
+_MONITOR = []
+
+
+def _pending_cells():
+    try:
+        return [str(j.output[0]) for j in workflow.dag.needrun_jobs() if j.rule.name == "train_cell"]
+    except Exception:  # older/newer Snakemake internals: fall back to missing files
+        return [c for c in CELLS if not os.path.exists(c)]
+
+
+onstart:
+    from grokmap.progress import ProgressMonitor
+
+    _MONITOR.append(ProgressMonitor(_pending_cells(), len(CELLS)).begin())
+
+
+onsuccess:
+    for m in _MONITOR:
+        m.end()
+        print(m.line(m.done()), file=sys.stderr)
+
+
+onerror:
+    for m in _MONITOR:
+        m.end()

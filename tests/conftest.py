@@ -1,0 +1,31 @@
+"""Shared fixtures: the repository root, the default settings, a tiny-but-learning setup."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from grokmap.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMAS = ROOT / "workflow" / "schemas"
+
+
+@pytest.fixture(scope="session")
+def default_settings():
+    return load_settings(ROOT / "params.yaml", ROOT / "config.yaml", SCHEMAS)
+
+
+@pytest.fixture
+def default_params(default_settings):
+    return copy.deepcopy(default_settings.params)
+
+
+def tiny_params(params: dict, **training) -> dict:
+    """p = 11 with a larger learning rate: learns in a few hundred full-batch epochs."""
+    q = copy.deepcopy(params)
+    q["task"]["modulus"] = 11
+    q["training"].update({"learning_rate": 0.01, "max_epochs": 300, "eval_every_epochs": 10})
+    q["training"].update(training)
+    return q

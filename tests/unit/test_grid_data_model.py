@@ -1,0 +1,63 @@
+"""Grid expansion and path spelling; data and split; model construction."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from grokmap.data import make_split, modular_pairs, split_indices
+from grokmap.grid import Cell, cell_from_wildcards, cells, spell
+from grokmap.models import EmbedConcatMLP, build_model
+
+
+@pytest.mark.parametrize("value,text", [(0.1, "0.1"), (1e-1, "0.1"), (0.10, "0.1"), (1.0, "1"),
+                                        (0.0, "0"), (1e-05, "1e-05"), (0.001, "0.001"),
+                                        (64, "64"), (42, "42"), (2.5, "2.5")])
+def test_spelling_is_canonical(value, text):
+    assert spell(value) == text
+
+
+def test_cell_path_and_round_trip():
+    c = Cell(0.01, 0.5, 32, 42)
+    assert c.relpath == "wd=0.01/frac=0.5/width=32/seed=42"
+    assert cell_from_wildcards(c.wildcards) == c
+    assert cell_from_wildcards({"wd": "1", "frac": "0.3", "width": "16", "seed": "0"}) == Cell(1.0, 0.3, 16, 0)
+
+
+def test_grid_expansion_default(default_params):
+    grid = cells(default_params["sweep"])
+    assert len(grid) == 60 and len(set(grid)) == 60
+    assert len({c.relpath for c in grid}) == 60
+    many = dict(default_params["sweep"], seed=[0, 1, 2, 3, 4])
+    assert len(cells(many)) == 300
+
+
+def test_pairs_are_a_major_with_modular_labels():
+    a, b, y = modular_pairs(5)
+    assert a.tolist()[:6] == [0, 0, 0, 0, 0, 1] and b.tolist()[:6] == [0, 1, 2, 3, 4, 0]
+    assert torch.equal(y, (a + b) % 5) and len(y) == 25
+
+
+def test_split_follows_s0():
+    tr, te = split_indices(97 * 97, 0.3, 42)
+    perm = np.random.RandomState(42).permutation(97 * 97)
+    assert len(tr) == int(97 * 97 * 0.3) == 2822
+    assert np.array_equal(tr, perm[:2822]) and np.array_equal(te, perm[2822:])
+    (a, b, y), (ta, tb, ty) = make_split(97, 0.3, 42)
+    assert len(y) + len(ty) == 97 * 97
+    assert not set((a * 97 + b).tolist()) & set((ta * 97 + tb).tolist())
+
+
+def test_model_shapes_and_init_order():
+    m = build_model({"name": "embed_concat_mlp", "embedding_dim": 16}, 97, 64, 42)
+    assert isinstance(m, EmbedConcatMLP)
+    assert m.hidden.weight.shape == (64, 32) and m.output.weight.shape == (97, 64)
+    # the same seed and creation order S0 uses: embed_a, embed_b, hidden, output
+    torch.manual_seed(42)
+    ea, eb = torch.nn.Embedding(97, 16), torch.nn.Embedding(97, 16)
+    hid, out = torch.nn.Linear(32, 64), torch.nn.Linear(64, 97)
+    for mine, ref in [(m.embed_a, ea), (m.embed_b, eb), (m.hidden, hid), (m.output, out)]:
+        assert torch.equal(mine.weight, ref.weight)
+    assert sum(p.numel() for p in m.parameters()) == 2 * 97 * 16 + 32 * 64 + 64 + 64 * 97 + 97
+    with pytest.raises(ValueError, match="unknown model"):
+        build_model({"name": "nope", "embedding_dim": 4}, 5, 4, 0)

@@ -1,0 +1,144 @@
+"""params.yaml / config.yaml validation: every bad input gets one message naming the key."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import yaml
+
+from grokmap.settings import SettingsError, load_settings
+
+from ..conftest import ROOT, SCHEMAS
+
+
+def _write(tmp_path, params_edit=None, config_edit=None, raw_params=None):
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["results_dir"] = str(tmp_path / "results")
+    if params_edit:
+        params_edit(params)
+    if config_edit:
+        config_edit(config)
+    (tmp_path / "params.yaml").write_text(raw_params if raw_params is not None else yaml.safe_dump(params))
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    return tmp_path / "params.yaml", tmp_path / "config.yaml"
+
+
+def _load(tmp_path, **kw):
+    overrides = kw.pop("overrides", None)
+    p, c = _write(tmp_path, **kw)
+    return load_settings(p, c, SCHEMAS, overrides)
+
+
+def test_default_files_are_valid(default_settings):
+    assert default_settings.params["task"]["modulus"] == 97
+    assert default_settings.run["threads_per_job"] >= 1
+
+
+def _set(path, value):
+    def edit(d):
+        *parents, last = path.split(".")
+        for k in parents:
+            d = d[k]
+        d[last] = value
+    return edit
+
+
+def _delete(path):
+    def edit(d):
+        *parents, last = path.split(".")
+        for k in parents:
+            d = d[k]
+        del d[last]
+    return edit
+
+
+BAD_PARAMS = [
+    # (edit, words the message must contain)
+    (_set("sweep.wieght_decay", [0.1]), ["unknown key 'wieght_decay'", "weight_decay"]),
+    (_set("trainning", {}), ["unknown key 'trainning'", "training"]),
+    (_set("training.max_epochs", "many"), ["training.max_epochs", "'many'", "integer"]),
+    (_set("training.max_epochs", 2.5), ["training.max_epochs", "2.5", "integer"]),
+    (_set("sweep.weight_decay", []), ["sweep.weight_decay", "at least 1"]),
+    (_set("sweep.weight_decay", [0.1, 0.10]), ["sweep.weight_decay", "repeated", "0.1"]),
+    (_set("sweep.width", [16, 16]), ["sweep.width", "repeated"]),
+    (_set("sweep.train_fraction", [0.0]), ["sweep.train_fraction[0]", "> 0"]),
+    (_set("sweep.train_fraction", [1.0]), ["sweep.train_fraction[0]", "< 1"]),
+    (_set("sweep.train_fraction", [-0.5]), ["sweep.train_fraction[0]"]),
+    (_set("task.modulus", 1), ["task.modulus", ">= 2"]),
+    (_set("task.modulus", 9.5), ["task.modulus", "9.5", "integer"]),
+    (_set("sweep.weight_decay", [-0.1]), ["sweep.weight_decay[0]", "-0.1", ">= 0"]),
+    (_set("training.learning_rate", -1e-3), ["training.learning_rate", "> 0"]),
+    (_set("training.learning_rate", 0), ["training.learning_rate", "> 0"]),
+    (_set("sweep.width", [0]), ["sweep.width[0]", ">= 1"]),
+    (_set("model.name", "resnet"), ["model.name", "'resnet'", "embed_concat_mlp"]),
+    (_set("training.optimizer", "adamm"), ["training.optimizer", "'adamw'"]),
+    (_set("training.loss", "hinge"), ["training.loss", "cross_entropy"]),
+    (_set("task.name", "modular_addtion"), ["task.name", "modular_addition"]),
+    (_set("training.eval_every_epochs", 5000), ["training.eval_every_epochs", "max_epochs"]),
+    (_set("phases.accuracy_threshold", 1.5), ["phases.accuracy_threshold", "<= 1"]),
+    (_set("phases.accuracy_threshold", -0.1), ["phases.accuracy_threshold", ">= 0"]),
+    (_set("training.early_stop_accuracy", 2), ["training.early_stop_accuracy", "<= 1"]),
+    (_delete("phases.grokking_gap_epochs"), ["missing key 'phases.grokking_gap_epochs'"]),
+    (_set("training.betas", [0.9]), ["training.betas", "at least 2"]),
+]
+
+
+@pytest.mark.parametrize("edit,words", BAD_PARAMS, ids=[w[0] for _, w in BAD_PARAMS])
+def test_bad_params_are_refused_with_a_clear_message(tmp_path, edit, words):
+    with pytest.raises(SettingsError) as err:
+        _load(tmp_path, params_edit=edit)
+    msg = str(err.value)
+    assert "params.yaml" in msg
+    for w in words:
+        assert w in msg, msg
+    assert "Traceback" not in msg and "\n" not in msg
+
+
+def test_fraction_leaving_no_test_example_is_refused(tmp_path):
+    # p = 3: 9 pairs; 0.95 * 9 = 8.55 -> 8 train, 1 test is fine; 0.05 * 9 -> 0 train is not
+    with pytest.raises(SettingsError, match=r"train_fraction.*0 train"):
+        _load(tmp_path, params_edit=lambda d: (d["task"].update(modulus=3),
+                                               d["sweep"].update(train_fraction=[0.05])))
+    with pytest.raises(SettingsError, match=r"train_fraction.*0 test"):
+        _load(tmp_path, params_edit=lambda d: (d["task"].update(modulus=2),
+                                               d["sweep"].update(train_fraction=[0.999])))
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path):
+    with pytest.raises(SettingsError, match=r"YAML syntax error at line 2"):
+        _load(tmp_path, raw_params="task:\n  name: [unclosed\n")
+
+
+def test_results_dir_that_cannot_be_written(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(SettingsError, match=r"results_dir.*cannot be written"):
+        _load(tmp_path, config_edit=lambda c: c.update(results_dir=str(blocker / "results")))
+
+
+def test_bad_config_values(tmp_path):
+    with pytest.raises(SettingsError, match=r"config.yaml: 'log_level' = 'LOUD'.*DEBUG"):
+        _load(tmp_path, config_edit=lambda c: c.update(log_level="LOUD"))
+    with pytest.raises(SettingsError, match=r"unknown key 'thread'"):
+        _load(tmp_path, config_edit=lambda c: c.update(thread=2))
+
+
+def test_equal_numbers_are_one_value(tmp_path):
+    raw = (ROOT / "params.yaml").read_text().replace(
+        "weight_decay: [0.0, 0.001, 0.01, 0.1, 1.0]", "weight_decay: [0, 1e-3, 0.010, 1e-1, 1]")
+    s = _load(tmp_path, raw_params=raw)
+    assert s.params["sweep"]["weight_decay"] == [0.0, 0.001, 0.01, 0.1, 1.0]
+    assert all(type(v) is float for v in s.params["sweep"]["weight_decay"])
+
+
+def test_overrides_are_merged_and_validated(tmp_path):
+    # snakemake --config passes every scalar as a string
+    s = _load(tmp_path, overrides={"sweep": {"seed": ["1", "2", "3"]}, "log_level": "DEBUG"})
+    assert s.params["sweep"]["seed"] == [1, 2, 3]
+    assert s.params["sweep"]["width"] == [16, 32, 64]  # untouched keys keep their values
+    assert s.run["log_level"] == "DEBUG"
+    with pytest.raises(SettingsError, match=r"--config overrides.*sweep.width\[0\]"):
+        _load(tmp_path, overrides={"sweep": {"width": ["0"]}})
+    with pytest.raises(SettingsError, match=r"--config: unknown key 'sweeep'"):
+        _load(tmp_path, overrides={"sweeep": {}})

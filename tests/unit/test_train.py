@@ -1,0 +1,70 @@
+"""The training loop: fused path vs the textbook loop, AdamW, schedule, early stop, NaN."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from grokmap.grid import Cell
+from grokmap.optim import AdamW
+from grokmap.train import eval_schedule, train_cell, train_reference
+
+from ..conftest import tiny_params
+
+
+def test_eval_schedule():
+    assert eval_schedule(2500, 100)[:3] == [100, 200, 300] and eval_schedule(2500, 100)[-1] == 2500
+    assert eval_schedule(250, 100) == [100, 200, 250]
+    assert eval_schedule(5, 5) == [5]
+
+
+def test_adamw_matches_torch_bit_for_bit():
+    torch.manual_seed(0)
+    p0 = torch.randn(50)
+    mine, ref = p0.clone(), torch.nn.Parameter(p0.clone())
+    grad = torch.zeros(50)
+    opt = AdamW(mine, grad, 1e-2, (0.9, 0.98), 1e-8, 0.1)
+    topt = torch.optim.AdamW([ref], lr=1e-2, betas=(0.9, 0.98), eps=1e-8, weight_decay=0.1, foreach=False)
+    for _ in range(20):
+        g = torch.randn(50)
+        grad.copy_(g)
+        ref.grad = g.clone()
+        opt.step()
+        topt.step()
+    assert torch.equal(mine, ref.detach())
+
+
+@pytest.mark.parametrize("cell", [Cell(0.0, 0.5, 16, 3), Cell(1.0, 0.8, 32, 7)])
+def test_fused_path_equals_reference_loop(default_params, cell):
+    q = tiny_params(default_params, max_epochs=120, eval_every_epochs=20)
+    fast, ref = train_cell(q, cell), train_reference(q, cell)
+    assert fast["curves"]["epoch"] == ref["curves"]["epoch"]
+    for key in ("train_loss", "test_loss", "train_acc", "test_acc"):
+        assert fast["curves"][key] == pytest.approx(ref["curves"][key], rel=1e-3, abs=2e-3), key
+
+
+def test_tiny_modulus_learns_and_stops_early(default_params):
+    q = tiny_params(default_params, max_epochs=1000)
+    out = train_cell(q, Cell(0.1, 0.8, 64, 0))
+    c = out["curves"]
+    assert c["train_acc"][-1] >= 0.99 and c["test_acc"][-1] >= 0.99
+    assert out["stopped_early"] and out["epochs_run"] < 1000
+    # stopped at the second consecutive evaluation with both accuracies >= 0.99
+    both = [tr >= 0.99 and te >= 0.99 for tr, te in zip(c["train_acc"], c["test_acc"])]
+    assert both[-2:] == [True, True] and not (len(both) > 2 and all(both[-3:]))
+    assert c["train_loss"][-1] < c["train_loss"][0]
+
+
+def test_same_seed_same_numbers(default_params):
+    q = tiny_params(default_params, max_epochs=60)
+    a, b = train_cell(q, Cell(0.01, 0.5, 16, 1)), train_cell(q, Cell(0.01, 0.5, 16, 1))
+    assert a["curves"] == b["curves"]
+    c = train_cell(q, Cell(0.01, 0.5, 16, 2))
+    assert c["curves"] != a["curves"]
+
+
+def test_non_finite_loss_is_recorded_not_raised(default_params):
+    q = tiny_params(default_params, max_epochs=200, learning_rate=1e30)
+    out = train_cell(q, Cell(0.0, 0.5, 16, 0))
+    assert out["non_finite_loss"] and out["epochs_run"] < 200

@@ -1,0 +1,105 @@
+"""Real Snakemake on a tiny grid in a temporary directory."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .helpers import Project, trained_jobs
+
+pytestmark = pytest.mark.workflow
+
+ARTEFACTS = ["results/phases.json", "results/phases.csv", "results/metrics.json",
+             "results/figures/phase_diagram.png", "results/figures/smooth_diagram.png",
+             "results/figures/curves.png", "results/report.md", "results/metadata.json",
+             "results/validation.json"]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """One full run of the tiny grid, shared by the tests that only read it."""
+    proj = Project(tmp_path_factory.mktemp("wf"))
+    first = proj.snakemake()
+    return proj, first
+
+
+def test_dry_run_counts_cells_plus_aggregation(tmp_path):
+    proj = Project(tmp_path)
+    out = proj.snakemake("-n", "--quiet", "rules").stdout
+    counts = dict((m.split()[0], int(m.split()[1])) for m in out.splitlines()
+                  if len(m.split()) == 2 and m.split()[1].isdigit())
+    assert counts["train_cell"] == 4
+    aggregation = ["classify_phases", "plot_phase_diagrams", "plot_curves", "write_report",
+                   "validate_results", "all"]
+    assert all(counts[r] == 1 for r in aggregation)
+    assert counts["total"] == 4 + len(aggregation)
+
+
+def test_full_run_produces_every_artefact(built):
+    proj, first = built
+    assert trained_jobs(first.stderr + first.stdout) == 4
+    for rel in ARTEFACTS:
+        assert (proj.path / rel).stat().st_size > 0, rel
+    assert len(proj.cell_files()) == 4
+    phases = json.loads(proj.read("results/phases.json"))
+    assert phases["n_cells"] == 4 and sum(phases["counts"].values()) == 4
+    assert json.loads(proj.read("results/validation.json"))["passed"] is True
+    report = proj.read("results/report.md").decode()
+    for words in ("Phase distribution", "Per-cell results", "figures/phase_diagram.png", "Metadata"):
+        assert words in report
+    rec = json.loads(proj.read("results/cells/wd=1/frac=0.8/width=16/seed=0/metrics.json"))
+    assert rec["cell"] == {"weight_decay": 1.0, "train_fraction": 0.8, "width": 16, "seed": 0}
+    assert rec["settings"]["task"]["modulus"] == 11 and rec["versions"]["torch"]
+    assert "[progress]" in first.stderr
+
+
+def test_second_run_does_nothing(built):
+    proj, _ = built
+    before = proj.cell_files()
+    again = proj.snakemake()
+    assert "Nothing to be done" in again.stdout + again.stderr
+    assert proj.cell_files() == before
+
+
+def test_new_grid_value_trains_only_new_cells(tmp_path):
+    proj = Project(tmp_path)
+    proj.snakemake()
+    before = proj.cell_files()
+    proj.edit_params({"sweep": {"weight_decay": [0.0, 1.0, 0.1]}})
+    out = proj.snakemake()
+    after = proj.cell_files()
+    assert trained_jobs(out.stdout + out.stderr) == 2
+    assert {k: after[k] for k in before} == before  # old cells untouched
+    assert len(after) == 6
+    assert json.loads(proj.read("results/phases.json"))["n_cells"] == 6
+    # a threshold edit reclassifies and retrains nothing
+    old = json.loads(proj.read("results/phases.json"))
+    proj.edit_params({"phases": {"accuracy_threshold": 0.2}})
+    out = proj.snakemake()
+    assert trained_jobs(out.stdout + out.stderr) == 0
+    assert proj.cell_files() == after
+    new = json.loads(proj.read("results/phases.json"))
+    assert new["settings"]["phases"]["accuracy_threshold"] == 0.2
+    assert new["counts"] != old["counts"] or new["cells"] != old["cells"]
+
+
+def test_shared_training_setting_retrains_all_and_config_retrains_none(tmp_path):
+    proj = Project(tmp_path)
+    proj.snakemake()
+    before = proj.cell_files()
+    cfg = (proj.path / "config.yaml").read_text().replace("log_level: INFO", "log_level: DEBUG")
+    (proj.path / "config.yaml").write_text(cfg)
+    out = proj.snakemake()
+    assert trained_jobs(out.stdout + out.stderr) == 0 and proj.cell_files() == before
+    proj.edit_params({"training": {"max_epochs": 200}})
+    out = proj.snakemake()
+    assert trained_jobs(out.stdout + out.stderr) == 4
+
+
+def test_config_override_on_the_command_line(tmp_path):
+    proj = Project(tmp_path)
+    out = proj.snakemake("-n", "--quiet", "rules", "--config", "sweep={seed: [0, 1, 2]}")
+    assert "train_cell           12" in out.stdout.replace("\t", " ") or " 12" in out.stdout
+    bad = proj.snakemake("-n", "--config", "sweep={width: [0]}", check=False)
+    assert bad.returncode != 0
+    assert "sweep.width[0]" in bad.stderr and "Traceback" not in bad.stderr

@@ -23,9 +23,9 @@ def default_params(default_settings):
 
 
 def tiny_params(params: dict, **training) -> dict:
-    """p = 11 with a larger learning rate: learns in a few hundred full-batch epochs."""
+    """p = 23, lr 0.01: trains in well under a second; wd 1 at frac 0.8 groks by epoch ~700."""
     q = copy.deepcopy(params)
-    q["task"]["modulus"] = 11
-    q["training"].update({"learning_rate": 0.01, "max_epochs": 300, "eval_every_epochs": 10})
+    q["task"]["modulus"] = 23
+    q["training"].update({"learning_rate": 0.01, "max_epochs": 800, "eval_every_epochs": 10})
     q["training"].update(training)
     return q

@@ -165,18 +165,18 @@ class Settings:
     run: dict
 
 
-def _check_semantics(params: dict, run: dict) -> None:
+def _check_semantics(params: dict, run: dict, p_label: str, r_label: str) -> None:
     tr, p = params["training"], params["task"]["modulus"]
     if tr["eval_every_epochs"] > tr["max_epochs"]:
         raise SettingsError(
-            f"params: 'training.eval_every_epochs' = {tr['eval_every_epochs']} is not allowed; "
+            f"{p_label}: 'training.eval_every_epochs' = {tr['eval_every_epochs']} is not allowed; "
             f"allowed: at most training.max_epochs ({tr['max_epochs']})")
     n = p * p
     for frac in params["sweep"]["train_fraction"]:
         n_train = int(n * frac)
         if n_train < 1 or n_train > n - 1:
             raise SettingsError(
-                f"params: 'sweep.train_fraction' value {frac} leaves {n_train} train and "
+                f"{p_label}: 'sweep.train_fraction' value {frac} leaves {n_train} train and "
                 f"{n - n_train} test examples of {n} pairs for p={p}; allowed: a fraction "
                 f"giving at least one of each, between {1 / n:.6g} and {(n - 1) / n:.6g}")
     results = Path(run["results_dir"])
@@ -187,7 +187,7 @@ def _check_semantics(params: dict, run: dict) -> None:
             break
     if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
         raise SettingsError(
-            f"config: 'results_dir' = {run['results_dir']!r} cannot be written "
+            f"{r_label}: 'results_dir' = {run['results_dir']!r} cannot be written "
             f"({probe} is not a writable directory); allowed: a writable directory path")
 
 
@@ -210,11 +210,12 @@ def load_settings(params_path: str | os.PathLike, config_path: str | os.PathLike
             f"{', '.join(sorted(p_keys | r_keys))}")
     p_over = {k: v for k, v in overrides.items() if k in p_keys}
     r_over = {k: v for k, v in overrides.items() if k in r_keys}
+    p_label, r_label = str(params_path), str(config_path)
     if p_over:
-        params = validate_document(_merge(params, p_over), params_schema,
-                                   f"{params_path} with --config overrides")
+        p_label += " with --config overrides"
+        params = validate_document(_merge(params, p_over), params_schema, p_label)
     if r_over:
-        run = validate_document(_merge(run, r_over), config_schema,
-                                f"{config_path} with --config overrides")
-    _check_semantics(params, run)
+        r_label += " with --config overrides"
+        run = validate_document(_merge(run, r_over), config_schema, r_label)
+    _check_semantics(params, run, p_label, r_label)
     return Settings(params=params, run=run)

@@ -99,7 +99,7 @@ class FusedEmbedConcatMLP:
         """A reused scratch tensor: fresh multi-MB allocations cost page faults every step."""
         key = (name, shape)
         if key not in self._scratch:
-            self._scratch[key] = torch.empty(shape)
+            self._scratch[key] = torch.empty(shape, dtype=self.flat.dtype)
         return self._scratch[key]
 
     def logits(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -153,7 +153,7 @@ def train_cell(params: dict, cell, progress: Optional[ProgressFn] = None) -> dic
     net = FusedEmbedConcatMLP(model)
     _check_optimizer(tr)
     opt = AdamW(net.flat, net.grad, tr["learning_rate"], tr["betas"], tr["eps"], cell.weight_decay)
-    neg_onehot = -F.one_hot(y, p).to(torch.float32) / y.numel()  # (n, p)
+    neg_onehot = -F.one_hot(y, p).to(net.flat.dtype) / y.numel()  # (n, p)
     evals = set(eval_schedule(tr["max_epochs"], tr["eval_every_epochs"]))
     stopper = _EarlyStop(tr["early_stop_accuracy"], tr["early_stop_evals"])
     curves, non_finite, stopped_early = Curves(), False, False

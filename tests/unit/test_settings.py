@@ -95,19 +95,20 @@ def test_bad_params_are_refused_with_a_clear_message(tmp_path, edit, words):
     assert "Traceback" not in msg and "\n" not in msg
 
 
-def test_fraction_leaving_no_test_example_is_refused(tmp_path):
-    # p = 3: 9 pairs; 0.95 * 9 = 8.55 -> 8 train, 1 test is fine; 0.05 * 9 -> 0 train is not
-    with pytest.raises(SettingsError, match=r"train_fraction.*0 train"):
+def test_fraction_leaving_no_train_example_is_refused(tmp_path):
+    # p = 3: 9 pairs, int(9 * 0.05) = 0 train examples. (The floor in int(p*p*frac) with
+    # frac < 1 always leaves at least one test example, so only "no train" can happen.)
+    with pytest.raises(SettingsError, match=r"train_fraction.* 0 train and 9 test"):
         _load(tmp_path, params_edit=lambda d: (d["task"].update(modulus=3),
                                                d["sweep"].update(train_fraction=[0.05])))
-    with pytest.raises(SettingsError, match=r"train_fraction.*0 test"):
-        _load(tmp_path, params_edit=lambda d: (d["task"].update(modulus=2),
-                                               d["sweep"].update(train_fraction=[0.999])))
+    s = _load(tmp_path, params_edit=lambda d: (d["task"].update(modulus=3),
+                                               d["sweep"].update(train_fraction=[0.12, 0.99])))
+    assert s.params["sweep"]["train_fraction"] == [0.12, 0.99]
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path):
-    with pytest.raises(SettingsError, match=r"YAML syntax error at line 2"):
-        _load(tmp_path, raw_params="task:\n  name: [unclosed\n")
+    with pytest.raises(SettingsError, match=r"params.yaml: YAML syntax error at line 3"):
+        _load(tmp_path, raw_params="task:\n  name: modular_addition\n modulus: 97\n")
 
 
 def test_results_dir_that_cannot_be_written(tmp_path):

@@ -17,9 +17,9 @@ COPIED = ("Snakefile", "workflow", "scripts", "src", "config.yaml", "params.yaml
 
 # Small enough to train in seconds, large enough to show more than one phase.
 TINY = {
-    "task": {"modulus": 11},
-    "training": {"learning_rate": 0.01, "max_epochs": 300, "eval_every_epochs": 10},
-    "sweep": {"weight_decay": [0.0, 1.0], "train_fraction": [0.5, 0.8], "width": [16], "seed": [0]},
+    "task": {"modulus": 23},
+    "training": {"learning_rate": 0.01, "max_epochs": 800, "eval_every_epochs": 10},
+    "sweep": {"weight_decay": [0.0, 1.0], "train_fraction": [0.5, 0.8], "width": [32], "seed": [0]},
 }
 
 

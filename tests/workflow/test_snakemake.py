@@ -48,7 +48,7 @@ def test_full_run_produces_every_artefact(built):
     for words in ("Phase distribution", "Per-cell results", "figures/phase_diagram.png", "Metadata"):
         assert words in report
     rec = json.loads(proj.read("results/cells/wd=1/frac=0.8/width=32/seed=0/metrics.json"))
-    assert rec["cell"] == {"weight_decay": 1.0, "train_fraction": 0.8, "width": 16, "seed": 0}
+    assert rec["cell"] == {"weight_decay": 1.0, "train_fraction": 0.8, "width": 32, "seed": 0}
     assert rec["settings"]["task"]["modulus"] == 23 and rec["versions"]["torch"]
     assert "[progress]" in first.stderr
 

@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
-from .cells import check_record, CellRecordError
+from .record import CellRecordError, check_record
 from .grid import AXES, Cell
 from .io import read_json
 from .phases import PHASES, classify_curves
@@ -23,7 +23,8 @@ def cell_path(results_dir: str | Path, cell: Cell) -> Path:
     return Path(results_dir) / "cells" / cell.relpath / "metrics.json"
 
 
-def load_records(results_dir, cells: Iterable[Cell], settings: dict) -> dict[Cell, dict]:
+def load_records(results_dir, cells: Iterable[Cell], settings: dict,
+                 fingerprint: str | None = None) -> dict[Cell, dict]:
     """Read and check the record of every cell of the current grid (never a glob)."""
     out = {}
     for cell in cells:
@@ -34,7 +35,7 @@ def load_records(results_dir, cells: Iterable[Cell], settings: dict) -> dict[Cel
             raise CellRecordError(f"{path}: missing") from None
         except ValueError as exc:
             raise CellRecordError(f"{path}: not valid JSON ({exc})") from None
-        check_record(record, cell, settings, str(path))
+        check_record(record, cell, settings, fingerprint, str(path))
         out[cell] = record
     return out
 

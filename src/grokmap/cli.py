@@ -1,4 +1,7 @@
-"""Command-line entry points behind ``scripts/*.py`` (one per workflow rule).
+"""Command-line entry points behind the aggregation ``scripts/*.py`` (one per rule).
+
+(``train_cell`` has its own module, :mod:`grokmap.cell_cli`, as it is part of the
+training fingerprint.)
 
 Every input arrives as an argument from the rule (cell values from wildcards, settings as
 JSON from the rule's ``params:``), so the workflow tracks everything a job reads. Heavy
@@ -39,51 +42,17 @@ def _run(main, args) -> int:
     return 0
 
 
-def train_cell_main(argv=None) -> int:
-    p = _parser("Train one sweep cell and write its metrics.json atomically.")
-    for short in ("wd", "frac", "width", "seed"):
-        p.add_argument(f"--{short}", required=True, help="value as spelled in the cell path")
-    p.add_argument("--settings", required=True, help="JSON of params.yaml task/model/training")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", required=True)
-    args = p.parse_args(argv)
-
-    def main(args):
-        import torch
-
-        from .cells import run_cell
-        from .grid import cell_from_wildcards, spell
-        from .io import atomic_write_json
-
-        torch.set_num_threads(args.threads)
-        given = {k: getattr(args, k) for k in ("wd", "frac", "width", "seed")}
-        cell = cell_from_wildcards(given)
-        for short, text in cell.wildcards.items():
-            if given[short] != text:
-                raise ValueError(f"{short}={given[short]} is not the canonical spelling {text!r}")
-        settings = json.loads(args.settings)
-        log.info("training %s", cell.relpath)
-        every = max(1, settings["training"]["max_epochs"] // 10)
-
-        def progress(epoch, m):
-            if epoch % every < settings["training"]["eval_every_epochs"]:
-                log.info("epoch %d train_acc %.3f test_acc %.3f", epoch, m["train_acc"], m["test_acc"])
-
-        record = run_cell(settings, cell, progress)
-        atomic_write_json(args.out, record)
-        log.info("done in %.1f s (%d epochs)", record["wall_seconds"], record["epochs_run"])
-
-    return _run(main, args)
-
-
 def _grid_and_records(args):
     from .aggregate import load_records
     from .cells import cell_settings
+    from .fingerprint import fingerprint, training_code_files
     from .grid import cells
 
     params = json.loads(args.params)
     grid = cells(params["sweep"])
-    return params, grid, load_records(args.results_dir, grid, cell_settings(params))
+    settings = cell_settings(params)
+    fp, _ = fingerprint(settings, training_code_files())
+    return params, grid, load_records(args.results_dir, grid, settings, fp)
 
 
 def _aggregate_parser(description: str) -> argparse.ArgumentParser:

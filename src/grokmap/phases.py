@@ -9,19 +9,13 @@ All thresholds come from params.yaml ``phases:`` and are passed in; none is writ
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional
+
+from .curves import first_epoch_at
 
 __all__ = ["PHASES", "first_epoch_at", "classify", "classify_curves"]
 
 PHASES: tuple[str, ...] = ("confusion", "memorization", "grokking", "comprehension")
-
-
-def first_epoch_at(epochs: Sequence[int], values: Sequence[float], threshold: float) -> Optional[int]:
-    """First evaluated epoch whose value is >= threshold, or None."""
-    for epoch, value in zip(epochs, values):
-        if value >= threshold:
-            return int(epoch)
-    return None
 
 
 def classify(first_train: Optional[int], first_test: Optional[int], final_train: float,

@@ -103,3 +103,34 @@ def test_config_override_on_the_command_line(tmp_path):
     bad = proj.snakemake("-n", "--config", "sweep={width: [0]}", check=False)
     assert bad.returncode != 0
     assert "sweep.width[0]" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_restored_cells_of_an_earlier_sweep_are_current(tmp_path):
+    """What `git checkout` + `dvc checkout` do: old params and old cell files come back.
+
+    The cells carry their training fingerprint, so Snakemake does not retrain them even
+    though its own records remember the later run; a real settings change still retrains.
+    """
+    import shutil
+
+    proj = Project(tmp_path)
+    proj.snakemake()
+    saved_params = proj.read("params.yaml")
+    shutil.copytree(proj.path / "results" / "cells", tmp_path / "saved_cells")
+    proj.edit_params({"training": {"learning_rate": 0.02}})
+    out = proj.snakemake()
+    assert trained_jobs(out.stdout + out.stderr) == 4
+    (proj.path / "params.yaml").write_bytes(saved_params)
+    shutil.rmtree(proj.path / "results" / "cells")
+    shutil.copytree(tmp_path / "saved_cells", proj.path / "results" / "cells")
+    dry = proj.snakemake("-n", "--quiet", "rules")
+    assert "train_cell" not in dry.stdout
+    out = proj.snakemake()
+    assert trained_jobs(out.stdout + out.stderr) == 0
+    # a cell whose fingerprint file is missing (killed between its two writes, before
+    # aggregation ran) retrains, alone
+    next(proj.path.glob("results/cells/wd=0/frac=0.5/width=32/seed=0/fingerprint-*.json")).unlink()
+    for rel in ("phases.json", "validation.json", "report.md", "metadata.json"):
+        (proj.path / "results" / rel).unlink()
+    out = proj.snakemake()
+    assert trained_jobs(out.stdout + out.stderr) == 1

@@ -5,7 +5,7 @@
 rule classify_phases:
     input:
         script=f"{SCRIPTS}/classify_phases.py",
-        cells=CELLS,
+        cells=CELL_OUTPUTS,
     output:
         phases=report(R + "/phases.json", caption="../report/phases.rst", category="Tables"),
         csv=report(R + "/phases.csv", caption="../report/phases.rst", category="Tables"),
@@ -23,7 +23,7 @@ rule classify_phases:
 rule validate_results:
     input:
         script=f"{SCRIPTS}/validate_results.py",
-        cells=CELLS,
+        cells=CELL_OUTPUTS,
         phases=rules.classify_phases.output.phases,
         metrics=rules.classify_phases.output.metrics,
         metadata=R + "/metadata.json",

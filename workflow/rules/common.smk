@@ -11,6 +11,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     [_SRC] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 
 from grokmap.cells import cell_settings
+from grokmap.fingerprint import fingerprint, training_code_files
 from grokmap.grid import cells as grid_cells
 from grokmap.settings import SettingsError, load_settings
 
@@ -32,10 +33,14 @@ GRID = grid_cells(P["sweep"])
 CELL_DIR = R + "/cells/wd={wd}/frac={frac}/width={width}/seed={seed}"
 CELLS = [f"{R}/cells/{c.relpath}/metrics.json" for c in GRID]
 
-# Code each training job runs: editing it retrains every cell (checksum-guarded).
-TRAIN_CODE = [f"{_SRC}/grokmap/{m}.py" for m in ("cells", "data", "models", "optim", "train")]
-# params.yaml sections, as JSON, for the rules that read them (tracked by `params:`).
+# What every cell reads (params.yaml task/model/training) and the training code, hashed:
+# each metrics.json starts with the fingerprint it was trained under (src/grokmap/fingerprint.py).
 CELL_SETTINGS_JSON = json.dumps(cell_settings(P), sort_keys=True)
+TRAIN_FP, _ = fingerprint(cell_settings(P), training_code_files(Path(_SRC) / "grokmap"))
+# Every rule that reads cells requests both files of each, so that a cell whose
+# fingerprint file is missing (or named for other settings) is retrained.
+CELL_OUTPUTS = CELLS + [f"{R}/cells/{c.relpath}/fingerprint-{TRAIN_FP[:16]}.json" for c in GRID]
+# All of params.yaml, as JSON, for the aggregation rules (tracked by their `params:`).
 PARAMS_JSON = json.dumps(P, sort_keys=True)
 
 wildcard_constraints:

@@ -24,7 +24,7 @@ rule plot_curves:
     input:
         script=f"{SCRIPTS}/plot_curves.py",
         phases=rules.classify_phases.output.phases,
-        cells=CELLS,
+        cells=CELL_OUTPUTS,
     output:
         report(R + "/figures/curves.png", caption="../report/curves.rst", category="Figures"),
     log:

@@ -4,7 +4,7 @@
 rule write_report:
     input:
         script=f"{SCRIPTS}/write_report.py",
-        cells=CELLS,
+        cells=CELL_OUTPUTS,
         phases=rules.classify_phases.output.phases,
         discrete=rules.plot_phase_diagrams.output.discrete,
         smooth=rules.plot_phase_diagrams.output.smooth,

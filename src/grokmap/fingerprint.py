@@ -1,0 +1,55 @@
+"""Training fingerprints: which settings and which code produced a cell.
+
+A cell's fingerprint is the SHA-256 of the params.yaml sections every cell reads
+(task, model, training) and of the source of every module on the training path. It is
+the first key of each ``metrics.json``, so the workflow can tell a current cell from a
+stale one by reading a few bytes, and decide per cell what to retrain from the files
+themselves: after ``git checkout`` + ``dvc checkout`` of an earlier sweep the restored
+cells carry that sweep's fingerprint and count as current, whatever the scheduler
+remembers of later runs.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Iterable, Optional
+
+__all__ = ["TRAINING_MODULES", "training_code_files", "fingerprint", "read_fingerprint",
+           "dumps_with_fingerprint"]
+
+# Modules whose code decides a cell's numbers (the training path, not aggregation).
+TRAINING_MODULES = ("cell_cli", "cells", "curves", "data", "grid", "io", "models", "optim", "train")
+
+_HEAD = re.compile(rb'^\{"fingerprint": "([0-9a-f]{64})"')
+
+
+def training_code_files(package_dir: Path | str | None = None) -> list[Path]:
+    package_dir = Path(package_dir) if package_dir else Path(__file__).parent
+    return [package_dir / f"{m}.py" for m in TRAINING_MODULES]
+
+
+def fingerprint(settings: dict, code_files: Iterable[Path]) -> tuple[str, dict]:
+    """(hex digest, the document it is the digest of)."""
+    code = {Path(f).name: hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in code_files}
+    doc = {"settings": settings, "code_sha256": dict(sorted(code.items()))}
+    digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+    return digest, doc
+
+
+def dumps_with_fingerprint(fp: str, record: dict) -> str:
+    """JSON text of ``record`` with ``"fingerprint"`` as its first key."""
+    rest = {k: v for k, v in record.items() if k != "fingerprint"}
+    body = json.dumps(rest, indent=1, sort_keys=True, allow_nan=True)
+    return '{"fingerprint": ' + json.dumps(fp) + (",\n" + body[1:] if rest else "}") + "\n"
+
+
+def read_fingerprint(path: Path | str) -> Optional[str]:
+    """The fingerprint at the head of a cell file; None if absent, unreadable or foreign."""
+    try:
+        with open(path, "rb") as fh:
+            m = _HEAD.match(fh.read(96))
+    except OSError:
+        return None
+    return m.group(1).decode() if m else None

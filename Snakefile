@@ -15,8 +15,17 @@ include: "workflow/rules/plot.smk"
 include: "workflow/rules/report.smk"
 
 
+localrules: all, cells
+
+
 rule all:
     default_target: True
     input:
         rules.validate_results.output,
         rules.write_report.output.report,
+
+
+rule cells:
+    # Every cell of the grid and nothing else (the `train_cells` stage of dvc.yaml).
+    input:
+        CELL_OUTPUTS,

@@ -57,8 +57,7 @@ def classify_sweep(records: dict[Cell, dict], phase_params: dict, sweep: dict) -
                      "final_train_acc": rec["final"]["train_acc"],
                      "final_test_acc": rec["final"]["test_acc"],
                      "epochs_run": rec["epochs_run"],
-                     "non_finite_loss": rec["non_finite_loss"],
-                     "train_seconds": rec["train_seconds"]})
+                     "non_finite_loss": rec["non_finite_loss"]})
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault((row["weight_decay"], row["train_fraction"], row["width"]), []).append(row)

@@ -70,7 +70,8 @@ onstart:
 onsuccess:
     for m in _MONITOR:
         m.end()
-        print(m.line(m.done()), file=sys.stderr)
+        if m.paths:
+            print(m.line(m.done()), file=sys.stderr)
 
 
 onerror:

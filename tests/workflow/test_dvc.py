@@ -1,0 +1,114 @@
+"""Real DVC and Git on a tiny grid: the sweep-to-sweep loop a researcher uses."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from .helpers import Project
+
+pytestmark = pytest.mark.workflow
+
+
+def _git(proj, *args):
+    return subprocess.run(["git", *args], cwd=proj.path, check=True, capture_output=True, text=True)
+
+
+def _rewritten(before: dict, after: dict) -> set:
+    return {k for k in after if before.get(k) != after[k]}
+
+
+@pytest.fixture
+def repo(tmp_path):
+    proj = Project(tmp_path)
+    from ..conftest import ROOT
+
+    (proj.path / ".dvc").mkdir()
+    for rel in (".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore"):
+        (proj.path / rel).write_bytes((ROOT / rel).read_bytes())
+    _git(proj, "init", "-q")
+    _git(proj, "-c", "user.email=t@t", "-c", "user.name=t", "add", "-A")
+    _git(proj, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "tiny sweep")
+    return proj
+
+
+def _commit(proj, msg):
+    _git(proj, "add", "-A")
+    _git(proj, "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", msg)
+
+
+def dvc(proj, *args, **kw):
+    return proj.run(*args, tool="dvc", **kw)
+
+
+def test_sweep_to_sweep_loop(repo):
+    proj = repo
+    out = dvc(proj, "repro")
+    assert "Running stage 'train_cells'" in out.stdout and "Running stage 'aggregate'" in out.stdout
+    first = proj.cell_files()
+    assert len(first) == 4 and (proj.path / "results/report.md").exists()
+    _commit(proj, "sweep 1")
+    sweep1_phases = proj.read("results/phases.json")
+
+    again = dvc(proj, "repro")
+    assert "Data and pipelines are up to date" in again.stdout
+    assert proj.cell_files() == first
+
+    # one new weight decay: only its 2 cells train; old files untouched, byte for byte
+    old_bytes = {k: proj.read(k) for k in first}
+    proj.edit_params({"sweep": {"weight_decay": [0.0, 1.0, 0.1]}})
+    dvc(proj, "repro")
+    second = proj.cell_files()
+    assert len(second) == 6 and _rewritten(first, second) == {k for k in second if "wd=0.1/" in k}
+    assert all(proj.read(k) == b for k, b in old_bytes.items())
+    params_diff = dvc(proj, "params", "diff").stdout
+    assert "sweep.weight_decay" in params_diff and "[0.0, 1.0, 0.1]" in params_diff
+    metrics_diff = dvc(proj, "metrics", "diff").stdout
+    assert "n_cells" in metrics_diff and "phase_counts" in metrics_diff
+    _commit(proj, "sweep 2: wd 0.1")
+
+    # a phase threshold: nothing retrains, the metrics change
+    proj.edit_params({"phases": {"accuracy_threshold": 0.01}})
+    out = dvc(proj, "repro")
+    assert "Stage 'train_cells' didn't change" in out.stdout
+    assert proj.cell_files() == second
+    assert "phases.accuracy_threshold" in dvc(proj, "params", "diff").stdout
+    assert "phase_counts" in dvc(proj, "metrics", "diff").stdout
+    _commit(proj, "sweep 3: threshold")
+
+    # back to sweep 1: outputs restored from the cache, nothing retrained
+    _git(proj, "checkout", "-q", "HEAD~2", "--", "params.yaml", "dvc.lock")
+    dvc(proj, "checkout")
+    out = dvc(proj, "repro")
+    assert "Data and pipelines are up to date" in out.stdout
+    assert proj.read("results/phases.json") == sweep1_phases
+    restored = proj.cell_files()
+    assert set(restored) == set(first) and all(proj.read(k) == old_bytes[k] for k in first)
+    dry = proj.snakemake("-n", "--quiet", "rules")
+    assert "train_cell" not in dry.stdout  # Snakemake agrees: the restored cells are current
+
+    # a training setting shared by all cells retrains all of them
+    _git(proj, "checkout", "-q", "HEAD", "--", "params.yaml", "dvc.lock")
+    dvc(proj, "checkout")
+    before = proj.cell_files()
+    proj.edit_params({"training": {"max_epochs": 700}})
+    dvc(proj, "repro")
+    assert _rewritten(before, proj.cell_files()) == set(before)
+
+
+def test_snakemake_and_dvc_give_identical_phases(repo, tmp_path_factory):
+    dvc(repo, "repro")
+    plain = Project(tmp_path_factory.mktemp("plain"))
+    plain.snakemake()
+    assert plain.read("results/phases.json") == repo.read("results/phases.json")
+    assert plain.read("results/metrics.json") == repo.read("results/metrics.json")
+
+
+def test_experiments_with_set_param(repo):
+    dvc(repo, "repro")
+    _commit(repo, "baseline")
+    out = dvc(repo, "exp", "run", "-S", "sweep.weight_decay=[0,1,0.01]")
+    assert "Ran experiment" in out.stdout + out.stderr
+    show = dvc(repo, "exp", "show", "--no-pager", "--csv").stdout
+    assert "0.01" in show and "grokking_fraction" in show

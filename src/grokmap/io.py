@@ -6,8 +6,12 @@ import os
 import platform
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
+
+# Seconds to wait between writing the temporary file and renaming it (tests only).
+_PAUSE = os.environ.get("GROKMAP_TEST_PAUSE_BEFORE_RENAME")
 
 __all__ = ["atomic_write_text", "atomic_write_json", "read_json", "package_versions"]
 
@@ -26,6 +30,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        if _PAUSE:  # fault injection for the kill tests: widen the mid-write window
+            time.sleep(float(_PAUSE))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

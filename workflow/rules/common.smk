@@ -50,6 +50,36 @@ wildcard_constraints:
     seed="[0-9]+",
 
 
+# Resume with the same command after a crash: drop the lock of a scheduler that no longer
+# exists; of the outputs Snakemake marked incomplete, keep cells whose two files are
+# complete and agree (outputs are written atomically) and delete anything else.
+from grokmap.fingerprint import read_fingerprint
+from grokmap.resume import (forget_scheduler, record_scheduler, remove_stale_lock,
+                            repair_incomplete, scheduler_running)
+
+_STATE = Path(".snakemake")
+_dead = remove_stale_lock(_STATE)
+if _dead:
+    sys.stderr.write(f"[resume] removed the lock left by a killed run (pid {_dead})\n")
+
+
+def _complete_cell(path):
+    cell_dir = Path(path).parent
+    fp = read_fingerprint(cell_dir / "metrics.json")
+    if not fp or not Path(path).name in ("metrics.json", f"fingerprint-{fp[:16]}.json"):
+        return False
+    try:
+        return json.loads((cell_dir / f"fingerprint-{fp[:16]}.json").read_text())["fingerprint"] == fp
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+if not scheduler_running(_STATE):
+    _kept, _deleted = repair_incomplete(_STATE, _complete_cell)
+    if _kept or _deleted:
+        sys.stderr.write(f"[resume] after an interrupted run: kept {len(_kept)} finished cell "
+                         f"file(s), removed {len(_deleted)} unfinished output(s)\n")
+
 # Progress: cells done / to do this run, and time left (printed by the scheduler process).
 _MONITOR = []
 
@@ -64,10 +94,12 @@ def _pending_cells():
 onstart:
     from grokmap.progress import ProgressMonitor
 
+    record_scheduler(_STATE)
     _MONITOR.append(ProgressMonitor(_pending_cells(), len(CELLS)).begin())
 
 
 onsuccess:
+    forget_scheduler(_STATE)
     for m in _MONITOR:
         m.end()
         if m.paths:
@@ -75,5 +107,6 @@ onsuccess:
 
 
 onerror:
+    forget_scheduler(_STATE)
     for m in _MONITOR:
         m.end()

@@ -1,0 +1,154 @@
+"""Cell records, fingerprints, atomic writes, aggregation and the validator."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from grokmap.aggregate import classify_sweep, load_records, summary_metrics
+from grokmap.cells import cell_settings, run_cell
+from grokmap.fingerprint import dumps_with_fingerprint, fingerprint, read_fingerprint, training_code_files
+from grokmap.grid import Cell, cells
+from grokmap.io import atomic_write_text
+from grokmap.record import CellRecordError, check_record
+from grokmap.report import build_metadata
+from grokmap.validate import validate_outputs
+
+from ..conftest import tiny_params
+
+
+@pytest.fixture(scope="module")
+def tiny_sweep(tmp_path_factory):
+    from grokmap.settings import load_settings
+    from ..conftest import ROOT, SCHEMAS
+
+    base = load_settings(ROOT / "params.yaml", ROOT / "config.yaml", SCHEMAS).params
+    params = tiny_params(base, max_epochs=120)
+    params["sweep"] = {"weight_decay": [0.0, 1.0], "train_fraction": [0.5], "width": [16], "seed": [0, 1]}
+    settings = cell_settings(params)
+    fp, _ = fingerprint(settings, training_code_files())
+    root = tmp_path_factory.mktemp("results")
+    grid = cells(params["sweep"])
+    for cell in grid:
+        path = root / "cells" / cell.relpath / "metrics.json"
+        atomic_write_text(path, dumps_with_fingerprint(fp, run_cell(settings, cell, fp)))
+    return params, settings, fp, root, grid
+
+
+def test_fingerprint_is_first_and_read_cheaply(tiny_sweep):
+    params, settings, fp, root, grid = tiny_sweep
+    path = root / "cells" / grid[0].relpath / "metrics.json"
+    assert read_fingerprint(path) == fp and json.loads(path.read_text())["fingerprint"] == fp
+    other = dict(settings, training=dict(settings["training"], max_epochs=121))
+    assert fingerprint(other, training_code_files())[0] != fp
+
+
+def test_records_load_and_validate(tiny_sweep):
+    params, settings, fp, root, grid = tiny_sweep
+    records = load_records(root, grid, settings, fp)
+    phases = classify_sweep(records, params["phases"], params["sweep"])
+    assert phases["n_cells"] == 4 and len(phases["groups"]) == 2
+    assert all(g["n_seeds"] == 2 for g in phases["groups"])
+    metadata = build_metadata(params, phases, [1.0] * 4)
+    checks = validate_outputs(grid, records, phases, summary_metrics(phases), metadata, params)
+    assert all(c["ok"] for c in checks), checks
+    # the validator catches a tampered phase, a dropped cell and a wrong count
+    bad = json.loads(json.dumps(phases))
+    bad["cells"][0]["phase"] = "grokking" if bad["cells"][0]["phase"] != "grokking" else "confusion"
+    assert not all(c["ok"] for c in validate_outputs(grid, records, bad, summary_metrics(phases), metadata, params))
+    bad = json.loads(json.dumps(phases))
+    bad["cells"].pop()
+    failed = {c["check"] for c in validate_outputs(grid, records, bad, summary_metrics(phases), metadata, params)
+              if not c["ok"]}
+    assert "full grid coverage" in failed
+    bad = json.loads(json.dumps(phases))
+    bad["cells"].append(bad["cells"][0])
+    failed = {c["check"] for c in validate_outputs(grid, records, bad, summary_metrics(phases), metadata, params)
+              if not c["ok"]}
+    assert "no duplicate cells" in failed
+
+
+def test_corrupt_and_foreign_files_are_detected(tiny_sweep, tmp_path):
+    params, settings, fp, root, grid = tiny_sweep
+    good = json.loads((root / "cells" / grid[0].relpath / "metrics.json").read_text())
+    with pytest.raises(CellRecordError, match="holds cell"):
+        check_record(good, grid[1], settings, fp)  # another cell's file
+    with pytest.raises(CellRecordError, match="other settings"):
+        check_record(good, grid[0], dict(settings, task={"name": "modular_addition", "modulus": 7}), fp)
+    with pytest.raises(CellRecordError, match="fingerprint"):
+        check_record(good, grid[0], settings, "0" * 64)
+    with pytest.raises(CellRecordError, match="not a grokmap cell record"):
+        check_record({"hello": 1}, grid[0], settings, fp)
+    broken = json.loads(json.dumps(good))
+    broken["curves"]["test_acc"][-1] = 7.0
+    with pytest.raises(CellRecordError, match="outside"):
+        check_record(broken, grid[0], settings, fp)
+    # a truncated file at a cell path
+    copy = tmp_path / "cells" / grid[0].relpath / "metrics.json"
+    copy.parent.mkdir(parents=True)
+    copy.write_text((root / "cells" / grid[0].relpath / "metrics.json").read_text()[:500])
+    with pytest.raises(CellRecordError, match="not valid JSON"):
+        load_records(tmp_path, [grid[0]], settings, fp)
+    with pytest.raises(CellRecordError, match="missing"):
+        load_records(tmp_path, [grid[1]], settings, fp)
+
+
+WRITER = """
+import sys
+from grokmap.io import atomic_write_text
+payload = "x" * 3_000_000
+i = 0
+while True:
+    atomic_write_text(sys.argv[1], '{"n": %d, "pad": "%s"}' % (i, payload))
+    i += 1
+"""
+
+
+def test_atomic_write_survives_sigkill_mid_write(tmp_path):
+    target = tmp_path / "out.json"
+    for delay in (0.05, 0.13, 0.21, 0.34):
+        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(target)])
+        time.sleep(0.5 + delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert json.loads(target.read_text())["n"] >= 0  # never a half-written file
+    leftovers = [p for p in os.listdir(tmp_path) if p != "out.json"]
+    assert all(p.startswith(".out.json.") and p.endswith(".tmp") for p in leftovers)
+
+
+def test_incomplete_markers_round_trip(tmp_path):
+    import base64
+
+    from grokmap.resume import incomplete_markers, remove_stale_lock, repair_incomplete
+
+    state = tmp_path / ".snakemake"
+    (state / "incomplete").mkdir(parents=True)
+    done, partial = tmp_path / "done.json", tmp_path / "partial.json"
+    done.write_text("{}")
+    partial.write_text("{")
+    long_name = str(tmp_path / ("x" * 300))
+    for path in (str(done), str(partial), long_name):
+        b64 = base64.urlsafe_b64encode(path.encode()).decode()
+        chunks = [b64[i:i + 254] for i in range(0, len(b64), 254)]
+        marker = state / "incomplete" / os.path.join(*(["@" + c for c in chunks[:-1]] + [chunks[-1]]))
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text("{}")
+    assert set(incomplete_markers(state)) == {str(done), str(partial), long_name}
+    kept, deleted = repair_incomplete(state, lambda p: p == str(done))
+    assert kept == [str(done)] and deleted == [str(partial)] and done.exists() and not partial.exists()
+    assert incomplete_markers(state) == {}
+    # a lock whose scheduler is alive is kept; a dead one's is removed
+    (state / "locks").mkdir()
+    (state / "locks" / "0.output.lock").write_text("x")
+    from grokmap.resume import record_scheduler
+    record_scheduler(state)
+    assert remove_stale_lock(state) is None
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    record_scheduler(state, dead.pid)
+    assert remove_stale_lock(state) == dead.pid and not list((state / "locks").iterdir())

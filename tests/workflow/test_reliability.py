@@ -1,0 +1,148 @@
+"""Faults and bad input through the real entry points (Snakemake and DVC)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from .helpers import BIN, Project, trained_jobs
+
+pytestmark = pytest.mark.workflow
+
+# Longer training than TINY so that a kill lands while cells are running.
+SLOW = {"training": {"max_epochs": 3000},
+        "sweep": {"weight_decay": [0.0, 1.0, 2.0], "train_fraction": [0.5, 0.8], "width": [32], "seed": [0]}}
+
+
+def _curves(proj) -> dict:
+    return {k: json.loads(proj.read(k))["curves"] for k in proj.cell_files()}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    proj = Project(tmp_path_factory.mktemp("ref"))
+    proj.edit_params(SLOW)
+    proj.snakemake()
+    return proj
+
+
+def _kill_when(proj, condition, timeout=120, **env_extra):
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", **env_extra)
+    proc = subprocess.Popen([str(BIN / "snakemake"), "--cores", "2"], cwd=proj.path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + timeout
+    while not condition() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before the kill point"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+KILL_POINTS = {
+    "before any cell finished": lambda p: (p.path / "results" / "logs" / "cells").exists(),
+    "after two cells": lambda p: len(p.cell_files()) >= 2,
+    "mid-write of a cell": lambda p: any(n.startswith(".metrics.json.")
+                                         for _, _, files in os.walk(p.path / "results" / "cells")
+                                         for n in files) if (p.path / "results" / "cells").exists() else False,
+    "during aggregation": lambda p: (p.path / "results" / "logs" / "classify_phases.log").exists(),
+}
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_sigkill_then_same_command_resumes(tmp_path, reference, point):
+    proj = Project(tmp_path)
+    proj.edit_params(SLOW)
+    # mid-write: every atomic write pauses 2 s between its temporary file and the rename
+    pause = {"GROKMAP_TEST_PAUSE_BEFORE_RENAME": "2"} if point.startswith("mid-write") else {}
+    _kill_when(proj, lambda: KILL_POINTS[point](proj), **pause)
+    # finished = both files of the cell written (metrics.json, then its fingerprint file)
+    survived = {k: v for k, v in proj.cell_files().items()
+                if list((proj.path / k).parent.glob("fingerprint-*.json"))}
+    out = proj.snakemake()  # the same command, nothing else
+    err = out.stdout + out.stderr
+    after = proj.cell_files()
+    assert len(after) == 6
+    # only the unfinished cells ran again; finished ones were not touched
+    assert trained_jobs(err) == 6 - len(survived)
+    assert {k: after[k] for k in survived} == survived
+    assert proj.read("results/phases.json") == reference.read("results/phases.json")
+    assert _curves(proj) == _curves(reference)
+    assert json.loads(proj.read("results/validation.json"))["passed"]
+
+
+def test_non_finite_loss_is_a_flag_in_the_report(tmp_path):
+    proj = Project(tmp_path)
+    proj.edit_params({"training": {"learning_rate": 1.0e30, "max_epochs": 100},
+                      "sweep": {"weight_decay": [0.0], "train_fraction": [0.5], "width": [16], "seed": [0]}})
+    proj.snakemake()
+    phases = json.loads(proj.read("results/phases.json"))
+    assert phases["non_finite_cells"] == 1 and phases["cells"][0]["non_finite_loss"] is True
+    assert "non-finite loss" in proj.read("results/report.md").decode()
+    assert json.loads(proj.read("results/metrics.json"))["non_finite_cells"] == 1
+
+
+def test_corrupt_cell_file_fails_the_workflow_with_its_path(tmp_path):
+    proj = Project(tmp_path)
+    proj.snakemake()
+    victim = "results/cells/wd=0/frac=0.8/width=32/seed=0/metrics.json"
+    (proj.path / victim).write_text('{"fingerprint": "' + "0" * 64 + '", "format": "something else"}')
+    out = proj.snakemake(check=False)
+    assert out.returncode != 0
+    log = proj.read("results/logs/classify_phases.log").decode()
+    assert victim in log and "not a grokmap cell record" in log and "delete it and rerun" in log
+
+
+BAD_INPUTS = [
+    ("sweep.wieght_decay: [0.1]", "unknown key 'wieght_decay'"),
+    ("sweep.width: [0]", "'sweep.width[0]' = 0 is not allowed"),
+    ("sweep.train_fraction: [1.5]", "'sweep.train_fraction[0]' = 1.5"),
+    ("sweep.weight_decay: []", "'sweep.weight_decay' = [] is not allowed"),
+    ("training.optimizer: sgdd", "'training.optimizer' = 'sgdd'"),
+    ("task.modulus: 1", "'task.modulus' = 1"),
+    ("training.eval_every_epochs: 100000", "at most training.max_epochs"),
+]
+
+
+def _apply(proj, edit: str):
+    key, value = edit.split(": ", 1)
+    import yaml
+
+    params = proj.params
+    *parents, last = key.split(".")
+    node = params
+    for k in parents:
+        node = node[k]
+    node[last] = yaml.safe_load(value)
+    (proj.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.mark.parametrize("edit,message", BAD_INPUTS)
+def test_bad_params_through_snakemake(tmp_path, edit, message):
+    proj = Project(tmp_path)
+    _apply(proj, edit)
+    out = proj.snakemake(check=False)
+    assert out.returncode != 0
+    assert message in out.stderr and "params.yaml" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not (proj.path / "results" / "cells").exists()  # refused before any job
+
+
+def test_bad_input_through_dvc_and_yaml_syntax(tmp_path):
+    proj = Project(tmp_path)
+    (proj.path / "params.yaml").write_text(proj.read("params.yaml").decode().replace(
+        "modulus: 23", "modulus: 23\n  bad: [unclosed"))
+    subprocess.run(["git", "init", "-q"], cwd=proj.path, check=True)
+    subprocess.run([str(BIN / "dvc"), "init", "-q"], cwd=proj.path, check=True)
+    out = proj.run("repro", tool="dvc", check=False)
+    assert out.returncode != 0
+    assert "YAML" in out.stdout + out.stderr
+    (proj.path / "params.yaml").write_text(proj.read("params.yaml").decode().replace(
+        "\n  bad: [unclosed", "").replace("modulus: 23", "modulus: 23.5"))
+    out = proj.run("repro", tool="dvc", check=False)
+    assert out.returncode != 0
+    assert "'task.modulus' = 23.5 is not allowed" in out.stdout + out.stderr
+    assert not (proj.path / "results" / "cells").exists()

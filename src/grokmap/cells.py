@@ -7,6 +7,7 @@ aggregation, from the curves.
 """
 from __future__ import annotations
 
+import resource
 import time
 from typing import Any
 
@@ -49,4 +50,5 @@ def run_cell(settings: dict, cell: Cell, fingerprint: str, progress=None) -> dic
         "versions": package_versions(),
     }
     record["wall_seconds"] = time.perf_counter() - started
+    record["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return record

@@ -1,0 +1,264 @@
+#!/usr/bin/env python
+"""Benchmark suite (not a test): prints a table, writes results/benchmarks/summary.json.
+
+    .venv/bin/python benchmarks/run.py            # everything (about 25-30 minutes here)
+    .venv/bin/python benchmarks/run.py --quick    # reduced budgets, a few minutes
+    .venv/bin/python benchmarks/run.py --only per_cell,hardware
+
+Every figure is measured side by side in the same run so that machine noise cancels:
+1. per-cell training speed, one thread: the project's loop vs a textbook baseline written
+   here (nn.Module with two nn.Embedding, torch.cat, two nn.Linear, nn.CrossEntropyLoss,
+   torch.optim.AdamW, evaluation as a separate no-grad pass), same schedule, same seed;
+2. hardware efficiency: GFLOP/s of the training step vs a measured single-core sgemm peak;
+3. the whole default sweep with `snakemake --cores 2` vs the baseline running the same
+   cells serially in one process, and the fraction of the sweep spent outside training;
+4. overheads: no-op snakemake and dvc repro at 60 cells, `snakemake -n` at 6,000 cells;
+5. scaling: 60 / 300 / 600 cells (seed axis) at a reduced epoch budget; peak RSS.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+BIN = Path(sys.executable).parent
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from grokmap.data import make_split  # noqa: E402
+from grokmap.grid import Cell, cells as grid_cells  # noqa: E402
+from grokmap.settings import load_settings  # noqa: E402
+from grokmap.train import eval_schedule, train_cell  # noqa: E402
+
+PARAMS = load_settings(ROOT / "params.yaml", ROOT / "config.yaml", ROOT / "workflow" / "schemas").params
+
+
+# --------------------------------------------------------------------------- baseline
+class TextbookMLP(nn.Module):
+    def __init__(self, p, d, width):
+        super().__init__()
+        self.embed_a, self.embed_b = nn.Embedding(p, d), nn.Embedding(p, d)
+        self.hidden, self.output = nn.Linear(2 * d, width), nn.Linear(width, p)
+
+    def forward(self, a, b):
+        return self.output(torch.relu(self.hidden(torch.cat([self.embed_a(a), self.embed_b(b)], 1))))
+
+
+def baseline_train(params: dict, cell: Cell) -> dict:
+    """The plain S0-style loop: what a researcher would write without this project."""
+    p, tr = params["task"]["modulus"], params["training"]
+    (a, b, y), (ta, tb, ty) = make_split(p, cell.train_fraction, cell.seed)
+    torch.manual_seed(cell.seed)
+    model = TextbookMLP(p, params["model"]["embedding_dim"], cell.width)
+    opt = torch.optim.AdamW(model.parameters(), lr=tr["learning_rate"], betas=tuple(tr["betas"]),
+                            eps=tr["eps"], weight_decay=cell.weight_decay)
+    loss_fn = nn.CrossEntropyLoss()
+    evals, run, curves = set(eval_schedule(tr["max_epochs"], tr["eval_every_epochs"])), 0, []
+    for epoch in range(1, tr["max_epochs"] + 1):
+        model.train()
+        opt.zero_grad()
+        loss_fn(model(a, b), y).backward()
+        opt.step()
+        if epoch in evals:
+            model.eval()
+            with torch.no_grad():
+                accs = [(model(x1, x2).argmax(1) == t).float().mean().item()
+                        for x1, x2, t in ((a, b, y), (ta, tb, ty))]
+            curves.append((epoch, *accs))
+            run = run + 1 if min(accs) >= tr["early_stop_accuracy"] else 0
+            if run >= tr["early_stop_evals"]:
+                break
+    return {"epochs_run": epoch, "curves": curves}
+
+
+# --------------------------------------------------------------------------- helpers
+def _params(**training) -> dict:
+    q = copy.deepcopy(PARAMS)
+    q["training"].update(training)
+    return q
+
+
+def _time(fn, *args) -> tuple[float, object]:
+    t = time.perf_counter()
+    out = fn(*args)
+    return time.perf_counter() - t, out
+
+
+def _run(cmd, cwd, env=None) -> tuple[float, subprocess.CompletedProcess]:
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", **(env or {}))
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
+    elapsed = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return elapsed, proc
+
+
+def _project_copy(sweep: dict | None = None, **training) -> Path:
+    path = Path(tempfile.mkdtemp(prefix="grokmap-bench-"))
+    for name in ("Snakefile", "workflow", "scripts", "src", "config.yaml", "params.yaml", "dvc.yaml",
+                 ".dvcignore"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, path / name)
+    import yaml
+
+    params = yaml.safe_load((path / "params.yaml").read_text())
+    params["training"].update(training)
+    if sweep:
+        params["sweep"].update(sweep)
+    (path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+# --------------------------------------------------------------------------- sections
+def per_cell(epochs: int) -> dict:
+    torch.set_num_threads(1)
+    q = _params(max_epochs=epochs, early_stop_accuracy=1.01)  # no early stop: equal work
+    rows, ratios = [], []
+    for width in PARAMS["sweep"]["width"]:
+        for frac in PARAMS["sweep"]["train_fraction"]:
+            cell = Cell(0.01, frac, width, 42)
+            t_base, base = _time(baseline_train, q, cell)
+            t_proj, proj = _time(train_cell, q, cell)
+            same = max(abs(x[1] - y) for x, y in zip(base["curves"], proj["curves"]["train_acc"]))
+            rows.append({"width": width, "train_fraction": frac, "epochs": epochs,
+                         "baseline_epochs_per_s": epochs / t_base, "project_epochs_per_s": epochs / t_proj,
+                         "speedup": t_base / t_proj, "max_train_acc_difference": same})
+            ratios.append(t_base / t_proj)
+    return {"rows": rows, "per_cell_speedup": math.exp(sum(map(math.log, ratios)) / len(ratios)),
+            "per_cell_speedup_min": min(ratios)}
+
+
+def hardware(epochs: int) -> dict:
+    torch.set_num_threads(1)
+    n = 1024
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    t, reps = time.perf_counter(), 20
+    for _ in range(reps):
+        torch.mm(a, b)
+    peak = 2 * n ** 3 * reps / (time.perf_counter() - t) / 1e9
+    p, d, width, frac = PARAMS["task"]["modulus"], PARAMS["model"]["embedding_dim"], 64, 0.9
+    n_train = int(p * p * frac)
+    t_proj, _ = _time(train_cell, _params(max_epochs=epochs, early_stop_accuracy=1.01), Cell(0.01, frac, width, 42))
+    # per epoch: forward logits + two backward matmuls (6 n w p), two table matmuls
+    # forward and four backward (6 * 2 p d w), plus the test-free steps; ignore element-wise work
+    flops = 6 * n_train * width * p + 12 * p * d * width
+    achieved = flops * epochs / t_proj / 1e9
+    return {"sgemm_peak_gflops": peak, "train_step_gflops": achieved, "sgemm_efficiency": achieved / peak,
+            "shape": {"n_train": n_train, "width": width, "p": p}}
+
+
+def sweep(quick: bool) -> dict:
+    sweep_over = {"seed": [42]}
+    if quick:
+        sweep_over.update(weight_decay=[0.0, 1.0], train_fraction=[0.3, 0.9])
+    proj = _project_copy(sweep_over)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    wall, _ = _run([BIN / "snakemake", "--cores", "2", "--quiet", "all"], proj)
+    peak_child_kb = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    grid = grid_cells(json.loads((proj / "results" / "phases.json").read_text())["settings"]["sweep"])
+    recs = [json.loads((proj / "results" / "cells" / c.relpath / "metrics.json").read_text()) for c in grid]
+    train_s = sum(r["train_seconds"] for r in recs)
+    outside = 1 - train_s / (wall * 2)
+    # baseline: the same cells, serially, one process, default torch threads
+    torch.set_num_threads(os.cpu_count() or 1)
+    t0 = time.perf_counter()
+    base_phases_epochs = [baseline_train(PARAMS, c)["epochs_run"] for c in grid]
+    base_wall = time.perf_counter() - t0
+    torch.set_num_threads(1)
+    same_epochs = sum(e == r["epochs_run"] for e, r in zip(base_phases_epochs, recs))
+    noop_s, _ = _run([BIN / "snakemake", "--cores", "2"], proj)
+    _run(["git", "init", "-q"], proj)
+    _run([BIN / "dvc", "init", "-q"], proj)
+    _run([BIN / "dvc", "repro", "-q"], proj)  # records the finished sweep (Snakemake: nothing to do)
+    noop_dvc_s, out = _run([BIN / "dvc", "repro"], proj)
+    shutil.rmtree(proj, ignore_errors=True)
+    return {"cells": len(grid), "snakemake_wall_s": wall, "baseline_serial_wall_s": base_wall,
+            "sweep_speedup": base_wall / wall, "outside_training_fraction": outside,
+            "training_seconds_sum": train_s, "same_epochs_run_as_baseline": f"{same_epochs}/{len(grid)}",
+            "noop_snakemake_s_60": noop_s, "noop_dvc_repro_s_60": noop_dvc_s,
+            "peak_rss_mb_per_job": max(r.get("peak_rss_mb", 0) for r in recs),
+            "peak_rss_mb_largest_process": peak_child_kb / 1024}
+
+
+def dryrun_6000() -> dict:
+    proj = _project_copy({"seed": list(range(100))})
+    t, out = _run([BIN / "snakemake", "-n", "--quiet", "rules"], proj)
+    jobs = [line.split() for line in out.stdout.splitlines() if line.startswith("train_cell")]
+    shutil.rmtree(proj, ignore_errors=True)
+    return {"dryrun_snakemake_s_6000": t, "dryrun_train_jobs": int(jobs[0][1]) if jobs else None}
+
+
+def scaling(epochs: int, sizes=(1, 5, 10)) -> dict:
+    rows = []
+    for n_seeds in sizes:
+        proj = _project_copy({"seed": list(range(n_seeds))}, max_epochs=epochs,
+                             eval_every_epochs=min(100, epochs))
+        wall, _ = _run([BIN / "snakemake", "--cores", "2", "--quiet", "all", "--", "cells"], proj)
+        rows.append({"cells": 60 * n_seeds, "wall_s": wall, "s_per_cell": wall / (60 * n_seeds)})
+        shutil.rmtree(proj, ignore_errors=True)
+    return {"epochs": epochs, "rows": rows}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="reduced budgets (minutes, not half an hour)")
+    ap.add_argument("--only", default="per_cell,hardware,sweep,dryrun,scaling")
+    ap.add_argument("--out", default=str(ROOT / "results" / "benchmarks" / "summary.json"))
+    args = ap.parse_args(argv)
+    only = set(args.only.split(","))
+    raw, summary = {}, {}
+    if "per_cell" in only:
+        raw["per_cell"] = per_cell(100 if args.quick else 500)
+        summary["per_cell_speedup"] = raw["per_cell"]["per_cell_speedup"]
+        print(f"{'width':>5} {'frac':>5} {'baseline ep/s':>14} {'project ep/s':>13} {'speedup':>8}")
+        for r in raw["per_cell"]["rows"]:
+            print(f"{r['width']:>5} {r['train_fraction']:>5} {r['baseline_epochs_per_s']:>14.1f} "
+                  f"{r['project_epochs_per_s']:>13.1f} {r['speedup']:>8.2f}")
+    if "hardware" in only:
+        raw["hardware"] = hardware(100 if args.quick else 300)
+        summary["sgemm_efficiency"] = raw["hardware"]["sgemm_efficiency"]
+    if "sweep" in only:
+        raw["sweep"] = sweep(args.quick)
+        for k in ("sweep_speedup", "outside_training_fraction", "noop_snakemake_s_60",
+                  "noop_dvc_repro_s_60", "peak_rss_mb_per_job"):
+            summary[k] = raw["sweep"][k]
+    if "dryrun" in only:
+        raw["dryrun"] = dryrun_6000()
+        summary["dryrun_snakemake_s_6000"] = raw["dryrun"]["dryrun_snakemake_s_6000"]
+    if "scaling" in only:
+        raw["scaling"] = scaling(50 if args.quick else 200, (1, 2) if args.quick else (1, 5, 10))
+    out = {**summary, "raw": raw, "quick": args.quick, "torch": torch.__version__, "cpus": os.cpu_count()}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    print()
+    print(f"{'figure':<28} {'value':>10}   target")
+    targets = {"per_cell_speedup": ">= 3", "sweep_speedup": ">= 5", "outside_training_fraction": "<= 0.10",
+               "noop_snakemake_s_60": "<= 5 s", "noop_dvc_repro_s_60": "<= 5 s",
+               "dryrun_snakemake_s_6000": "<= 30 s", "sgemm_efficiency": "-", "peak_rss_mb_per_job": "-"}
+    for k, v in summary.items():
+        print(f"{k:<28} {v:>10.3f}   {targets.get(k, '')}")
+    for section in ("sweep", "scaling", "hardware", "dryrun"):
+        if section in raw:
+            print(f"{section}: " + json.dumps({k: v for k, v in raw[section].items() if k != 'rows'}))
+            for r in raw[section].get("rows", []):
+                print("   ", json.dumps(r))
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

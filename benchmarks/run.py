@@ -240,7 +240,7 @@ def main(argv=None) -> int:
         raw["dryrun"] = dryrun_6000()
         summary["dryrun_snakemake_s_6000"] = raw["dryrun"]["dryrun_snakemake_s_6000"]
     if "scaling" in only:
-        raw["scaling"] = scaling(50 if args.quick else 200, (1, 2) if args.quick else (1, 5, 10))
+        raw["scaling"] = scaling(20 if args.quick else 100, (1, 2) if args.quick else (1, 5, 10))
     out = {**summary, "raw": raw, "quick": args.quick, "torch": torch.__version__, "cpus": os.cpu_count()}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")

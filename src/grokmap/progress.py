@@ -32,6 +32,7 @@ class ProgressMonitor:
         self.stream = stream or sys.stderr
         self.start = time.time()
         self._stop = threading.Event()
+        self.last_printed = -1
         self._thread = threading.Thread(target=self._loop, name="grokmap-progress", daemon=True)
 
     def done(self) -> int:
@@ -61,6 +62,7 @@ class ProgressMonitor:
                     now - last_print >= self.interval:
                 print(self.line(count), file=self.stream, flush=True)
                 last_count, last_print = count, now
+                self.last_printed = count
             if count >= len(self.paths):
                 return
 

@@ -98,12 +98,23 @@ def test_corrupt_cell_file_fails_the_workflow_with_its_path(tmp_path):
 
 BAD_INPUTS = [
     ("sweep.wieght_decay: [0.1]", "unknown key 'wieght_decay'"),
-    ("sweep.width: [0]", "'sweep.width[0]' = 0 is not allowed"),
-    ("sweep.train_fraction: [1.5]", "'sweep.train_fraction[0]' = 1.5"),
+    ("training.max_epochs: lots", "'training.max_epochs' = 'lots' is not allowed; allowed: a value of type integer"),
     ("sweep.weight_decay: []", "'sweep.weight_decay' = [] is not allowed"),
+    ("sweep.weight_decay: [0.1, 1e-1]", "'sweep.weight_decay' has repeated value(s) [0.1]"),
+    ("sweep.train_fraction: [0]", "'sweep.train_fraction[0]' = 0.0 is not allowed; allowed: a number > 0 and < 1"),
+    ("sweep.train_fraction: [1.5]", "'sweep.train_fraction[0]' = 1.5"),
+    ("sweep.train_fraction: [0.001]", "leaves 0 train"),
+    ("task.modulus: 1", "'task.modulus' = 1 is not allowed; allowed: a number >= 2"),
+    ("task.modulus: 23.5", "'task.modulus' = 23.5 is not allowed; allowed: a value of type integer"),
+    ("sweep.weight_decay: [-0.1]", "'sweep.weight_decay[0]' = -0.1"),
+    ("training.learning_rate: -0.001", "'training.learning_rate' = -0.001"),
+    ("sweep.width: [0]", "'sweep.width[0]' = 0 is not allowed"),
+    ("model.name: transformer", "'model.name' = 'transformer' is not allowed; allowed: one of 'embed_concat_mlp'"),
     ("training.optimizer: sgdd", "'training.optimizer' = 'sgdd'"),
-    ("task.modulus: 1", "'task.modulus' = 1"),
+    ("training.loss: hinge", "'training.loss' = 'hinge'"),
+    ("task.name: modular_subtraction", "'task.name' = 'modular_subtraction'"),
     ("training.eval_every_epochs: 100000", "at most training.max_epochs"),
+    ("phases.accuracy_threshold: 1.2", "'phases.accuracy_threshold' = 1.2 is not allowed; allowed: a number >= 0 and <= 1"),
 ]
 
 
@@ -129,6 +140,19 @@ def test_bad_params_through_snakemake(tmp_path, edit, message):
     assert message in out.stderr and "params.yaml" in out.stderr
     assert "Traceback" not in out.stderr
     assert not (proj.path / "results" / "cells").exists()  # refused before any job
+
+
+def test_unwritable_results_dir_and_bad_config_through_snakemake(tmp_path):
+    proj = Project(tmp_path)
+    (proj.path / "blocker").write_text("a file, not a directory")
+    cfg = proj.read("config.yaml").decode()
+    (proj.path / "config.yaml").write_text(cfg.replace("results_dir: results", "results_dir: blocker/results"))
+    out = proj.snakemake(check=False)
+    assert out.returncode != 0 and "'results_dir' = 'blocker/results'" in out.stderr
+    assert "cannot be written" in out.stderr and "Traceback" not in out.stderr
+    (proj.path / "config.yaml").write_text(cfg.replace("log_level: INFO", "log_level: LOUD"))
+    out = proj.snakemake(check=False)
+    assert out.returncode != 0 and "config.yaml: 'log_level' = 'LOUD'" in out.stderr
 
 
 def test_bad_input_through_dvc_and_yaml_syntax(tmp_path):

@@ -134,3 +134,10 @@ def test_restored_cells_of_an_earlier_sweep_are_current(tmp_path):
         (proj.path / "results" / rel).unlink()
     out = proj.snakemake()
     assert trained_jobs(out.stdout + out.stderr) == 1
+
+
+def test_html_report_with_captions(built):
+    proj, _ = built
+    proj.run("--report", "report.html")
+    html = proj.read("report.html").decode(errors="replace")
+    assert "Smooth phase diagram after S3" in html and "phase_diagram.png" in html

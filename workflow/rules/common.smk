@@ -102,7 +102,7 @@ onsuccess:
     forget_scheduler(_STATE)
     for m in _MONITOR:
         m.end()
-        if m.paths:
+        if m.paths and m.last_printed != m.done():
             print(m.line(m.done()), file=sys.stderr)
 
 

@@ -217,6 +217,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="reduced budgets (minutes, not half an hour)")
     ap.add_argument("--only", default="per_cell,hardware,sweep,dryrun,scaling")
+    ap.add_argument("--scaling-seeds", default="1,5,10",
+                    help="seed-axis lengths for the scaling runs (x 60 cells)")
     ap.add_argument("--out", default=str(ROOT / "results" / "benchmarks" / "summary.json"))
     args = ap.parse_args(argv)
     only = set(args.only.split(","))
@@ -240,7 +242,8 @@ def main(argv=None) -> int:
         raw["dryrun"] = dryrun_6000()
         summary["dryrun_snakemake_s_6000"] = raw["dryrun"]["dryrun_snakemake_s_6000"]
     if "scaling" in only:
-        raw["scaling"] = scaling(20 if args.quick else 100, (1, 2) if args.quick else (1, 5, 10))
+        seeds = (1, 2) if args.quick else tuple(int(x) for x in args.scaling_seeds.split(","))
+        raw["scaling"] = scaling(20 if args.quick else 100, seeds)
     out = {**summary, "raw": raw, "quick": args.quick, "torch": torch.__version__, "cpus": os.cpu_count()}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=1) + "\n")

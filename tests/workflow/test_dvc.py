@@ -1,11 +1,11 @@
 """Real DVC and Git on a tiny grid: the sweep-to-sweep loop a researcher uses."""
 from __future__ import annotations
 
-import json
 import subprocess
 
 import pytest
 
+from ..conftest import ROOT
 from .helpers import Project
 
 pytestmark = pytest.mark.workflow
@@ -22,8 +22,6 @@ def _rewritten(before: dict, after: dict) -> set:
 @pytest.fixture
 def repo(tmp_path):
     proj = Project(tmp_path)
-    from ..conftest import ROOT
-
     (proj.path / ".dvc").mkdir()
     for rel in (".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore"):
         (proj.path / rel).write_bytes((ROOT / rel).read_bytes())

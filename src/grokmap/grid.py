@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Iterator, Mapping
+from typing import Mapping
 
 __all__ = ["AXES", "Cell", "spell", "cells", "cell_from_wildcards"]
 
@@ -49,11 +49,6 @@ class Cell:
         """Directory of the cell below ``<results>/cells``."""
         return "/".join(f"{short}={text}" for short, text in self.wildcards.items())
 
-    @property
-    def group(self) -> tuple:
-        """The (wd, frac, width) point a cell belongs to; seeds vary within it."""
-        return (self.weight_decay, self.train_fraction, self.width)
-
     def as_dict(self) -> dict:
         return {name: getattr(self, name) for name, _, _ in AXES}
 
@@ -69,7 +64,3 @@ def cell_from_wildcards(wildcards: Mapping[str, str]) -> Cell:
     return Cell(*(typ(float(wildcards[short])) if typ is float else typ(wildcards[short])
                   for _, short, typ in AXES))
 
-
-def iter_axis_values(sweep: Mapping) -> Iterator[tuple[str, str, list]]:
-    for name, short, typ in AXES:
-        yield name, short, [typ(v) for v in sweep[name]]

@@ -41,7 +41,8 @@ def _train(args) -> None:
     import torch
 
     from .cells import run_cell
-    from .fingerprint import dumps_with_fingerprint, fingerprint, training_code_files
+    from .fingerprint import (dumps_with_fingerprint, fingerprint, fingerprint_filename,
+                              training_code_files)
     from .grid import cell_from_wildcards
     from .io import atomic_write_json, atomic_write_text
 
@@ -54,7 +55,7 @@ def _train(args) -> None:
     settings = json.loads(args.settings)
     fp, fp_doc = fingerprint(settings, training_code_files())
     fp_path = Path(args.fingerprint_out)
-    if fp_path.name != f"fingerprint-{fp[:16]}.json":
+    if fp_path.name != fingerprint_filename(fp):
         raise ValueError(f"{fp_path.name} does not match this job's fingerprint {fp[:16]}: the "
                          f"workflow and this job see different settings or code")
     log.info("training %s (fingerprint %s)", cell.relpath, fp[:12])

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 __all__ = ["TRAINING_MODULES", "training_code_files", "fingerprint", "read_fingerprint",
-           "dumps_with_fingerprint"]
+           "dumps_with_fingerprint", "fingerprint_filename", "cell_files_complete"]
 
 # Modules whose code decides a cell's numbers (the training path, not aggregation).
 TRAINING_MODULES = ("cell_cli", "cells", "curves", "data", "grid", "io", "models", "optim", "train")
@@ -53,3 +53,23 @@ def read_fingerprint(path: Path | str) -> Optional[str]:
     except OSError:
         return None
     return m.group(1).decode() if m else None
+
+
+def fingerprint_filename(fp: str) -> str:
+    """Name of the file a cell writes beside metrics.json once it is finished under ``fp``."""
+    return f"fingerprint-{fp[:16]}.json"
+
+
+def cell_files_complete(path: Path | str) -> bool:
+    """True if ``path`` is one of a cell's two files and both are written and agree.
+
+    Used after a crash to tell a finished cell from one killed between its two writes.
+    """
+    cell_dir = Path(path).parent
+    fp = read_fingerprint(cell_dir / "metrics.json")
+    if not fp or Path(path).name not in ("metrics.json", fingerprint_filename(fp)):
+        return False
+    try:
+        return json.loads((cell_dir / fingerprint_filename(fp)).read_text())["fingerprint"] == fp
+    except (OSError, ValueError, KeyError):
+        return False

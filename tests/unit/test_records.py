@@ -152,3 +152,29 @@ def test_incomplete_markers_round_trip(tmp_path):
     dead.wait()
     record_scheduler(state, dead.pid)
     assert remove_stale_lock(state) == dead.pid and not list((state / "locks").iterdir())
+
+
+def test_cell_files_complete_needs_both_agreeing_files(tiny_sweep, tmp_path):
+    from grokmap.fingerprint import cell_files_complete, fingerprint_filename
+
+    params, settings, fp, root, grid = tiny_sweep
+    cell_dir = tmp_path / "cell"
+    cell_dir.mkdir()
+    (cell_dir / "metrics.json").write_bytes((root / "cells" / grid[0].relpath / "metrics.json").read_bytes())
+    assert not cell_files_complete(cell_dir / "metrics.json")  # killed between the two writes
+    (cell_dir / fingerprint_filename(fp)).write_text(json.dumps({"fingerprint": fp}))
+    assert cell_files_complete(cell_dir / "metrics.json")
+    assert cell_files_complete(cell_dir / fingerprint_filename(fp))
+    (cell_dir / fingerprint_filename(fp)).write_text(json.dumps({"fingerprint": "1" * 64}))
+    assert not cell_files_complete(cell_dir / "metrics.json")
+
+
+def test_dvc_stage_depends_on_every_training_module():
+    import yaml
+
+    from grokmap.fingerprint import TRAINING_MODULES
+
+    from ..conftest import ROOT
+
+    deps = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["train_cells"]["deps"]
+    assert {f"src/grokmap/{m}.py" for m in TRAINING_MODULES} <= set(deps)

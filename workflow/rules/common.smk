@@ -11,7 +11,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     [_SRC] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 
 from grokmap.cells import cell_settings
-from grokmap.fingerprint import fingerprint, training_code_files
+from grokmap.fingerprint import cell_files_complete, fingerprint, fingerprint_filename, training_code_files
 from grokmap.grid import cells as grid_cells
 from grokmap.settings import SettingsError, load_settings
 
@@ -35,11 +35,13 @@ CELLS = [f"{R}/cells/{c.relpath}/metrics.json" for c in GRID]
 
 # What every cell reads (params.yaml task/model/training) and the training code, hashed:
 # each metrics.json starts with the fingerprint it was trained under (src/grokmap/fingerprint.py).
-CELL_SETTINGS_JSON = json.dumps(cell_settings(P), sort_keys=True)
-TRAIN_FP, _ = fingerprint(cell_settings(P), training_code_files(Path(_SRC) / "grokmap"))
+CELL_SETTINGS = cell_settings(P)
+CELL_SETTINGS_JSON = json.dumps(CELL_SETTINGS, sort_keys=True)
+TRAIN_FP, _ = fingerprint(CELL_SETTINGS, training_code_files(Path(_SRC) / "grokmap"))
+FP_FILE = fingerprint_filename(TRAIN_FP)
 # Every rule that reads cells requests both files of each, so that a cell whose
 # fingerprint file is missing (or named for other settings) is retrained.
-CELL_OUTPUTS = CELLS + [f"{R}/cells/{c.relpath}/fingerprint-{TRAIN_FP[:16]}.json" for c in GRID]
+CELL_OUTPUTS = CELLS + [f"{R}/cells/{c.relpath}/{FP_FILE}" for c in GRID]
 # All of params.yaml, as JSON, for the aggregation rules (tracked by their `params:`).
 PARAMS_JSON = json.dumps(P, sort_keys=True)
 
@@ -53,7 +55,6 @@ wildcard_constraints:
 # Resume with the same command after a crash: drop the lock of a scheduler that no longer
 # exists; of the outputs Snakemake marked incomplete, keep cells whose two files are
 # complete and agree (outputs are written atomically) and delete anything else.
-from grokmap.fingerprint import read_fingerprint
 from grokmap.resume import (forget_scheduler, record_scheduler, remove_stale_lock,
                             repair_incomplete, scheduler_running)
 
@@ -63,19 +64,8 @@ if _dead:
     sys.stderr.write(f"[resume] removed the lock left by a killed run (pid {_dead})\n")
 
 
-def _complete_cell(path):
-    cell_dir = Path(path).parent
-    fp = read_fingerprint(cell_dir / "metrics.json")
-    if not fp or not Path(path).name in ("metrics.json", f"fingerprint-{fp[:16]}.json"):
-        return False
-    try:
-        return json.loads((cell_dir / f"fingerprint-{fp[:16]}.json").read_text())["fingerprint"] == fp
-    except (OSError, ValueError, KeyError):
-        return False
-
-
 if not scheduler_running(_STATE):
-    _kept, _deleted = repair_incomplete(_STATE, _complete_cell)
+    _kept, _deleted = repair_incomplete(_STATE, cell_files_complete)
     if _kept or _deleted:
         sys.stderr.write(f"[resume] after an interrupted run: kept {len(_kept)} finished cell "
                          f"file(s), removed {len(_deleted)} unfinished output(s)\n")

@@ -13,7 +13,7 @@
 rule train_cell:
     output:
         metrics=CELL_DIR + "/metrics.json",
-        fingerprint=CELL_DIR + f"/fingerprint-{TRAIN_FP[:16]}.json",
+        fingerprint=CELL_DIR + "/" + FP_FILE,
     log:
         R + "/logs/cells/wd={wd}/frac={frac}/width={width}/seed={seed}.log",
     threads: RUN["threads_per_job"]

@@ -21,8 +21,8 @@ localrules: all, cells
 rule all:
     default_target: True
     input:
-        rules.validate_results.output,
-        rules.write_report.output.report,
+        OUT["validation"],
+        OUT["report"],
 
 
 rule cells:

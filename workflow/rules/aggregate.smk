@@ -7,9 +7,9 @@ rule classify_phases:
         script=f"{SCRIPTS}/classify_phases.py",
         cells=CELL_OUTPUTS,
     output:
-        phases=report(R + "/phases.json", caption="../report/phases.rst", category="Tables"),
-        csv=report(R + "/phases.csv", caption="../report/phases.rst", category="Tables"),
-        metrics=R + "/metrics.json",
+        phases=report(OUT["phases"], caption="../report/phases.rst", category="Tables"),
+        csv=report(OUT["phases_csv"], caption="../report/phases.rst", category="Tables"),
+        metrics=OUT["metrics"],
     log:
         R + "/logs/classify_phases.log",
     params:
@@ -24,11 +24,11 @@ rule validate_results:
     input:
         script=f"{SCRIPTS}/validate_results.py",
         cells=CELL_OUTPUTS,
-        phases=rules.classify_phases.output.phases,
-        metrics=rules.classify_phases.output.metrics,
-        metadata=R + "/metadata.json",
+        phases=OUT["phases"],
+        metrics=OUT["metrics"],
+        metadata=OUT["metadata"],
     output:
-        R + "/validation.json",
+        OUT["validation"],
     log:
         R + "/logs/validate_results.log",
     params:

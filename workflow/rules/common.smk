@@ -30,6 +30,16 @@ SCRIPTS = str(Path(workflow.basedir) / "scripts")
 LOG_LEVEL = RUN["log_level"]
 GRID = grid_cells(P["sweep"])
 
+# Every aggregate output, by name. Rules name their inputs by these paths rather than by
+# `rules.<name>.output`: a rule-output reference makes Snakemake hash the whole input list once
+# per input file (quadratic in the number of cells; 6,000 cells took minutes to dry-run).
+OUT = {name: f"{R}/{rel}" for name, rel in {
+    "phases": "phases.json", "phases_csv": "phases.csv", "metrics": "metrics.json",
+    "validation": "validation.json", "metadata": "metadata.json", "report": "report.md",
+    "phase_diagram": "figures/phase_diagram.png", "smooth_diagram": "figures/smooth_diagram.png",
+    "curves": "figures/curves.png",
+}.items()}
+
 CELL_DIR = R + "/cells/wd={wd}/frac={frac}/width={width}/seed={seed}"
 CELLS = [f"{R}/cells/{c.relpath}/metrics.json" for c in GRID]
 

@@ -4,11 +4,11 @@
 rule plot_phase_diagrams:
     input:
         script=f"{SCRIPTS}/plot_phase_diagrams.py",
-        phases=rules.classify_phases.output.phases,
+        phases=OUT["phases"],
     output:
-        discrete=report(R + "/figures/phase_diagram.png", caption="../report/phase_diagram.rst",
+        discrete=report(OUT["phase_diagram"], caption="../report/phase_diagram.rst",
                         category="Figures"),
-        smooth=report(R + "/figures/smooth_diagram.png", caption="../report/smooth_diagram.rst",
+        smooth=report(OUT["smooth_diagram"], caption="../report/smooth_diagram.rst",
                       category="Figures"),
     log:
         R + "/logs/plot_phase_diagrams.log",
@@ -23,10 +23,10 @@ rule plot_phase_diagrams:
 rule plot_curves:
     input:
         script=f"{SCRIPTS}/plot_curves.py",
-        phases=rules.classify_phases.output.phases,
+        phases=OUT["phases"],
         cells=CELL_OUTPUTS,
     output:
-        report(R + "/figures/curves.png", caption="../report/curves.rst", category="Figures"),
+        report(OUT["curves"], caption="../report/curves.rst", category="Figures"),
     log:
         R + "/logs/plot_curves.log",
     params:

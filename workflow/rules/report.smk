@@ -5,13 +5,13 @@ rule write_report:
     input:
         script=f"{SCRIPTS}/write_report.py",
         cells=CELL_OUTPUTS,
-        phases=rules.classify_phases.output.phases,
-        discrete=rules.plot_phase_diagrams.output.discrete,
-        smooth=rules.plot_phase_diagrams.output.smooth,
-        curves=rules.plot_curves.output[0],
+        phases=OUT["phases"],
+        discrete=OUT["phase_diagram"],
+        smooth=OUT["smooth_diagram"],
+        curves=OUT["curves"],
     output:
-        report=R + "/report.md",
-        metadata=R + "/metadata.json",
+        report=OUT["report"],
+        metadata=OUT["metadata"],
     log:
         R + "/logs/write_report.log",
     params:

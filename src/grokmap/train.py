@@ -5,8 +5,9 @@ Two implementations of the same per-epoch mathematics:
 * :class:`FusedEmbedConcatMLP` (the hot path): forward and backward of the embed-concat
   MLP written out by hand. The first layer is a sum of two gathered (p, width) tables
   (``embed_a @ W1[:, :d].T`` and ``embed_b @ W1[:, d:].T``) instead of a per-example
-  matmul; every parameter lives in one flat buffer so one AdamW call updates them all;
-  the train-set forward pass of epoch t+1 doubles as the train evaluation of epoch t.
+  matmul; forward and backward run tile by tile over the training rows so each tile stays
+  in cache; every parameter lives in one flat buffer so one AdamW call updates them all;
+  the gradient pass at epoch t doubles as the train-set evaluation of epoch t.
 * :func:`train_reference`: the textbook nn.Module + autograd + separate no-grad
   evaluation loop (what S0 describes), used by the tests to check the fast path.
 
@@ -74,8 +75,20 @@ def _metrics(logits: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     return loss, acc
 
 
+def chunk_rows(p: int, width: int) -> int:
+    """Rows per tile of the fused step: one tile's logits and hidden activations
+    ((p + width) floats per row) fit in about 640 KB, i.e. stay in a core's L2 cache
+    between the forward and backward passes. A multiple of 64, at least 256."""
+    return max(256, (160_000 // (p + width)) // 64 * 64)
+
+
 class FusedEmbedConcatMLP:
-    """Hand-written forward/backward for :class:`EmbedConcatMLP` on one flat buffer."""
+    """Hand-written forward/backward for :class:`EmbedConcatMLP` on one flat buffer.
+
+    The training step runs over row tiles (:func:`chunk_rows`): for each tile the hidden
+    layer, logits, softmax and the tile's share of every gradient are computed while the
+    tile is still in cache; only the (p, width) tables and the gradients live across tiles.
+    """
 
     def __init__(self, model: EmbedConcatMLP):
         tensors = [model.embed_a.weight, model.embed_b.weight, model.hidden.weight,
@@ -85,6 +98,8 @@ class FusedEmbedConcatMLP:
         self.p_views = self._views(self.flat, tensors)
         self.g_views = self._views(self.grad, tensors)
         self.d = model.embed_a.weight.shape[1]
+        self.p, self.width = model.output.weight.shape
+        self.rows = chunk_rows(self.p, self.width)
         self._scratch: dict = {}
 
     @staticmethod
@@ -102,38 +117,61 @@ class FusedEmbedConcatMLP:
             self._scratch[key] = torch.empty(shape, dtype=self.flat.dtype)
         return self._scratch[key]
 
-    def logits(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits (n, p) and hidden activations (n, width); both live in scratch buffers."""
-        ea, eb, w1, b1, w2, b2 = self.p_views
-        d, n, width = self.d, a.numel(), w1.shape[0]
-        ta = torch.mm(ea, w1[:, :d].t())  # (p, width): every value of a through W1's a-half
-        tb = torch.mm(eb, w1[:, d:].t())  # (p, width)
-        h = torch.index_select(ta, 0, a, out=self._buf("h", n, width))
-        h += torch.index_select(tb, 0, b, out=self._buf("hb", n, width))
-        h += b1
-        torch.relu_(h)
-        out = torch.addmm(b2, h, w2.t(), out=self._buf("logits", n, w2.shape[0]))
-        return out, h
+    def _tables(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every value of a (with the hidden bias) and of b through the hidden layer: (p, width) each."""
+        ea, eb, w1, b1, _, _ = self.p_views
+        d = self.d
+        ta = torch.addmm(b1, ea, w1[:, :d].t(), out=self._buf("ta", self.p, self.width))
+        tb = torch.mm(eb, w1[:, d:].t(), out=self._buf("tb", self.p, self.width))
+        return ta, tb
 
-    def backward(self, a, b, logits, h, neg_onehot_over_n) -> None:
-        """Gradient of the mean cross-entropy into ``self.grad`` (logits are consumed)."""
+    def _hidden_logits(self, ta, tb, a, b) -> tuple[torch.Tensor, torch.Tensor]:
+        _, _, _, _, w2, b2 = self.p_views
+        m = a.numel()
+        h = torch.index_select(ta, 0, a, out=self._buf("h", m, self.width))
+        h += torch.index_select(tb, 0, b, out=self._buf("hb", m, self.width))
+        torch.relu_(h)
+        return torch.addmm(b2, h, w2.t(), out=self._buf("logits", m, self.p)), h
+
+    def logits(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Logits (n, p) of the current parameters, in a scratch buffer (for evaluation)."""
+        ta, tb = self._tables()
+        return self._hidden_logits(ta, tb, a, b)[0]
+
+    def gradient(self, a, b, y, neg_onehot_over_n, metrics: bool = False) -> Optional[tuple[float, float]]:
+        """Gradient of the mean cross-entropy over (a, b, y) into ``self.grad``; with
+        ``metrics``, also the loss and accuracy of the same forward pass."""
         ea, eb, w1, _, w2, _ = self.p_views
         g_ea, g_eb, g_w1, g_b1, g_w2, g_b2 = self.g_views
-        d, n, width, p = self.d, logits.shape[0], h.shape[1], ea.shape[0]
-        # softmax written over the logits buffer, then (softmax - onehot) / n in one pass
-        g = torch.ops.aten._softmax.out(logits, 1, False, out=logits)
-        g = torch.add(neg_onehot_over_n, g, alpha=1.0 / n, out=g)  # (n, p)
-        torch.mm(g.t(), h, out=g_w2)
-        torch.sum(g, 0, out=g_b2)
-        dh = torch.mm(g, w2, out=self._buf("dh", n, width))  # (n, width)
-        dh = torch.ops.aten.threshold_backward.grad_input(dh, h, 0.0, grad_input=dh)  # ReLU'
-        torch.sum(dh, 0, out=g_b1)
-        dta = self._buf("dta", p, width).zero_().index_add_(0, a, dh)  # (p, width)
-        dtb = self._buf("dtb", p, width).zero_().index_add_(0, b, dh)
+        d, n, p, width = self.d, a.numel(), self.p, self.width
+        ta, tb = self._tables()
+        dta = self._buf("dta", p, width).zero_()
+        dtb = self._buf("dtb", p, width).zero_()
+        g_w2.zero_()
+        g_b2.zero_()
+        loss_sum, correct = 0.0, 0
+        for r0 in range(0, n, self.rows):
+            a_t, b_t = a[r0:r0 + self.rows], b[r0:r0 + self.rows]
+            logits, h = self._hidden_logits(ta, tb, a_t, b_t)
+            if metrics:
+                y_t = y[r0:r0 + self.rows]
+                loss_sum += F.cross_entropy(logits, y_t, reduction="sum").item()
+                correct += (logits.argmax(dim=1) == y_t).sum().item()
+            # softmax over the logits buffer, then (softmax - onehot) / n in one pass
+            g = torch.ops.aten._softmax.out(logits, 1, False, out=logits)
+            g = torch.add(neg_onehot_over_n[r0:r0 + self.rows], g, alpha=1.0 / n, out=g)
+            torch.addmm(g_w2, g.t(), h, out=g_w2)
+            g_b2 += g.sum(0)
+            dh = torch.mm(g, w2, out=self._buf("dh", g.shape[0], width))
+            dh = torch.ops.aten.threshold_backward.grad_input(dh, h, 0.0, grad_input=dh)  # ReLU'
+            dta.index_add_(0, a_t, dh)
+            dtb.index_add_(0, b_t, dh)
+        torch.sum(dta, 0, out=g_b1)  # each row reaches exactly one row of dta
         g_w1[:, :d] = torch.mm(dta.t(), ea)
         g_w1[:, d:] = torch.mm(dtb.t(), eb)
         torch.mm(dta, w1[:, :d], out=g_ea)
         torch.mm(dtb, w1[:, d:], out=g_eb)
+        return (loss_sum / n, correct / n) if metrics else None
 
 
 def _check_optimizer(tr: dict) -> None:
@@ -161,10 +199,11 @@ def train_cell(params: dict, cell, progress: Optional[ProgressFn] = None) -> dic
     epoch = 0
     with torch.no_grad():
         while True:
-            logits, h = net.logits(a, b)
-            if epoch in evals:
-                train_loss, train_acc = _metrics(logits, y)
-                test_loss, test_acc = _metrics(net.logits(ta, tb)[0], ty)
+            # the gradient pass at epoch t doubles as the train-set evaluation of epoch t
+            train = net.gradient(a, b, y, neg_onehot, metrics=epoch in evals)
+            if train is not None:
+                train_loss, train_acc = train
+                test_loss, test_acc = _metrics(net.logits(ta, tb), ty)
                 curves.add(epoch, train_loss, train_acc, test_loss, test_acc)
                 if progress:
                     progress(epoch, {"train_acc": train_acc, "test_acc": test_acc})
@@ -176,7 +215,6 @@ def train_cell(params: dict, cell, progress: Optional[ProgressFn] = None) -> dic
                     break
                 if epoch >= tr["max_epochs"]:
                     break
-            net.backward(a, b, logits, h, neg_onehot)
             opt.step()
             epoch += 1
     return {

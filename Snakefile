@@ -15,7 +15,8 @@ include: "workflow/rules/plot.smk"
 include: "workflow/rules/report.smk"
 
 
-localrules: all, cells
+# Everything but the training runs where snakemake was started (on a cluster: the submit host).
+localrules: all, cells, classify_phases, validate_results, plot_phase_diagrams, plot_curves, write_report
 
 
 rule all:

@@ -108,10 +108,10 @@ def _run(cmd, cwd, env=None) -> tuple[float, subprocess.CompletedProcess]:
 
 def _project_copy(sweep: dict | None = None, **training) -> Path:
     path = Path(tempfile.mkdtemp(prefix="grokmap-bench-"))
-    for name in ("Snakefile", "workflow", "scripts", "src", "config.yaml", "params.yaml", "dvc.yaml",
+    for name in ("Snakefile", "workflow", "profiles", "scripts", "src", "config.yaml", "params.yaml", "dvc.yaml",
                  ".dvcignore"):
         src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, path / name)
+        shutil.copytree(src, path / name, symlinks=True) if src.is_dir() else shutil.copy2(src, path / name)
     import yaml
 
     params = yaml.safe_load((path / "params.yaml").read_text())

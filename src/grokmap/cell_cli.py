@@ -1,7 +1,14 @@
-"""Entry point of the ``train_cell`` rule (scripts/train_cell.py): train one cell.
+"""Training one sweep cell as a workflow job: :func:`train_cell_job` (called in-process by
+the ``train_cell`` rule) and :func:`train_cell_main` (the same, from a command line:
+``scripts/train_cell.py``).
 
 Kept apart from the aggregation entry points in :mod:`grokmap.cli` because its source is
 part of the training fingerprint: editing it retrains cells, editing those does not.
+
+Several cells may train at once in threads of one process (the workflow runs its cell jobs
+that way so ``import torch`` is paid once per sweep, not once per cell): each job logs to
+its own file through its own logger and touches no process-wide state except torch's
+thread count, which every cell job of a run sets to the same value.
 """
 from __future__ import annotations
 
@@ -11,33 +18,40 @@ import logging
 import sys
 from pathlib import Path
 
-log = logging.getLogger("grokmap")
+__all__ = ["train_cell_job", "train_cell_main"]
+
+_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
 
-def train_cell_main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="Train one sweep cell and write its metrics.json atomically.")
-    for short in ("wd", "frac", "width", "seed"):
-        p.add_argument(f"--{short}", required=True, help="value as spelled in the cell path")
-    p.add_argument("--settings", required=True, help="JSON of params.yaml task/model/training")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", required=True)
-    p.add_argument("--fingerprint-out", required=True,
-                   help="fingerprint-<first 16 hex>.json beside --out; written last")
-    p.add_argument("--log-level", default="INFO")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+class CellJobError(RuntimeError):
+    """A cell job failed; the message names the cell and its log file."""
+
+
+def train_cell_job(wildcards: dict, settings_json: str, threads: int, out: str, fingerprint_out: str,
+                   log_path: str | None = None, log_level: str = "INFO") -> None:
+    """Train the cell named by ``wildcards`` (path spellings of wd/frac/width/seed) and
+    write ``out`` then ``fingerprint_out`` atomically. Logs to ``log_path`` (stderr if None)."""
+    given = {k: str(wildcards[k]) for k in ("wd", "frac", "width", "seed")}
+    name = "grokmap.cell." + "/".join(f"{k}={v}" for k, v in given.items())
+    log = logging.getLogger(name)
+    log.setLevel(getattr(logging, log_level.upper(), logging.INFO))
+    log.propagate = False
+    handler = logging.FileHandler(log_path, mode="w") if log_path else logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(_FORMAT))
+    log.addHandler(handler)
     try:
-        _train(args)
-    except Exception as exc:  # one line for the user; the rule's log keeps it
+        _train(given, json.loads(settings_json), threads, Path(out), Path(fingerprint_out), log)
+    except Exception as exc:
         log.error("%s: %s", type(exc).__name__, exc)
-        if args.log_level.upper() == "DEBUG":
-            raise
-        return 1
-    return 0
+        where = f"; log: {log_path}" if log_path else ""
+        raise CellJobError(f"cell {name.removeprefix('grokmap.cell.')} failed: "
+                           f"{type(exc).__name__}: {exc}{where}") from exc
+    finally:
+        log.removeHandler(handler)
+        handler.close()
 
 
-def _train(args) -> None:
+def _train(given: dict, settings: dict, threads: int, out: Path, fp_path: Path, log: logging.Logger) -> None:
     import torch
 
     from .cells import run_cell
@@ -46,15 +60,13 @@ def _train(args) -> None:
     from .grid import cell_from_wildcards
     from .io import atomic_write_json, atomic_write_text
 
-    torch.set_num_threads(args.threads)
-    given = {k: getattr(args, k) for k in ("wd", "frac", "width", "seed")}
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
     cell = cell_from_wildcards(given)
     for short, text in cell.wildcards.items():
         if given[short] != text:
             raise ValueError(f"{short}={given[short]} is not the canonical spelling {text!r}")
-    settings = json.loads(args.settings)
     fp, fp_doc = fingerprint(settings, training_code_files())
-    fp_path = Path(args.fingerprint_out)
     if fp_path.name != fingerprint_filename(fp):
         raise ValueError(f"{fp_path.name} does not match this job's fingerprint {fp[:16]}: the "
                          f"workflow and this job see different settings or code")
@@ -67,10 +79,33 @@ def _train(args) -> None:
             log.info("epoch %d train_acc %.3f test_acc %.3f", epoch, m["train_acc"], m["test_acc"])
 
     record = run_cell(settings, cell, fp, progress)
-    atomic_write_text(args.out, dumps_with_fingerprint(fp, record))
+    atomic_write_text(out, dumps_with_fingerprint(fp, record))
     # Written last: a cell counts as done under this fingerprint only once both exist.
     atomic_write_json(fp_path, {"fingerprint": fp, **fp_doc})
     for old in fp_path.parent.glob("fingerprint-*.json"):
         if old != fp_path:
             old.unlink(missing_ok=True)
     log.info("done in %.1f s (%d epochs)", record["wall_seconds"], record["epochs_run"])
+
+
+def train_cell_main(argv=None) -> int:
+    p = argparse.ArgumentParser(description="Train one sweep cell and write its metrics.json atomically.")
+    for short in ("wd", "frac", "width", "seed"):
+        p.add_argument(f"--{short}", required=True, help="value as spelled in the cell path")
+    p.add_argument("--settings", required=True, help="JSON of params.yaml task/model/training")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True)
+    p.add_argument("--fingerprint-out", required=True,
+                   help="fingerprint-<first 16 hex>.json beside --out; written last")
+    p.add_argument("--log", default=None, help="log file (default: stderr)")
+    p.add_argument("--log-level", default="INFO")
+    args = p.parse_args(argv)
+    try:
+        train_cell_job({k: getattr(args, k) for k in ("wd", "frac", "width", "seed")}, args.settings,
+                       args.threads, args.out, args.fingerprint_out, args.log, args.log_level)
+    except CellJobError as exc:
+        if args.log_level.upper() == "DEBUG":
+            raise
+        print(exc, file=sys.stderr)
+        return 1
+    return 0

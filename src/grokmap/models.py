@@ -2,10 +2,14 @@
 so the same seed gives the same initial weights as S0's reference code."""
 from __future__ import annotations
 
+import threading
+
 import torch
 from torch import nn
 
 __all__ = ["EmbedConcatMLP", "build_model"]
+
+_SEEDED_INIT = threading.Lock()
 
 
 class EmbedConcatMLP(nn.Module):
@@ -25,9 +29,13 @@ class EmbedConcatMLP(nn.Module):
 
 
 def build_model(model_params: dict, p: int, width: int, seed: int) -> nn.Module:
-    """Seed torch, then build the model named in params.yaml ``model.name``."""
-    torch.manual_seed(seed)
+    """Seed torch, then build the model named in params.yaml ``model.name``.
+
+    Holds a lock from seeding to the last parameter: cells may be built in several threads
+    of one process, and torch's default generator is process-wide."""
     name = model_params["name"]
     if name == "embed_concat_mlp":
-        return EmbedConcatMLP(p, model_params["embedding_dim"], width)
+        with _SEEDED_INIT:
+            torch.manual_seed(seed)
+            return EmbedConcatMLP(p, model_params["embedding_dim"], width)
     raise ValueError(f"unknown model {name!r}; allowed: 'embed_concat_mlp'")

@@ -13,7 +13,7 @@ import yaml
 from ..conftest import ROOT
 
 BIN = Path(sys.executable).parent
-COPIED = ("Snakefile", "workflow", "scripts", "src", "config.yaml", "params.yaml", "dvc.yaml")
+COPIED = ("Snakefile", "workflow", "profiles", "scripts", "src", "config.yaml", "params.yaml", "dvc.yaml")
 
 # Small enough to train in seconds, large enough to show more than one phase.
 TINY = {
@@ -38,7 +38,7 @@ class Project:
         for name in COPIED:
             src = ROOT / name
             if src.is_dir():
-                shutil.copytree(src, path / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+                shutil.copytree(src, path / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
             elif src.exists():
                 shutil.copy2(src, path / name)
         self.edit_params(TINY if overrides is None else overrides)

@@ -20,8 +20,11 @@ rule train_cell:
     resources:
         mem_mb=1000,
         runtime=60,
-    shell:
-        "{PY} {SCRIPTS}/train_cell.py --wd {wildcards.wd} --frac {wildcards.frac}"
-        " --width {wildcards.width} --seed {wildcards.seed} --settings {CELL_SETTINGS_JSON:q}"
-        " --threads {threads} --out {output.metrics} --fingerprint-out {output.fingerprint}"
-        " --log-level {LOG_LEVEL} 2> {log}"
+    run:
+        # In the scheduler's process (the profile sets force-use-threads), so torch is
+        # imported once per run rather than once per cell; scripts/train_cell.py is the
+        # same job as a command.
+        from grokmap.cell_cli import train_cell_job
+
+        train_cell_job(wildcards, CELL_SETTINGS_JSON, threads, output.metrics, output.fingerprint,
+                       log[0], LOG_LEVEL)

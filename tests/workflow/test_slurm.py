@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -55,6 +56,11 @@ def _cells(proj: Project) -> dict[str, dict]:
             for p in (proj.path / "results" / "cells").rglob("metrics.json")}
 
 
+SLURM_ARGS = ("--workflow-profile", "workflow/profiles/slurm",
+              "--slurm-status-command", "squeue",  # accounting (sacct) is off on this cluster
+              "--slurm-init-seconds-before-status-checks", "1", "--slurm-no-account")
+
+
 def test_tiny_sweep_on_slurm_equals_local_run(cluster, tmp_path):
     (tmp_path / "local").mkdir()
     (tmp_path / "slurm").mkdir()
@@ -66,10 +72,7 @@ def test_tiny_sweep_on_slurm_equals_local_run(cluster, tmp_path):
     before = {j.get("JobId") for j in _finished_jobs(cluster)}
     slurm = Project(tmp_path / "slurm")
     t0 = time.perf_counter()
-    out = slurm.run("--workflow-profile", "workflow/profiles/slurm", "--cores", "2",
-                    "--group-components", f"cells={CELLS_PER_CLUSTER_JOB}",
-                    "--slurm-status-command", "squeue",  # accounting (sacct) is off on this cluster
-                    "--slurm-init-seconds-before-status-checks", "1", "--slurm-no-account",
+    out = slurm.run(*SLURM_ARGS, "--cores", "2", "--group-components", f"cells={CELLS_PER_CLUSTER_JOB}",
                     timeout=900)
     slurm_s = time.perf_counter() - t0
     log = out.stdout + out.stderr
@@ -100,3 +103,32 @@ def test_tiny_sweep_on_slurm_equals_local_run(cluster, tmp_path):
     assert json.loads(slurm.read("results/validation.json"))["passed"]
     print(f"\ntiny sweep (4 cells): local {local_s:.1f} s, SLURM {slurm_s:.1f} s "
           f"({len(submitted)} cluster jobs: {', '.join(submitted)})")
+
+
+def test_cancelled_cluster_job_keeps_its_finished_cells_and_the_same_command_resumes(cluster, tmp_path):
+    """All four cells in one cluster job, one at a time; scancel it after the first cell."""
+    proj = Project(tmp_path)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    cmd = [str(Path(sys.executable).parent / "snakemake"), *SLURM_ARGS, "--cores", "1",
+           "--group-components", "cells=4", "--retries", "0"]
+    first = subprocess.Popen(cmd, cwd=proj.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list((proj.path / "results" / "cells").rglob("metrics.json")):
+        time.sleep(0.2)
+    finished = {str(p.relative_to(proj.path)) for p in (proj.path / "results" / "cells").rglob("*.json")}
+    assert finished, "no cell finished within 5 minutes"
+    jobs = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout.split()
+    subprocess.run(["scancel", *jobs], check=True)
+    out, _ = first.communicate(timeout=300)
+    assert first.returncode != 0, out[-2000:]
+    kept = {str(p.relative_to(proj.path)) for p in (proj.path / "results" / "cells").rglob("*.json")}
+    assert finished <= kept, "the cells finished before the cancel were deleted"
+    n_done = len([k for k in kept if k.endswith("metrics.json")])
+    assert n_done < 4, "the cancel came too late to test anything"
+
+    again = proj.run(*SLURM_ARGS, "--cores", "2", timeout=900)
+    log = again.stdout + again.stderr
+    assert f"[progress] {4 - n_done} of 4 cells to train" in log, log[-3000:]
+    assert len(list((proj.path / "results" / "cells").rglob("metrics.json"))) == 4
+    assert json.loads(proj.read("results/validation.json"))["passed"]

@@ -1,19 +1,23 @@
-"""Modular-arithmetic data: every ordered pair, and S0's seeded train/test split."""
+"""Modular-arithmetic data: every ordered pair of operands of a task (:mod:`grokmap.tasks`),
+and S0's seeded train/test split. Pairs are listed a-major (a = 0, then b ascending), as in
+S0, so S0's split indices are unchanged."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from .tasks import task
+
 __all__ = ["modular_pairs", "split_indices", "make_split"]
 
 
-def modular_pairs(p: int, task: str = "modular_addition") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """All p*p pairs in a-major order: a = i // p, b = i % p; labels (a + b) mod p."""
-    if task != "modular_addition":
-        raise ValueError(f"unknown task {task!r}; allowed: 'modular_addition'")
-    idx = torch.arange(p * p)
-    a, b = idx // p, idx % p
-    return a, b, (a + b) % p
+def modular_pairs(p: int, name: str = "modular_addition") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """All pairs of the task in a-major order, with their labels."""
+    label, nonzero_b = task(name)
+    bs = torch.arange(1 if nonzero_b else 0, p)
+    a = torch.arange(p).repeat_interleave(bs.numel())
+    b = bs.repeat(p)
+    return a, b, label(a, b, p)
 
 
 def split_indices(n: int, train_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -25,8 +29,8 @@ def split_indices(n: int, train_fraction: float, seed: int) -> tuple[np.ndarray,
     return perm[:n_train], perm[n_train:]
 
 
-def make_split(p: int, train_fraction: float, seed: int, task: str = "modular_addition"):
+def make_split(p: int, train_fraction: float, seed: int, name: str = "modular_addition"):
     """Train and test tensors ``(a, b, y)`` for one cell."""
-    a, b, y = modular_pairs(p, task)
-    tr, te = (torch.from_numpy(ix) for ix in split_indices(p * p, train_fraction, seed))
+    a, b, y = modular_pairs(p, name)
+    tr, te = (torch.from_numpy(ix) for ix in split_indices(a.numel(), train_fraction, seed))
     return (a[tr], b[tr], y[tr]), (a[te], b[te], y[te])

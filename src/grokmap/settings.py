@@ -17,6 +17,8 @@ from typing import Any, Mapping
 import jsonschema
 import yaml
 
+from .tasks import is_prime, task_size
+
 __all__ = ["SettingsError", "Settings", "load_settings", "load_yaml", "validate_document"]
 
 
@@ -171,13 +173,18 @@ def _check_semantics(params: dict, run: dict, p_label: str, r_label: str) -> Non
         raise SettingsError(
             f"{p_label}: 'training.eval_every_epochs' = {tr['eval_every_epochs']} is not allowed; "
             f"allowed: at most training.max_epochs ({tr['max_epochs']})")
-    n = p * p
+    task = params["task"]["name"]
+    if task == "modular_division" and not is_prime(p):
+        raise SettingsError(
+            f"{p_label}: 'task.modulus' = {p} is not allowed with task 'modular_division'; "
+            f"allowed: a prime (every nonzero b needs an inverse mod p)")
+    n = task_size(p, task)
     for frac in params["sweep"]["train_fraction"]:
         n_train = int(n * frac)
         if n_train < 1 or n_train > n - 1:
             raise SettingsError(
                 f"{p_label}: 'sweep.train_fraction' value {frac} leaves {n_train} train and "
-                f"{n - n_train} test examples of {n} pairs for p={p}; allowed: a fraction "
+                f"{n - n_train} test examples of {n} pairs for {task} with p={p}; allowed: a fraction "
                 f"giving at least one of each, between {1 / n:.6g} and {(n - 1) / n:.6g}")
     results = Path(run["results_dir"])
     probe = results

@@ -7,6 +7,7 @@ import torch
 
 from grokmap.data import make_split, modular_pairs, split_indices
 from grokmap.grid import Cell, cell_from_wildcards, cells, spell
+from grokmap.tasks import task_size
 from grokmap.models import EmbedConcatMLP, build_model
 
 
@@ -36,6 +37,23 @@ def test_pairs_are_a_major_with_modular_labels():
     a, b, y = modular_pairs(5)
     assert a.tolist()[:6] == [0, 0, 0, 0, 0, 1] and b.tolist()[:6] == [0, 1, 2, 3, 4, 0]
     assert torch.equal(y, (a + b) % 5) and len(y) == 25
+
+
+@pytest.mark.parametrize("name,n,op", [
+    ("modular_addition", 49, lambda a, b: (a + b) % 7),
+    ("modular_subtraction", 49, lambda a, b: (a - b) % 7),
+    ("modular_multiplication", 49, lambda a, b: (a * b) % 7),
+    ("modular_division", 42, None),
+])
+def test_tasks_label_every_pair(name, n, op):
+    a, b, y = modular_pairs(7, name)
+    assert len(y) == n == task_size(7, name)
+    assert len(set(zip(a.tolist(), b.tolist()))) == n and a.tolist() == sorted(a.tolist())
+    for ai, bi, yi in zip(a.tolist(), b.tolist(), y.tolist()):
+        if op is None:  # division: y * b == a (mod 7), never b = 0
+            assert bi != 0 and (yi * bi) % 7 == ai
+        else:
+            assert yi == op(ai, bi)
 
 
 def test_split_follows_s0():

@@ -3,6 +3,10 @@
 #   snakemake --cores all                 # the sweep in params.yaml, to results/report.md
 #   snakemake --cores all --config sweep='{seed: [1, 2, 3]}'   # one-off override, validated
 #   snakemake --report report.html        # self-contained HTML report with captions
+#   snakemake --workflow-profile workflow/profiles/slurm --cores 4   # on a SLURM cluster
+#
+# Without --workflow-profile, Snakemake loads profiles/default (= workflow/profiles/local):
+# cell jobs then run as threads of this process, so torch is imported once per run.
 #
 # What to compute is params.yaml; how to run is config.yaml. Both are validated against
 # workflow/schemas/ before any job starts. Each sweep cell is its own target:

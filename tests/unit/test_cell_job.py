@@ -1,6 +1,7 @@
 """The cell job: in-process (threads of one process, as the workflow runs it) and as a command."""
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -82,3 +83,14 @@ def test_command_line_job_writes_the_same_record_and_fails_in_one_line(job, tmp_
     with pytest.raises(CellJobError, match="not the canonical spelling"):
         train_cell_job(bad, settings, 1, out3, fp3, log3)
     assert "not the canonical spelling" in log3.read_text()
+
+
+def test_cluster_runtime_limit_follows_the_training_budget(default_params):
+    from grokmap.cluster import cell_runtime_minutes
+
+    small = cell_runtime_minutes(default_params, 16)
+    assert small >= 5
+    assert cell_runtime_minutes(default_params, 64) > small
+    longer = copy.deepcopy(default_params)
+    longer["training"]["max_epochs"] *= 20
+    assert cell_runtime_minutes(longer, 64) > 10 * cell_runtime_minutes(default_params, 64) / 2

@@ -11,6 +11,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     [_SRC] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 
 from grokmap.cells import cell_settings
+from grokmap.cluster import CELL_MEM_MB, cell_runtime_minutes
 from grokmap.fingerprint import cell_files_complete, fingerprint, fingerprint_filename, training_code_files
 from grokmap.grid import cells as grid_cells
 from grokmap.settings import SettingsError, load_settings

@@ -18,8 +18,9 @@ rule train_cell:
         R + "/logs/cells/wd={wd}/frac={frac}/width={width}/seed={seed}.log",
     threads: RUN["threads_per_job"]
     resources:
-        mem_mb=1000,
-        runtime=60,
+        # what a batch system is asked for (src/grokmap/cluster.py); ignored locally
+        mem_mb=CELL_MEM_MB,
+        runtime=lambda wc: cell_runtime_minutes(CELL_SETTINGS, int(wc.width)),
     run:
         # In the scheduler's process (the profile sets force-use-threads), so torch is
         # imported once per run rather than once per cell; scripts/train_cell.py is the

@@ -40,6 +40,7 @@ from torch import nn  # noqa: E402
 from grokmap.data import make_split  # noqa: E402
 from grokmap.grid import Cell, cells as grid_cells  # noqa: E402
 from grokmap.settings import load_settings  # noqa: E402
+from grokmap.phases import classify_curves  # noqa: E402
 from grokmap.train import eval_schedule, train_cell  # noqa: E402
 
 PARAMS = load_settings(ROOT / "params.yaml", ROOT / "config.yaml", ROOT / "workflow" / "schemas").params
@@ -178,10 +179,20 @@ def sweep(quick: bool) -> dict:
     # baseline: the same cells, serially, one process, default torch threads
     torch.set_num_threads(os.cpu_count() or 1)
     t0 = time.perf_counter()
-    base_phases_epochs = [baseline_train(PARAMS, c)["epochs_run"] for c in grid]
+    base_runs = [baseline_train(PARAMS, c) for c in grid]
     base_wall = time.perf_counter() - t0
     torch.set_num_threads(1)
-    same_epochs = sum(e == r["epochs_run"] for e, r in zip(base_phases_epochs, recs))
+    same_epochs = sum(b["epochs_run"] == r["epochs_run"] for b, r in zip(base_runs, recs))
+    ph = PARAMS["phases"]
+
+    def phase(curves: dict) -> str:
+        return classify_curves(curves, ph["accuracy_threshold"], ph["grokking_gap_epochs"])["phase"]
+
+    base_phases = [phase(dict(zip(("epoch", "train_acc", "test_acc"), map(list, zip(*b["curves"])))))
+                   for b in base_runs]
+    proj_phases = [phase(r["curves"]) for r in recs]
+    differing = [{"cell": c.relpath, "baseline": bp, "project": pp}
+                 for c, bp, pp in zip(grid, base_phases, proj_phases) if bp != pp]
     noop_s, _ = _run([BIN / "snakemake", "--cores", "2"], proj)
     _run(["git", "init", "-q"], proj)
     _run([BIN / "dvc", "init", "-q"], proj)
@@ -191,6 +202,8 @@ def sweep(quick: bool) -> dict:
     return {"cells": len(grid), "snakemake_wall_s": wall, "baseline_serial_wall_s": base_wall,
             "sweep_speedup": base_wall / wall, "outside_training_fraction": outside,
             "training_seconds_sum": train_s, "same_epochs_run_as_baseline": f"{same_epochs}/{len(grid)}",
+            "same_phase_as_baseline": f"{len(grid) - len(differing)}/{len(grid)}",
+            "phases_differing_from_baseline": differing,
             "noop_snakemake_s_60": noop_s, "noop_dvc_repro_s_60": noop_dvc_s,
             "peak_rss_mb_per_job": max(r.get("peak_rss_mb", 0) for r in recs),
             "peak_rss_mb_largest_process": peak_child_kb / 1024}

@@ -3,7 +3,7 @@
 #
 #   bash scripts/slurm_local.sh install   # Debian's slurmctld, slurmd, munge (needs root)
 #   bash scripts/slurm_local.sh start     # munged + slurmctld + slurmd; returns once the node is idle
-#   bash scripts/slurm_local.sh stop      # stops the three daemons
+#   bash scripts/slurm_local.sh stop      # stops slurmctld and slurmd, removes the slurm.conf
 #
 # The configuration goes to /etc/slurm/slurm.conf, where every Slurm command (and srun
 # inside a batch job, which does not see SLURM_CONF) looks; the script refuses to replace a
@@ -119,6 +119,10 @@ stop_daemons() {
         pgrep -x slurmd >/dev/null || pgrep -x slurmctld >/dev/null || break
         sleep 0.5
     done
+    # Remove our configuration too: with a slurm.conf naming a controller that is down, every
+    # Slurm client (and so every `snakemake` start, whose SLURM plugin runs `scontrol show
+    # config` to pick its defaults) waits ~9 s for the controller before giving up.
+    if [ -e "$CONF" ] && grep -q "^$MARK" "$CONF"; then as_root rm -f "$CONF"; fi
     [ "${1:-}" = quiet ] || echo "slurm_local: stopped"
 }
 

@@ -112,7 +112,7 @@ BAD_INPUTS = [
     ("model.name: transformer", "'model.name' = 'transformer' is not allowed; allowed: one of 'embed_concat_mlp'"),
     ("training.optimizer: sgdd", "'training.optimizer' = 'sgdd'"),
     ("training.loss: hinge", "'training.loss' = 'hinge'"),
-    ("task.name: modular_subtraction", "'task.name' = 'modular_subtraction'"),
+    ("task.name: modular_exponentiation", "'task.name' = 'modular_exponentiation'"),
     ("training.eval_every_epochs: 100000", "at most training.max_epochs"),
     ("phases.accuracy_threshold: 1.2", "'phases.accuracy_threshold' = 1.2 is not allowed; allowed: a number >= 0 and <= 1"),
 ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -32,10 +33,10 @@ def train_cell_job(wildcards: dict, settings_json: str, threads: int, out: str, 
     """Train the cell named by ``wildcards`` (path spellings of wd/frac/width/seed) and
     write ``out`` then ``fingerprint_out`` atomically. Logs to ``log_path`` (stderr if None)."""
     given = {k: str(wildcards[k]) for k in ("wd", "frac", "width", "seed")}
-    name = "grokmap.cell." + "/".join(f"{k}={v}" for k, v in given.items())
-    log = logging.getLogger(name)
-    log.setLevel(getattr(logging, log_level.upper(), logging.INFO))
-    log.propagate = False
+    label = "/".join(f"{k}={v}" for k, v in given.items())
+    # Its own logger, outside logging's registry: nothing shared with other cells' threads,
+    # and nothing left behind per cell in a long in-process sweep.
+    log = logging.Logger(f"grokmap.cell.{label}", getattr(logging, log_level.upper(), logging.INFO))
     handler = logging.FileHandler(log_path, mode="w") if log_path else logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(_FORMAT))
     log.addHandler(handler)
@@ -44,7 +45,7 @@ def train_cell_job(wildcards: dict, settings_json: str, threads: int, out: str, 
     except Exception as exc:
         log.error("%s: %s", type(exc).__name__, exc)
         where = f"; log: {log_path}" if log_path else ""
-        raise CellJobError(f"cell {name.removeprefix('grokmap.cell.')} failed: "
+        raise CellJobError(f"cell {label} failed: "
                            f"{type(exc).__name__}: {exc}{where}") from exc
     finally:
         log.removeHandler(handler)
@@ -70,7 +71,7 @@ def _train(given: dict, settings: dict, threads: int, out: Path, fp_path: Path, 
     if fp_path.name != fingerprint_filename(fp):
         raise ValueError(f"{fp_path.name} does not match this job's fingerprint {fp[:16]}: the "
                          f"workflow and this job see different settings or code")
-    log.info("training %s (fingerprint %s)", cell.relpath, fp[:12])
+    log.info("training %s (fingerprint %s, process %d)", cell.relpath, fp[:12], os.getpid())
     tr = settings["training"]
     every = max(1, tr["max_epochs"] // 10)
 

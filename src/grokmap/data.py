@@ -13,11 +13,11 @@ __all__ = ["modular_pairs", "split_indices", "make_split"]
 
 def modular_pairs(p: int, name: str = "modular_addition") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """All pairs of the task in a-major order, with their labels."""
-    label, nonzero_b = task(name)
-    bs = torch.arange(1 if nonzero_b else 0, p)
+    t = task(name)
+    bs = torch.arange(1 if t.nonzero_b else 0, p)
     a = torch.arange(p).repeat_interleave(bs.numel())
     b = bs.repeat(p)
-    return a, b, label(a, b, p)
+    return a, b, t.label(a, b, p)
 
 
 def split_indices(n: int, train_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 import jsonschema
 import yaml
 
-from .tasks import is_prime, task_size
+from .tasks import TASKS, is_prime, task_size
 
 __all__ = ["SettingsError", "Settings", "load_settings", "load_yaml", "validate_document"]
 
@@ -174,9 +174,9 @@ def _check_semantics(params: dict, run: dict, p_label: str, r_label: str) -> Non
             f"{p_label}: 'training.eval_every_epochs' = {tr['eval_every_epochs']} is not allowed; "
             f"allowed: at most training.max_epochs ({tr['max_epochs']})")
     task = params["task"]["name"]
-    if task == "modular_division" and not is_prime(p):
+    if TASKS[task].prime_modulus and not is_prime(p):
         raise SettingsError(
-            f"{p_label}: 'task.modulus' = {p} is not allowed with task 'modular_division'; "
+            f"{p_label}: 'task.modulus' = {p} is not allowed with task '{task}'; "
             f"allowed: a prime (every nonzero b needs an inverse mod p)")
     n = task_size(p, task)
     for frac in params["sweep"]["train_fraction"]:

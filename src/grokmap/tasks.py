@@ -8,7 +8,15 @@ settings validation stays light.
 """
 from __future__ import annotations
 
-__all__ = ["TASKS", "task", "task_size", "is_prime"]
+from typing import Callable, NamedTuple
+
+__all__ = ["Task", "TASKS", "task", "task_size", "is_prime"]
+
+
+class Task(NamedTuple):
+    label: Callable  # (a, b, p) -> labels, on tensors
+    nonzero_b: bool  # b = 0 is left out
+    prime_modulus: bool  # p must be prime (every nonzero b needs an inverse)
 
 
 def is_prime(p: int) -> bool:
@@ -20,17 +28,16 @@ def _divide(a, b, p: int):
     return (a * inverse[b]) % p
 
 
-# name -> (label of the tensors (a, b) mod p, whether b = 0 is left out)
 TASKS = {
-    "modular_addition": (lambda a, b, p: (a + b) % p, False),
-    "modular_subtraction": (lambda a, b, p: (a - b) % p, False),
-    "modular_multiplication": (lambda a, b, p: (a * b) % p, False),
-    "modular_division": (_divide, True),
+    "modular_addition": Task(lambda a, b, p: (a + b) % p, False, False),
+    "modular_subtraction": Task(lambda a, b, p: (a - b) % p, False, False),
+    "modular_multiplication": Task(lambda a, b, p: (a * b) % p, False, False),
+    "modular_division": Task(_divide, True, True),
 }
 
 
-def task(name: str):
-    """(label function, b != 0) of the named task."""
+def task(name: str) -> Task:
+    """The named task; a clear error for an unknown name."""
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; allowed: {', '.join(map(repr, TASKS))}")
     return TASKS[name]
@@ -38,4 +45,4 @@ def task(name: str):
 
 def task_size(p: int, name: str = "modular_addition") -> int:
     """Number of (a, b) examples of the task."""
-    return p * (p - 1) if task(name)[1] else p * p
+    return p * (p - 1) if task(name).nonzero_b else p * p

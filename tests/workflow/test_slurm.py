@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from grokmap.cluster import cell_runtime_minutes
+
 from ..conftest import ROOT
 from .helpers import Project
 
@@ -85,9 +87,12 @@ def test_tiny_sweep_on_slurm_equals_local_run(cluster, tmp_path):
     assert "Group job cells" in log
     jobs = {j["JobId"]: j for j in _finished_jobs(cluster) if j.get("JobId") not in before}
     assert set(submitted) <= set(jobs), (submitted, jobs)
+    # two cells at once on 2 cores: the time limit is one cell's estimate (src/grokmap/cluster.py)
+    limit = max(cell_runtime_minutes(slurm.params, w) for w in slurm.params["sweep"]["width"])
     for jid in submitted:
         assert jobs[jid]["JobState"] == "COMPLETED", jobs[jid]
         assert jobs[jid]["WorkDir"] == str(slurm.path)
+        assert jobs[jid]["TimeLimit"] == str(limit), jobs[jid]
     # the aggregation ran on the submit host (localrules), not as cluster jobs
     assert len(jobs) == len(submitted)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -51,6 +52,15 @@ def test_full_run_produces_every_artefact(built):
     assert rec["cell"] == {"weight_decay": 1.0, "train_fraction": 0.8, "width": 32, "seed": 0}
     assert rec["settings"]["task"]["modulus"] == 23 and rec["versions"]["torch"]
     assert "[progress]" in first.stderr
+
+
+def test_cells_train_in_the_scheduler_process(built):
+    """The default profile (profiles/default -> workflow/profiles/local) runs cell jobs as
+    threads of the Snakemake process: every cell log names one and the same process."""
+    proj, _ = built
+    logs = sorted((proj.path / "results" / "logs" / "cells").rglob("*.log"))
+    pids = {int(m) for log in logs for m in re.findall(r"process (\d+)\)", log.read_text())}
+    assert len(logs) == 4 and len(pids) == 1, pids
 
 
 def test_second_run_does_nothing(built):

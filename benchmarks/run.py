@@ -60,7 +60,8 @@ class TextbookMLP(nn.Module):
 def baseline_train(params: dict, cell: Cell) -> dict:
     """The plain S0-style loop: what a researcher would write without this project."""
     p, tr = params["task"]["modulus"], params["training"]
-    (a, b, y), (ta, tb, ty) = make_split(p, cell.train_fraction, cell.seed)
+    (x, y), (tx, ty) = make_split(p, cell.train_fraction, cell.seed)
+    a, b, ta, tb = x[:, 0], x[:, 1], tx[:, 0], tx[:, 1]
     torch.manual_seed(cell.seed)
     model = TextbookMLP(p, params["model"]["embedding_dim"], cell.width)
     opt = torch.optim.AdamW(model.parameters(), lr=tr["learning_rate"], betas=tuple(tr["betas"]),

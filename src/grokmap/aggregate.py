@@ -8,15 +8,16 @@ from pathlib import Path
 from typing import Iterable
 
 from .record import CellRecordError, check_record
-from .grid import AXES, Cell
+from .grid import AXES, Cell, extra_axes, group_axes
 from .io import read_json
 from .phases import PHASES, classify_curves
 
 __all__ = ["cell_path", "load_records", "classify_sweep", "summary_metrics", "phases_csv"]
 
 CSV_FIELDS = ("weight_decay", "train_fraction", "width", "seed", "phase", "gap_epochs",
-              "first_train_epoch", "first_test_epoch", "final_train_acc", "final_test_acc",
-              "epochs_run", "non_finite_loss")
+              "first_train_epoch", "first_test_epoch", "grokking_step", "final_train_acc",
+              "final_test_acc", "initial_ipr", "final_ipr", "final_param_norm",
+              "final_active_fraction", "epochs_run", "steps_run", "non_finite_loss")
 
 
 def cell_path(results_dir: str | Path, cell: Cell) -> Path:
@@ -47,28 +48,52 @@ def _majority(phases: list[str]) -> tuple[str, float]:
     return best, counts[best] / len(phases)
 
 
+def first_step_at(curves: dict, threshold: float):
+    """First evaluated optimizer step with test accuracy >= threshold (S2's grokking step), or None."""
+    for step, acc in zip(curves.get("step") or curves["epoch"], curves["test_acc"]):
+        if acc >= threshold:
+            return int(step)
+    return None
+
+
+def _measure(curves: dict, name: str, at: int):
+    values = curves.get(name) or [None]
+    return values[at]
+
+
 def classify_sweep(records: dict[Cell, dict], phase_params: dict, sweep: dict) -> dict:
-    """The content of phases.json: per cell, per (wd, frac, width) group, counts, settings."""
+    """The content of phases.json: per cell, per seed group (every axis but the seed),
+    counts, settings. Cells and groups keep the grid's order (``records``' order)."""
     threshold, gap = phase_params["accuracy_threshold"], phase_params["grokking_gap_epochs"]
     rows = []
-    for cell, rec in sorted(records.items()):
-        c = classify_curves(rec["curves"], threshold, gap)
+    for cell, rec in records.items():
+        curves = rec["curves"]
+        c = classify_curves(curves, threshold, gap)
         rows.append({**cell.as_dict(), **c,
+                     "grokking_step": first_step_at(curves, phase_params["grokking_step_accuracy"]),
                      "final_train_acc": rec["final"]["train_acc"],
                      "final_test_acc": rec["final"]["test_acc"],
+                     "initial_ipr": _measure(curves, "ipr", 0),
+                     "final_ipr": _measure(curves, "ipr", -1),
+                     "final_param_norm": _measure(curves, "param_norm", -1),
+                     "final_active_fraction": _measure(curves, "active_fraction", -1),
                      "epochs_run": rec["epochs_run"],
+                     "steps_run": rec.get("steps_run", rec["epochs_run"]),
                      "non_finite_loss": rec["non_finite_loss"]})
+    shared = group_axes(sweep)
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
-        groups.setdefault((row["weight_decay"], row["train_fraction"], row["width"]), []).append(row)
+        groups.setdefault(tuple(row[k] for k in shared), []).append(row)
     group_rows = []
-    for (wd, frac, width), members in sorted(groups.items()):
+    for key, members in groups.items():
         phase, agreement = _majority([m["phase"] for m in members])
         gaps = [m["gap_epochs"] for m in members if m["phase"] == phase and m["gap_epochs"] is not None]
-        group_rows.append({"weight_decay": wd, "train_fraction": frac, "width": width,
+        steps = [m["grokking_step"] for m in members if m["grokking_step"] is not None]
+        group_rows.append({**dict(zip(shared, key)),
                            "phase": phase, "agreement": agreement, "n_seeds": len(members),
                            "seed_phases": {str(m["seed"]): m["phase"] for m in members},
-                           "mean_gap_epochs": sum(gaps) / len(gaps) if gaps else None})
+                           "mean_gap_epochs": sum(gaps) / len(gaps) if gaps else None,
+                           "grokking_steps": steps})
     counts = Counter(r["phase"] for r in rows)
     return {
         "settings": {"phases": phase_params, "sweep": sweep},
@@ -97,20 +122,24 @@ def summary_metrics(phases: dict) -> dict:
 
 
 def phases_csv(phases: dict) -> str:
+    """One row per cell; the extra axes (if any) come first, by their dotted names."""
+    fields = extra_axes(phases["settings"]["sweep"]) + list(CSV_FIELDS)
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in phases["cells"]:
-        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in CSV_FIELDS})
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in fields})
     return buf.getvalue()
 
 
 def axis_effects(phases: dict) -> dict:
     """For each sweep axis and value: phase counts over all cells with that value."""
     out = {}
-    for name, _, _ in AXES:
+    extras = extra_axes(phases["settings"]["sweep"])
+    for name in extras + [name for name, _, _ in AXES]:
         per = {}
         for row in phases["cells"]:
             per.setdefault(row[name], Counter())[row["phase"]] += 1
-        out[name] = {v: {ph: c.get(ph, 0) for ph in PHASES} for v, c in sorted(per.items())}
+        items = per.items() if name in extras else sorted(per.items())  # extras: as listed
+        out[name] = {v: {ph: c.get(ph, 0) for ph in PHASES} for v, c in items}
     return out

@@ -30,9 +30,10 @@ class CellJobError(RuntimeError):
 
 def train_cell_job(wildcards: dict, settings_json: str, threads: int, out: str, fingerprint_out: str,
                    log_path: str | None = None, log_level: str = "INFO") -> None:
-    """Train the cell named by ``wildcards`` (path spellings of wd/frac/width/seed) and
-    write ``out`` then ``fingerprint_out`` atomically. Logs to ``log_path`` (stderr if None)."""
-    given = {k: str(wildcards[k]) for k in ("wd", "frac", "width", "seed")}
+    """Train the cell named by ``wildcards`` (path spellings of its axes: extra axes such as
+    ``training_optimizer``, then wd/frac/width/seed) and write ``out`` then ``fingerprint_out``
+    atomically. Logs to ``log_path`` (stderr if None)."""
+    given = {k: str(v) for k, v in dict(wildcards).items()}
     label = "/".join(f"{k}={v}" for k, v in given.items())
     # Its own logger, outside logging's registry: nothing shared with other cells' threads,
     # and nothing left behind per cell in a long in-process sweep.
@@ -65,7 +66,7 @@ def _train(given: dict, settings: dict, threads: int, out: Path, fp_path: Path, 
         torch.set_num_threads(threads)
     cell = cell_from_wildcards(given)
     for short, text in cell.wildcards.items():
-        if given[short] != text:
+        if given.get(short) != text:
             raise ValueError(f"{short}={given[short]} is not the canonical spelling {text!r}")
     fp, fp_doc = fingerprint(settings, training_code_files())
     if fp_path.name != fingerprint_filename(fp):
@@ -93,6 +94,8 @@ def train_cell_main(argv=None) -> int:
     p = argparse.ArgumentParser(description="Train one sweep cell and write its metrics.json atomically.")
     for short in ("wd", "frac", "width", "seed"):
         p.add_argument(f"--{short}", required=True, help="value as spelled in the cell path")
+    p.add_argument("--axis", action="append", default=[], metavar="NAME=VALUE",
+                   help="an extra sweep axis as spelled in the cell path, e.g. training_optimizer=sgd")
     p.add_argument("--settings", required=True, help="JSON of params.yaml task/model/training")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", required=True)
@@ -102,7 +105,9 @@ def train_cell_main(argv=None) -> int:
     p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)
     try:
-        train_cell_job({k: getattr(args, k) for k in ("wd", "frac", "width", "seed")}, args.settings,
+        extra = dict(a.split("=", 1) for a in args.axis)
+        train_cell_job({**extra, **{k: getattr(args, k) for k in ("wd", "frac", "width", "seed")}},
+                       args.settings,
                        args.threads, args.out, args.fingerprint_out, args.log, args.log_level)
     except CellJobError as exc:
         if args.log_level.upper() == "DEBUG":

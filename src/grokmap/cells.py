@@ -7,12 +7,13 @@ aggregation, from the curves.
 """
 from __future__ import annotations
 
+import copy
 import resource
 import time
 from typing import Any
 
 from .curves import first_epoch_at
-from .grid import Cell
+from .grid import SWEPT, Cell, extra_axes, resolve_settings
 from .io import package_versions
 
 __all__ = ["FORMAT", "CELL_SETTINGS_KEYS", "cell_settings", "run_cell"]
@@ -23,8 +24,14 @@ CELL_SETTINGS_KEYS = ("task", "model", "training")
 
 
 def cell_settings(params: dict) -> dict:
-    """The part of params.yaml that every cell reads."""
-    return {k: params[k] for k in CELL_SETTINGS_KEYS}
+    """The part of params.yaml that every cell reads. A setting swept as an extra axis is
+    replaced by a marker: each cell reads its own value from its path, so editing the
+    unused entry retrains nothing."""
+    out = {k: copy.deepcopy(params[k]) for k in CELL_SETTINGS_KEYS}
+    for key in extra_axes(params["sweep"]):
+        section, name = key.split(".", 1)
+        out[section][name] = SWEPT
+    return out
 
 
 def run_cell(settings: dict, cell: Cell, fingerprint: str, progress=None) -> dict:
@@ -34,7 +41,7 @@ def run_cell(settings: dict, cell: Cell, fingerprint: str, progress=None) -> dic
     started = time.perf_counter()
     result = train_cell(settings, cell, progress)
     curves = result.pop("curves")
-    threshold = settings["training"]["early_stop_accuracy"]
+    threshold = resolve_settings(settings, cell)["training"]["early_stop_accuracy"]
     record: dict[str, Any] = {
         "fingerprint": fingerprint,
         "format": FORMAT,

@@ -84,22 +84,24 @@ def classify_phases_main(argv=None) -> int:
 
 
 def plot_main(argv=None) -> int:
-    p = _parser("Draw the discrete and smooth phase diagrams.")
+    p = _parser("Draw the discrete and smooth phase diagrams and the grokking-step plot.")
     p.add_argument("--phases-json", required=True)
     p.add_argument("--max-epochs", type=int, required=True)
     p.add_argument("--phase-diagram", required=True)
     p.add_argument("--smooth-diagram", required=True)
+    p.add_argument("--grokking-step", required=True)
     args = p.parse_args(argv)
 
     def main(args):
         from .io import read_json
-        from .plots import plot_phase_diagram, plot_smooth_diagram
+        from .plots import plot_grokking_step, plot_phase_diagram, plot_smooth_diagram
 
         phases = read_json(args.phases_json)
-        for path in (args.phase_diagram, args.smooth_diagram):
+        for path in (args.phase_diagram, args.smooth_diagram, args.grokking_step):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         _atomic_figure(args.phase_diagram, lambda tmp: plot_phase_diagram(phases, tmp))
         _atomic_figure(args.smooth_diagram, lambda tmp: plot_smooth_diagram(phases, tmp, args.max_epochs))
+        _atomic_figure(args.grokking_step, lambda tmp: plot_grokking_step(phases, tmp))
 
     return _run(main, args)
 
@@ -126,11 +128,17 @@ def plot_curves_main(argv=None) -> int:
 
         params = json.loads(args.params)
         phases = read_json(args.phases_json)
-        examples = {ph: (cell.relpath, read_json(cell_path(args.results_dir, cell))["curves"])
+        import textwrap
+
+        examples = {ph: (textwrap.fill(cell.relpath.replace("/", " "), 44),
+                         read_json(cell_path(args.results_dir, cell))["curves"])
                     for ph, cell in representatives(phases).items()}
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        loss = {"cross_entropy": "cross-entropy", "mse": "MSE"}.get(params["training"]["loss"], "loss")
+        if "training.loss" in params["sweep"]:
+            loss = "loss"
         _atomic_figure(args.out, lambda tmp: plot_curves(
-            examples, tmp, params["phases"]["accuracy_threshold"]))
+            examples, tmp, params["phases"]["accuracy_threshold"], loss))
 
     return _run(main, args)
 

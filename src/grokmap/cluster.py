@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import math
 
+from .grid import Cell, resolve_settings
+from .schedule import step_schedule
 from .tasks import task_size
 
-__all__ = ["CELL_MEM_MB", "cell_runtime_minutes"]
+__all__ = ["CELL_MEM_MB", "cell_runtime_minutes", "multiply_adds_per_example"]
 
 # One cell: data, parameters and the row-tile buffers are a few MB; a job process with
 # torch loaded peaks at ~260 MB (benchmarks/run.py reports it). 1 GB leaves room.
@@ -18,11 +20,33 @@ CELL_MEM_MB = 1000
 _SAFE_GFLOPS = 5.0
 
 
-def cell_runtime_minutes(settings: dict, width: int) -> int:
-    """Wall-time limit for one cell: the training FLOPs of the full epoch budget at a slow
-    5 GFLOP/s, doubled, plus 2 minutes for start-up and writing; at least 5 minutes."""
-    p = settings["task"]["modulus"]
-    n = task_size(p, settings["task"]["name"])
-    flops = 6 * n * width * p * settings["training"]["max_epochs"]
+def multiply_adds_per_example(model: dict, p: int, width: int, operands: int) -> int:
+    """Multiply-adds of one forward pass for one example (weights only; good to a factor ~2)."""
+    name, depth, k = model["name"], model["depth"], operands
+    if name == "embed_concat_mlp":
+        return k * model["embedding_dim"] * width + (depth - 1) * width * width + width * p
+    if name == "transformer":  # per token: qkv, projection, 4x feed-forward; read-out once
+        return k * depth * 12 * width * width + width * p
+    if name == "lstm":
+        d = model["embedding_dim"]
+        return k * 4 * width * ((d + width) + (depth - 1) * 2 * width) + width * p
+    if name == "quadratic_mlp":
+        return k * width + width * p  # the first layer is a gather of K columns
+    raise ValueError(f"unknown model {name!r}")
+
+
+def cell_runtime_minutes(params: dict, cell: Cell) -> int:
+    """Wall-time limit for one cell: the training FLOPs of the full budget (forward and
+    backward on every step's rows, plus the evaluations) at a slow 5 GFLOP/s, doubled, plus
+    2 minutes for start-up and writing; at least 5 minutes."""
+    s = resolve_settings(params, cell)
+    tk, tr = s["task"], s["training"]
+    p = tk["modulus"]
+    n = task_size(p, tk["name"], tk["operands"])
+    n_train = int(n * cell.train_fraction)
+    _, total, evals = step_schedule(tr, n_train)
+    rows = n_train if tr["batch_size"] == "full" else tr["batch_size"]
+    macs = multiply_adds_per_example(s["model"], p, cell.width, tk["operands"])
+    flops = 2 * macs * (3 * rows * total + n * len(evals))
     seconds = 2 * flops / (_SAFE_GFLOPS * 1e9) + 120
     return max(5, math.ceil(seconds / 60))

@@ -1,6 +1,6 @@
-"""Modular-arithmetic data: every ordered pair of operands of a task (:mod:`grokmap.tasks`),
-and S0's seeded train/test split. Pairs are listed a-major (a = 0, then b ascending), as in
-S0, so S0's split indices are unchanged."""
+"""Modular-arithmetic data: every operand tuple of a task (:mod:`grokmap.tasks`), and S0's
+seeded train/test split. Tuples are listed first-operand-major (a = 0, then b ascending), as
+in S0, so S0's split indices are unchanged."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,16 +8,15 @@ import torch
 
 from .tasks import task
 
-__all__ = ["modular_pairs", "split_indices", "make_split"]
+__all__ = ["task_inputs", "split_indices", "make_split"]
 
 
-def modular_pairs(p: int, name: str = "modular_addition") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """All pairs of the task in a-major order, with their labels."""
+def task_inputs(p: int, name: str = "modular_addition", operands: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """All operand tuples ``x`` (n, K) of the task in first-operand-major order, and labels ``y``."""
     t = task(name)
-    bs = torch.arange(1 if t.nonzero_b else 0, p)
-    a = torch.arange(p).repeat_interleave(bs.numel())
-    b = bs.repeat(p)
-    return a, b, t.label(a, b, p)
+    ranges = [torch.arange(p)] * (operands - 1) + [torch.arange(1 if t.nonzero_b else 0, p)]
+    x = torch.cartesian_prod(*ranges).reshape(-1, operands)
+    return x, t.label(x, p)
 
 
 def split_indices(n: int, train_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -29,8 +28,9 @@ def split_indices(n: int, train_fraction: float, seed: int) -> tuple[np.ndarray,
     return perm[:n_train], perm[n_train:]
 
 
-def make_split(p: int, train_fraction: float, seed: int, name: str = "modular_addition"):
-    """Train and test tensors ``(a, b, y)`` for one cell."""
-    a, b, y = modular_pairs(p, name)
-    tr, te = (torch.from_numpy(ix) for ix in split_indices(a.numel(), train_fraction, seed))
-    return (a[tr], b[tr], y[tr]), (a[te], b[te], y[te])
+def make_split(p: int, train_fraction: float, seed: int, name: str = "modular_addition",
+               operands: int = 2):
+    """Train and test ``(x, y)`` for one cell."""
+    x, y = task_inputs(p, name, operands)
+    tr, te = (torch.from_numpy(ix) for ix in split_indices(y.numel(), train_fraction, seed))
+    return (x[tr], y[tr]), (x[te], y[te])

@@ -20,7 +20,8 @@ __all__ = ["TRAINING_MODULES", "training_code_files", "fingerprint", "read_finge
            "dumps_with_fingerprint", "fingerprint_filename", "cell_files_complete"]
 
 # Modules whose code decides a cell's numbers (the training path, not aggregation).
-TRAINING_MODULES = ("cell_cli", "cells", "curves", "data", "grid", "io", "models", "optim", "tasks", "train")
+TRAINING_MODULES = ("cell_cli", "cells", "curves", "data", "grid", "io", "models", "optim", "schedule",
+                    "tasks", "train")
 
 _HEAD = re.compile(rb'^\{"fingerprint": "([0-9a-f]{64})"')
 

@@ -1,41 +1,223 @@
-"""Models. Parameters are created in a fixed order right after ``torch.manual_seed(seed)``,
-so the same seed gives the same initial weights as S0's reference code."""
+"""Models (``params.yaml`` ``model.name``). Parameters are created in a fixed order right after
+``torch.manual_seed(seed)``, so the same seed gives the same initial weights as S0's
+reference code for S0's model.
+
+Every model maps operands ``x`` (n, K) to ``(logits (n, p), hidden (n, m))``: ``hidden`` is the
+last hidden layer, from which the fraction of active neurons is measured. During training a
+:class:`Perturb` carries dropout, input-embedding noise and the cell's own random generator
+(never torch's process-wide one: cells train in parallel threads of one process).
+:meth:`operand_maps` gives, per operand, each first-layer neuron's response to every operand
+value, a (p, m) matrix whose columns' Fourier spectra give S4's inverse participation ratio.
+"""
 from __future__ import annotations
 
+import math
 import threading
+from dataclasses import dataclass
+from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["EmbedConcatMLP", "build_model"]
+__all__ = ["EmbedConcatMLP", "Transformer", "LSTMNet", "QuadraticMLP", "Perturb", "build_model"]
 
 _SEEDED_INIT = threading.Lock()
+_ACTIVATIONS = {"relu": torch.relu, "gelu": F.gelu}
+
+
+@dataclass
+class Perturb:
+    """Training-time randomness of one cell: dropout probability, embedding-noise std, generator."""
+
+    dropout: float
+    noise: float
+    generator: torch.Generator
+
+    def drop(self, h: torch.Tensor) -> torch.Tensor:
+        if self.dropout == 0:
+            return h
+        keep = torch.rand(h.shape, generator=self.generator, dtype=h.dtype) >= self.dropout
+        return h * keep / (1 - self.dropout)
+
+    def jitter(self, e: torch.Tensor) -> torch.Tensor:
+        if self.noise == 0:
+            return e
+        return e + self.noise * torch.randn(e.shape, generator=self.generator, dtype=e.dtype)
+
+
+def _drop(h, perturb: Optional[Perturb]):
+    return perturb.drop(h) if perturb is not None else h
+
+
+def _jitter(e, perturb: Optional[Perturb]):
+    return perturb.jitter(e) if perturb is not None else e
 
 
 class EmbedConcatMLP(nn.Module):
-    """S0's model: embed a and b separately (d each), concatenate (2d), Linear(width), ReLU, Linear(p)."""
+    """S0's model, deepened: one embedding per operand (d each), concatenated, ``depth`` hidden
+    layers of ``width`` with ``activation``, Linear(p). Depth 1 with ReLU is S0's network."""
 
-    def __init__(self, p: int, embedding_dim: int, width: int):
+    def __init__(self, p: int, embedding_dim: int, width: int, depth: int = 1,
+                 activation: str = "relu", operands: int = 2):
         super().__init__()
-        # Creation order matters for the RNG stream: embed_a, embed_b, hidden, output (S0).
-        self.embed_a = nn.Embedding(p, embedding_dim)
-        self.embed_b = nn.Embedding(p, embedding_dim)
-        self.hidden = nn.Linear(2 * embedding_dim, width)
+        # Creation order matters for the RNG stream: embeddings, hidden, deeper layers, output (S0).
+        self.embed = nn.ModuleList(nn.Embedding(p, embedding_dim) for _ in range(operands))
+        self.hidden = nn.Linear(operands * embedding_dim, width)
+        self.deeper = nn.ModuleList(nn.Linear(width, width) for _ in range(depth - 1))
+        self.output = nn.Linear(width, p)
+        self.act = _ACTIVATIONS[activation]
+
+    @property
+    def embed_a(self) -> nn.Embedding:
+        return self.embed[0]
+
+    @property
+    def embed_b(self) -> nn.Embedding:
+        return self.embed[1]
+
+    def features(self, x: torch.Tensor, perturb: Optional[Perturb] = None):
+        e = torch.cat([emb(x[:, k]) for k, emb in enumerate(self.embed)], dim=-1)  # (n, K*d)
+        h = _drop(self.act(self.hidden(_jitter(e, perturb))), perturb)
+        for layer in self.deeper:
+            h = _drop(self.act(layer(h)), perturb)
+        return self.output(h), h
+
+    def forward(self, *operands: torch.Tensor) -> torch.Tensor:
+        x = operands[0] if len(operands) == 1 else torch.stack(operands, dim=1)
+        return self.features(x)[0]
+
+    def operand_maps(self) -> list[torch.Tensor]:
+        d = self.embed[0].weight.shape[1]
+        w = self.hidden.weight
+        return [emb.weight @ w[:, k * d:(k + 1) * d].t() for k, emb in enumerate(self.embed)]
+
+
+class _Block(nn.Module):
+    """Pre-norm decoder block: causal multi-head self-attention, then a 4x feed-forward."""
+
+    def __init__(self, width: int, heads: int, activation: str):
+        super().__init__()
+        self.heads = heads
+        self.norm1 = nn.LayerNorm(width)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.proj = nn.Linear(width, width)
+        self.norm2 = nn.LayerNorm(width)
+        self.up = nn.Linear(width, 4 * width)
+        self.down = nn.Linear(4 * width, width)
+        self.act = _ACTIVATIONS[activation]
+
+    def forward(self, h: torch.Tensor, perturb: Optional[Perturb]):
+        n, k, w = h.shape
+        q, kk, v = self.qkv(self.norm1(h)).view(n, k, 3, self.heads, w // self.heads).permute(2, 0, 3, 1, 4)
+        att = F.scaled_dot_product_attention(q, kk, v, is_causal=True)  # (n, heads, k, w/heads)
+        h = h + _drop(self.proj(att.transpose(1, 2).reshape(n, k, w)), perturb)
+        mid = self.act(self.up(self.norm2(h)))
+        return h + _drop(self.down(_drop(mid, perturb)), perturb), mid
+
+
+class Transformer(nn.Module):
+    """Decoder-only Transformer over the K operand tokens, read out at the last position (S1)."""
+
+    def __init__(self, p: int, width: int, depth: int, heads: int, activation: str, operands: int):
+        super().__init__()
+        self.tokens = nn.Embedding(p, width)
+        self.positions = nn.Embedding(operands, width)
+        self.blocks = nn.ModuleList(_Block(width, heads, activation) for _ in range(depth))
+        self.norm = nn.LayerNorm(width)
         self.output = nn.Linear(width, p)
 
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([self.embed_a(a), self.embed_b(b)], dim=-1)  # (n, 2d)
-        return self.output(torch.relu(self.hidden(x)))  # (n, p)
+    def features(self, x: torch.Tensor, perturb: Optional[Perturb] = None):
+        h = _jitter(self.tokens(x), perturb) + self.positions.weight[: x.shape[1]]
+        mid = None
+        for block in self.blocks:
+            h, mid = block(h, perturb)
+        return self.output(self.norm(h[:, -1])), mid[:, -1]
+
+    def operand_maps(self) -> list[torch.Tensor]:
+        return [self.tokens.weight]
 
 
-def build_model(model_params: dict, p: int, width: int, seed: int) -> nn.Module:
+class LSTMNet(nn.Module):
+    """Shared token embedding, ``depth`` LSTM layers of ``width``, Linear(p) on the last hidden state (S1)."""
+
+    def __init__(self, p: int, embedding_dim: int, width: int, depth: int):
+        super().__init__()
+        self.tokens = nn.Embedding(p, embedding_dim)
+        # one nn.LSTM per layer, so dropout between layers uses the cell's own generator
+        self.layers = nn.ModuleList(nn.LSTM(embedding_dim if i == 0 else width, width, batch_first=True)
+                                    for i in range(depth))
+        self.output = nn.Linear(width, p)
+
+    def features(self, x: torch.Tensor, perturb: Optional[Perturb] = None):
+        h = _jitter(self.tokens(x), perturb)
+        for i, layer in enumerate(self.layers):
+            h = layer(_drop(h, perturb) if i else h)[0]
+        last = h[:, -1]
+        return self.output(last), last
+
+    def operand_maps(self) -> list[torch.Tensor]:
+        return [self.tokens.weight]
+
+
+class QuadraticMLP(nn.Module):
+    """S4: f(x) = W2 (W1 x)^2 / N on the concatenated one-hot operands x (K*p), no biases,
+    weights drawn from N(0, 1)."""
+
+    def __init__(self, p: int, width: int, operands: int):
+        super().__init__()
+        self.p, self.operands = p, operands
+        self.w1 = nn.Parameter(torch.randn(width, operands * p))
+        self.w2 = nn.Parameter(torch.randn(p, width))
+
+    def features(self, x: torch.Tensor, perturb: Optional[Perturb] = None):
+        n, k = x.shape
+        if perturb is not None and perturb.noise > 0:
+            onehot = F.one_hot(x + self.p * torch.arange(k), k * self.p).sum(1).to(self.w1.dtype)
+            pre = _jitter(onehot, perturb) @ self.w1.t()
+        else:  # W1 x for one-hot x: a sum of K columns of W1
+            cols = self.w1.t().view(k, self.p, -1)
+            pre = sum(cols[j][x[:, j]] for j in range(k))
+        h = _drop(pre * pre, perturb)
+        return h @ self.w2.t() / self.w1.shape[0], h
+
+    def operand_maps(self) -> list[torch.Tensor]:
+        return list(self.w1.t().view(self.operands, self.p, -1))
+
+
+def build_model(model_params: dict, p: int, width: int, seed: int, operands: int = 2) -> nn.Module:
     """Seed torch, then build the model named in params.yaml ``model.name``.
 
     Holds a lock from seeding to the last parameter: cells may be built in several threads
     of one process, and torch's default generator is process-wide."""
-    name = model_params["name"]
-    if name == "embed_concat_mlp":
-        with _SEEDED_INIT:
-            torch.manual_seed(seed)
-            return EmbedConcatMLP(p, model_params["embedding_dim"], width)
-    raise ValueError(f"unknown model {name!r}; allowed: 'embed_concat_mlp'")
+    m = model_params
+    builders = {
+        "embed_concat_mlp": lambda: EmbedConcatMLP(p, m["embedding_dim"], width, m.get("depth", 1),
+                                                   m.get("activation", "relu"), operands),
+        "transformer": lambda: Transformer(p, width, m["depth"], m["heads"], m["activation"], operands),
+        "lstm": lambda: LSTMNet(p, m["embedding_dim"], width, m["depth"]),
+        "quadratic_mlp": lambda: QuadraticMLP(p, width, operands),
+    }
+    if m["name"] not in builders:
+        raise ValueError(f"unknown model {m['name']!r}; allowed: {', '.join(map(repr, builders))}")
+    with _SEEDED_INIT:
+        torch.manual_seed(seed)
+        return builders[m["name"]]()
+
+
+def ipr(maps: list[torch.Tensor], r: int = 2) -> float:
+    """S4's inverse participation ratio of each neuron's Fourier spectrum, averaged over
+    neurons (and operands): for a column w over Z_p with DFT coefficients c_k,
+    IPR_r = sum_k |c_k|^(2r) / (sum_k |c_k|^2)^r; 1/p for a flat spectrum, 1/2 for one frequency."""
+    values = []
+    for m in maps:
+        power = torch.fft.fft(m.detach().double(), dim=0).abs() ** 2  # (p, neurons)
+        values.append((power ** r).sum(0) / power.sum(0).clamp_min(1e-300) ** r)
+    return float(torch.cat(values).mean())
+
+
+def active_fraction(mean_abs: torch.Tensor) -> float:
+    """Fraction of hidden neurons whose mean |activation| over the data exceeds 1 % of the
+    largest neuron's (S1's sparsity: active neurons / all neurons)."""
+    top = float(mean_abs.max())
+    return float((mean_abs > 0.01 * top).double().mean()) if top > 0 and math.isfinite(top) else 0.0

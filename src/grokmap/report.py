@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .aggregate import axis_effects
-from .grid import AXES, Cell, spell
+from .grid import Cell, cell_from_row, extra_axes, group_axes, short_label, spell
 from .io import package_versions
 from .phases import PHASES
 
@@ -21,7 +21,8 @@ def representatives(phases: dict) -> dict[str, Cell]:
         best = picks.get(row["phase"])
         if best is None or (row["phase"] == "grokking" and row["gap_epochs"] > best["gap_epochs"]):
             picks[row["phase"]] = row
-    return {ph: Cell(*(r[name] for name, _, _ in AXES)) for ph, r in picks.items()}
+    sweep = phases["settings"]["sweep"]
+    return {ph: cell_from_row(r, sweep) for ph, r in picks.items()}
 
 
 def _git_revision(cwd: str | Path = ".") -> str | None:
@@ -65,16 +66,69 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def _setting(s: dict, extras: list[str], section: str, name: str) -> str:
+    key = f"{section}.{name}"
+    if key in extras:
+        return "swept (" + ", ".join(spell(v) for v in s["sweep"][key]) + ")"
+    return spell(s[section][name])
+
+
+def _mean_std(values: list) -> str:
+    if not values:
+        return "-"
+    mean = sum(values) / len(values)
+    std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+    return f"{mean:.0f} ± {std:.0f}" if len(values) > 1 else f"{mean:.0f}"
+
+
+def _grokking_steps(phases: dict) -> list[str]:
+    """S2's table: grokking step (mean ± std over seeds that reached it) per group."""
+    sweep = phases["settings"]["sweep"]
+    shared = group_axes(sweep)
+    names = [short_label(k) if "." in k else k.replace("_", " ") for k in shared]
+    rows = [[spell(g[k]) for k in shared] + [_mean_std(g["grokking_steps"]),
+                                             f"{len(g['grokking_steps'])}/{g['n_seeds']}"]
+            for g in phases["groups"]]
+    thr = spell(phases["settings"]["phases"]["grokking_step_accuracy"])
+    return ["## Grokking step", "",
+            f"First evaluated optimizer step with test accuracy >= {thr} (S2), over the seeds "
+            "that reached it.", "",
+            _table(names + ["grokking step", "seeds reached"], rows), ""]
+
+
+def _measurements(phases: dict) -> list[str]:
+    """Mean of the logged measurements at the first and last evaluation, per phase."""
+    rows = []
+    for ph in PHASES:
+        members = [r for r in phases["cells"] if r["phase"] == ph and r.get("final_ipr") is not None]
+        if not members:
+            continue
+        mean = lambda k: sum(r[k] for r in members) / len(members)  # noqa: E731
+        rows.append([ph, len(members), f"{mean('initial_ipr'):.3f}", f"{mean('final_ipr'):.3f}",
+                     f"{mean('final_param_norm'):.1f}", f"{mean('final_active_fraction'):.2f}"])
+    if not rows:
+        return []
+    return ["## Measurements", "",
+            "Means over the cells of each phase: Fourier IPR (r = 2) of the first layer at the first "
+            "and last evaluation (S4; 1/p is a flat spectrum, 1/2 a single frequency), parameter L2 "
+            "norm and fraction of active hidden neurons at the last evaluation (S1).", "",
+            _table(["phase", "cells", "IPR first", "IPR last", "param norm", "active fraction"], rows), ""]
+
+
 def render_report(phases: dict, metadata: dict, figures: dict[str, str]) -> str:
     """Markdown text of results/report.md; ``figures`` maps a title to a path relative to it."""
     n = phases["n_cells"]
     s = metadata["params"]
     thr = s["phases"]
+    extras = extra_axes(s["sweep"])
+    st = lambda section, name: _setting(s, extras, section, name)  # noqa: E731
     out = ["# Grokking phase diagram", "",
-           f"{n} cells: task {s['task']['name']} with p = {s['task']['modulus']}, model "
-           f"{s['model']['name']}, {s['training']['optimizer']} lr {spell(s['training']['learning_rate'])}, "
-           f"up to {s['training']['max_epochs']} epochs, evaluated every "
-           f"{s['training']['eval_every_epochs']}. A split has reached when its accuracy is "
+           f"{n} cells: task {st('task', 'name')} (K = {st('task', 'operands')}) with p = "
+           f"{st('task', 'modulus')}, model {st('model', 'name')} (depth {st('model', 'depth')}, "
+           f"{st('model', 'activation')}), optimizer {st('training', 'optimizer')} with lr "
+           f"{st('training', 'learning_rate')}, loss {st('training', 'loss')}, batch "
+           f"{st('training', 'batch_size')}, up to {st('training', 'max_epochs')} epochs, evaluated every "
+           f"{st('training', 'eval_every_epochs')}. A split has reached when its accuracy is "
            f">= {spell(thr['accuracy_threshold'])}; grokking means test reached more than "
            f"{spell(thr['grokking_gap_epochs'])} epochs after train.", "",
            "## Phase distribution", "",
@@ -84,10 +138,10 @@ def render_report(phases: dict, metadata: dict, figures: dict[str, str]) -> str:
     if phases["non_finite_cells"]:
         bad = [r for r in phases["cells"] if r["non_finite_loss"]]
         out += ["", f"**{len(bad)} cell(s) stopped on a non-finite loss** (NaN/inf): "
-                + ", ".join(f"wd={spell(r['weight_decay'])} frac={spell(r['train_fraction'])} "
-                            f"width={r['width']} seed={r['seed']}" for r in bad)]
+                + ", ".join(cell_from_row(r, s["sweep"]).relpath for r in bad)]
     out += ["", "## Effect of each axis", ""]
     for axis, per in axis_effects(phases).items():
+        axis = short_label(axis) if "." in axis else axis
         out += [f"### {axis}", "", _table([axis, *PHASES],
                                          [[spell(v), *(c[ph] for ph in PHASES)] for v, c in per.items()]), ""]
     if any(g["n_seeds"] > 1 for g in phases["groups"]):
@@ -95,15 +149,21 @@ def render_report(phases: dict, metadata: dict, figures: dict[str, str]) -> str:
         out += ["## Agreement across seeds", "",
                 f"Mean agreement with the majority phase: {sum(agree) / len(agree):.0%}; "
                 f"{sum(a == 1 for a in agree)} of {len(agree)} points agree fully.", ""]
+    out += _grokking_steps(phases)
+    out += _measurements(phases)
     out += ["## Figures", ""]
     out += [f"![{title}]({path})\n" for title, path in figures.items()]
     out += ["## Per-cell results", "",
-            _table(["weight decay", "train fraction", "width", "seed", "phase", "gap (epochs)",
-                    "first train", "first test", "final train acc", "final test acc", "epochs run"],
-                   [[spell(r["weight_decay"]), spell(r["train_fraction"]), r["width"], r["seed"],
-                     r["phase"], _fmt(r["gap_epochs"]), _fmt(r["first_train_epoch"]),
-                     _fmt(r["first_test_epoch"]), _fmt(r["final_train_acc"]),
-                     _fmt(r["final_test_acc"]), r["epochs_run"]] for r in phases["cells"]]),
+            _table([short_label(k) for k in extras]
+                   + ["weight decay", "train fraction", "width", "seed", "phase", "gap (epochs)",
+                      "first train", "first test", "grokking step", "final train acc",
+                      "final test acc", "epochs run"],
+                   [[spell(r[k]) for k in extras]
+                    + [spell(r["weight_decay"]), spell(r["train_fraction"]), r["width"], r["seed"],
+                       r["phase"], _fmt(r["gap_epochs"]), _fmt(r["first_train_epoch"]),
+                       _fmt(r["first_test_epoch"]), _fmt(r.get("grokking_step")),
+                       _fmt(r["final_train_acc"]), _fmt(r["final_test_acc"]), r["epochs_run"]]
+                    for r in phases["cells"]]),
             "", "## Metadata", "",
             f"- versions: " + ", ".join(f"{k} {v}" for k, v in metadata["versions"].items()),
             f"- git revision: {metadata['git_revision'] or 'unknown'}",

@@ -8,6 +8,7 @@ only where the schema asks for a number, so ``1e-1`` (a string to YAML 1.1),
 from __future__ import annotations
 
 import copy
+import itertools
 import os
 import re
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any, Mapping
 import jsonschema
 import yaml
 
+from .grid import WORD, extra_axes, spell
 from .tasks import TASKS, is_prime, task_size
 
 __all__ = ["SettingsError", "Settings", "load_settings", "load_yaml", "validate_document"]
@@ -67,6 +69,12 @@ def _key(path) -> str:
 def _coerce(value: Any, schema: Mapping) -> Any:
     """Turn numeric strings into numbers where the schema wants a number (recursively)."""
     kind = schema.get("type")
+    if "anyOf" in schema:
+        for alternative in schema["anyOf"]:
+            coerced = _coerce(value, alternative)
+            if coerced is not value:
+                return coerced
+        return value
     if isinstance(value, dict) and "properties" in schema:
         return {k: _coerce(v, schema["properties"].get(k, {})) for k, v in value.items()}
     if isinstance(value, list) and "items" in schema:
@@ -85,9 +93,21 @@ def _coerce(value: Any, schema: Mapping) -> Any:
     return value
 
 
+def _alternative(schema: Mapping) -> str:
+    if "const" in schema:
+        return repr(schema["const"])
+    if schema.get("type") == "null":
+        return "null"
+    bounds = [f"{op} {schema[name]}" for name, op in (("minimum", ">="), ("maximum", "<="))
+              if name in schema]
+    return f"a value of type {schema.get('type')}" + (" " + " and ".join(bounds) if bounds else "")
+
+
 def _allowed(error: jsonschema.ValidationError) -> str:
     v, s = error.validator, error.validator_value
     schema = error.schema
+    if v == "anyOf":
+        return " or ".join(_alternative(alt) for alt in s)
     if v == "enum":
         return "one of " + ", ".join(repr(x) for x in s)
     if v == "type":
@@ -167,25 +187,87 @@ class Settings:
     run: dict
 
 
-def _check_semantics(params: dict, run: dict, p_label: str, r_label: str) -> None:
-    tr, p = params["training"], params["task"]["modulus"]
+_MAX_EXAMPLES = 10_000_000  # a K-ary task's p**K tuples must fit in memory with room to spare
+
+
+def _check_task_and_model(params: dict, sweep: dict, label: str) -> None:
+    """Cross-key rules of one resolved set of task/model/training settings."""
+    tr, tk, md = params["training"], params["task"], params["model"]
+    p, name, k = tk["modulus"], tk["name"], tk["operands"]
+
+    def refuse(key, value, allowed):
+        raise SettingsError(f"{label}: '{key}' = {value!r} is not allowed; allowed: {allowed}")
+
     if tr["eval_every_epochs"] > tr["max_epochs"]:
-        raise SettingsError(
-            f"{p_label}: 'training.eval_every_epochs' = {tr['eval_every_epochs']} is not allowed; "
-            f"allowed: at most training.max_epochs ({tr['max_epochs']})")
-    task = params["task"]["name"]
-    if TASKS[task].prime_modulus and not is_prime(p):
-        raise SettingsError(
-            f"{p_label}: 'task.modulus' = {p} is not allowed with task '{task}'; "
-            f"allowed: a prime (every nonzero b needs an inverse mod p)")
-    n = task_size(p, task)
-    for frac in params["sweep"]["train_fraction"]:
+        refuse("training.eval_every_epochs", tr["eval_every_epochs"],
+               f"at most training.max_epochs ({tr['max_epochs']})")
+    if k > 2 and not TASKS[name].k_ary:
+        refuse("task.operands", k, f"2 with task '{name}' (only modular_addition has K-ary sums)")
+    if TASKS[name].prime_modulus and not is_prime(p):
+        refuse("task.modulus", p, f"a prime with task '{name}' (every nonzero b needs an inverse mod p)")
+    n = task_size(p, name, k)
+    if n > _MAX_EXAMPLES:
+        refuse("task.operands", k, f"a task of at most {_MAX_EXAMPLES:,} examples "
+               f"({name} with p={p} and K={k} has {n:,})")
+    if md["name"] == "quadratic_mlp" and md["depth"] != 1:
+        refuse("model.depth", md["depth"], "1 with model 'quadratic_mlp' (S4's two-layer network)")
+    if md["name"] == "transformer":
+        for width in sweep["width"]:
+            if width % md["heads"]:
+                refuse("sweep.width", width, f"a multiple of model.heads ({md['heads']}) "
+                       f"with model 'transformer'")
+    if tr["optimizer"] == "gd" and tr["batch_size"] != "full":
+        refuse("training.batch_size", tr["batch_size"], "'full' with optimizer 'gd' "
+               "(plain gradient descent; use sgd for minibatches)")
+    for frac in sweep["train_fraction"]:
         n_train = int(n * frac)
         if n_train < 1 or n_train > n - 1:
             raise SettingsError(
-                f"{p_label}: 'sweep.train_fraction' value {frac} leaves {n_train} train and "
-                f"{n - n_train} test examples of {n} pairs for {task} with p={p}; allowed: a fraction "
+                f"{label}: 'sweep.train_fraction' value {frac} leaves {n_train} train and "
+                f"{n - n_train} test examples of {n} for {name} with p={p}; allowed: a fraction "
                 f"giving at least one of each, between {1 / n:.6g} and {(n - 1) / n:.6g}")
+
+
+def _check_extra_axes(params: dict, schema: Mapping, label: str) -> dict:
+    """Validate and coerce the sweep's extra axes (``section.key: [values]``): each must
+    name a scalar setting, and each value must be allowed for that setting."""
+    sweep = params["sweep"]
+    sections = schema["properties"]
+    for key in extra_axes(sweep):
+        section, name = key.split(".", 1)
+        prop = sections[section]["properties"].get(name)
+        scalars = sorted(f"{sec}.{k}" for sec in ("task", "model", "training")
+                         for k, v in sections[sec]["properties"].items() if v.get("type") != "array")
+        if prop is None or prop.get("type") == "array":
+            raise SettingsError(f"{label}: sweep axis 'sweep.{key}' is not allowed; allowed: a scalar "
+                                f"setting of task, model or training: {', '.join(scalars)}")
+        values = [_coerce(v, prop) for v in sweep[key]]
+        for value in values:
+            trial = copy.deepcopy(params)
+            trial[section][name] = value
+            validate_document(trial, schema, f"{label} (value {value!r} of sweep axis 'sweep.{key}')")
+            if isinstance(value, str) and not WORD.match(value):
+                raise SettingsError(f"{label}: 'sweep.{key}' value {value!r} cannot name a directory; "
+                                    f"allowed: letters, digits and _ . + -")
+        spelled = [spell(v) for v in values]
+        if len(set(spelled)) != len(spelled):
+            raise SettingsError(f"{label}: 'sweep.{key}' has repeated values {values}; allowed: a list "
+                                f"without repeated values (0.1, 1e-1 and 0.10 are the same value)")
+        sweep[key] = values
+    return params
+
+
+def _check_semantics(params: dict, run: dict, p_label: str, r_label: str) -> None:
+    sweep = params["sweep"]
+    extras = extra_axes(sweep)
+    for combo in itertools.product(*(sweep[k] for k in extras)):
+        resolved = copy.deepcopy(params)
+        for key, value in zip(extras, combo):
+            section, name = key.split(".", 1)
+            resolved[section][name] = value
+        where = p_label + (" (sweep " + ", ".join(f"{k}={v!r}" for k, v in zip(extras, combo)) + ")"
+                           if extras else "")
+        _check_task_and_model(resolved, sweep, where)
     results = Path(run["results_dir"])
     probe = results
     while not probe.exists():
@@ -198,16 +280,15 @@ def _check_semantics(params: dict, run: dict, p_label: str, r_label: str) -> Non
             f"({probe} is not a writable directory); allowed: a writable directory path")
 
 
-def load_settings(params_path: str | os.PathLike, config_path: str | os.PathLike,
+def load_settings(params_path: str | os.PathLike | None, config_path: str | os.PathLike,
                   schema_dir: str | os.PathLike, overrides: Mapping | None = None) -> Settings:
-    """Read both files, apply overrides (e.g. ``snakemake --config``), validate everything."""
+    """Read both files, apply overrides (e.g. ``snakemake --config``), validate everything.
+    With ``params_path`` None, the parameter file is config.yaml's ``params_file`` (after
+    overrides, so ``--config params_file=studies/<name>.yaml`` selects a study)."""
     schema_dir = Path(schema_dir)
     params_schema = load_yaml(schema_dir / "params.schema.yaml")
     config_schema = load_yaml(schema_dir / "config.schema.yaml")
-    params = load_yaml(params_path)
-    run = load_yaml(config_path)
-    params = validate_document(params, params_schema, str(params_path))
-    run = validate_document(run, config_schema, str(config_path))
+    run = validate_document(load_yaml(config_path), config_schema, str(config_path))
     overrides = dict(overrides or {})
     p_keys, r_keys = set(params_schema["properties"]), set(config_schema["properties"])
     unknown = sorted(set(overrides) - p_keys - r_keys)
@@ -217,12 +298,21 @@ def load_settings(params_path: str | os.PathLike, config_path: str | os.PathLike
             f"{', '.join(sorted(p_keys | r_keys))}")
     p_over = {k: v for k, v in overrides.items() if k in p_keys}
     r_over = {k: v for k, v in overrides.items() if k in r_keys}
-    p_label, r_label = str(params_path), str(config_path)
-    if p_over:
-        p_label += " with --config overrides"
-        params = validate_document(_merge(params, p_over), params_schema, p_label)
+    r_label = str(config_path)
     if r_over:
         r_label += " with --config overrides"
         run = validate_document(_merge(run, r_over), config_schema, r_label)
+    if params_path is None:
+        params_path = run["params_file"]
+        if not Path(params_path).is_file():
+            studies = sorted(str(p) for p in Path(config_path).parent.glob("studies/**/*.yaml"))
+            raise SettingsError(f"{r_label}: 'params_file' = {params_path!r} is not a file; allowed: "
+                                f"params.yaml or a study file ({', '.join(studies) or 'none found'})")
+    params = validate_document(load_yaml(params_path), params_schema, str(params_path))
+    p_label = str(params_path)
+    if p_over:
+        p_label += " with --config overrides"
+        params = validate_document(_merge(params, p_over), params_schema, p_label)
+    params = _check_extra_axes(params, params_schema, p_label)
     _check_semantics(params, run, p_label, r_label)
     return Settings(params=params, run=run)

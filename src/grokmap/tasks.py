@@ -1,10 +1,13 @@
 """The algorithmic tasks (``params.yaml`` ``task.name``), all mod p; no torch import here, so
 settings validation stays light.
 
-* ``modular_addition``: a + b, all p*p pairs (S0);
+* ``modular_addition``: a + b, all p*p pairs (S0); with ``task.operands`` K > 2, the K-ary
+  sum x1 + ... + xK over all p**K tuples (S1: K=3 with p=31, K=4 with p=51);
 * ``modular_subtraction``: a - b, all p*p pairs;
 * ``modular_multiplication``: a * b, all p*p pairs;
 * ``modular_division``: a / b = a * b^(p-2), b != 0, p*(p-1) pairs (p must be prime).
+
+Labels are computed on an (n, K) tensor of operands.
 """
 from __future__ import annotations
 
@@ -14,25 +17,26 @@ __all__ = ["Task", "TASKS", "task", "task_size", "is_prime"]
 
 
 class Task(NamedTuple):
-    label: Callable  # (a, b, p) -> labels, on tensors
-    nonzero_b: bool  # b = 0 is left out
+    label: Callable  # (x: (n, K) operands, p) -> labels, on tensors
+    nonzero_b: bool  # the last operand is never 0
     prime_modulus: bool  # p must be prime (every nonzero b needs an inverse)
+    k_ary: bool  # more than two operands allowed
 
 
 def is_prime(p: int) -> bool:
     return p >= 2 and all(p % k for k in range(2, int(p ** 0.5) + 1))
 
 
-def _divide(a, b, p: int):
-    inverse = a.new_tensor([0] + [pow(k, p - 2, p) for k in range(1, p)])  # Fermat: p prime
-    return (a * inverse[b]) % p
+def _divide(x, p: int):
+    inverse = x.new_tensor([0] + [pow(k, p - 2, p) for k in range(1, p)])  # Fermat: p prime
+    return (x[:, 0] * inverse[x[:, 1]]) % p
 
 
 TASKS = {
-    "modular_addition": Task(lambda a, b, p: (a + b) % p, False, False),
-    "modular_subtraction": Task(lambda a, b, p: (a - b) % p, False, False),
-    "modular_multiplication": Task(lambda a, b, p: (a * b) % p, False, False),
-    "modular_division": Task(_divide, True, True),
+    "modular_addition": Task(lambda x, p: x.sum(1) % p, False, False, True),
+    "modular_subtraction": Task(lambda x, p: (x[:, 0] - x[:, 1]) % p, False, False, False),
+    "modular_multiplication": Task(lambda x, p: (x[:, 0] * x[:, 1]) % p, False, False, False),
+    "modular_division": Task(_divide, True, True, False),
 }
 
 
@@ -43,6 +47,6 @@ def task(name: str) -> Task:
     return TASKS[name]
 
 
-def task_size(p: int, name: str = "modular_addition") -> int:
-    """Number of (a, b) examples of the task."""
-    return p * (p - 1) if task(name).nonzero_b else p * p
+def task_size(p: int, name: str = "modular_addition", operands: int = 2) -> int:
+    """Number of examples of the task."""
+    return p ** (operands - 1) * (p - 1 if task(name).nonzero_b else p)

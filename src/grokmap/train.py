@@ -1,6 +1,6 @@
-"""Training one cell: full-batch AdamW on S0's model, evaluated on a fixed schedule.
+"""Training one cell, evaluated on a fixed schedule.
 
-Two implementations of the same per-epoch mathematics:
+Three implementations:
 
 * :class:`FusedEmbedConcatMLP` (the hot path): forward and backward of the embed-concat
   MLP written out by hand. The first layer is a sum of two gathered (p, width) tables
@@ -8,12 +8,19 @@ Two implementations of the same per-epoch mathematics:
   matmul; forward and backward run tile by tile over the training rows so each tile stays
   in cache; every parameter lives in one flat buffer so one AdamW call updates them all;
   the gradient pass at epoch t doubles as the train-set evaluation of epoch t.
-* :func:`train_reference`: the textbook nn.Module + autograd + separate no-grad
-  evaluation loop (what S0 describes), used by the tests to check the fast path.
+  Used whenever a cell's settings are S0's kind (:func:`uses_fused_path`).
+* :func:`train_generic`: nn.Module + autograd + torch.optim for every other setting (other
+  models, optimizers, losses, minibatches, dropout, embedding noise).
+* :func:`train_reference`: the textbook full-batch loop S0 describes, used by the tests to
+  check the fast path.
 
-Epoch t means "after t optimizer steps". Evaluations happen at every multiple of
-``eval_every_epochs`` and at the last epoch; training stops early once train and test
-accuracy are both >= ``early_stop_accuracy`` at ``early_stop_evals`` consecutive evaluations.
+Budgets: with full-batch training an epoch is one optimizer step; with minibatches an epoch
+is ceil(n_train / batch_size) steps, each sampling its batch with replacement from the cell's
+own generator. Evaluations happen every ``eval_every_epochs`` epochs and at the last step;
+training stops at ``max_epochs`` or ``max_steps``, whichever comes first, or early once train
+and test accuracy are both >= ``early_stop_accuracy`` at ``early_stop_evals`` consecutive
+evaluations. Every evaluation also records the parameter L2 norm, the fraction of active
+hidden neurons and the Fourier IPR of the first layer (:mod:`grokmap.models`).
 """
 from __future__ import annotations
 
@@ -26,32 +33,34 @@ import torch
 import torch.nn.functional as F
 
 from .data import make_split
-from .models import EmbedConcatMLP, build_model
+from .grid import resolve_settings
+from .models import EmbedConcatMLP, Perturb, active_fraction, build_model, ipr
 from .optim import AdamW
+from .schedule import epoch_of, eval_schedule, step_schedule
 
-__all__ = ["Curves", "eval_schedule", "train_cell", "train_reference", "FusedEmbedConcatMLP"]
-
-
-def eval_schedule(max_epochs: int, every: int) -> list[int]:
-    """Evaluation epochs: every ``every`` epochs, plus the last epoch."""
-    epochs = list(range(every, max_epochs + 1, every))
-    if not epochs or epochs[-1] != max_epochs:
-        epochs.append(max_epochs)
-    return epochs
+__all__ = ["Curves", "eval_schedule", "step_schedule", "uses_fused_path", "train_cell",
+           "train_generic", "train_reference", "FusedEmbedConcatMLP"]
 
 
 @dataclass
 class Curves:
     epoch: list = field(default_factory=list)
+    step: list = field(default_factory=list)
     train_loss: list = field(default_factory=list)
     train_acc: list = field(default_factory=list)
     test_loss: list = field(default_factory=list)
     test_acc: list = field(default_factory=list)
+    param_norm: list = field(default_factory=list)
+    active_fraction: list = field(default_factory=list)
+    ipr: list = field(default_factory=list)
 
-    def add(self, epoch: int, train_loss, train_acc, test_loss, test_acc) -> None:
-        for name, value in zip(("epoch", "train_loss", "train_acc", "test_loss", "test_acc"),
-                               (epoch, train_loss, train_acc, test_loss, test_acc)):
+    def add(self, epoch, step: int, train_loss, train_acc, test_loss, test_acc,
+            measures: Optional[dict] = None) -> None:
+        for name, value in zip(("epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc"),
+                               (epoch, step, train_loss, train_acc, test_loss, test_acc)):
             getattr(self, name).append(value)
+        for name in ("param_norm", "active_fraction", "ipr"):
+            getattr(self, name).append((measures or {}).get(name))
 
     def as_dict(self) -> dict:
         return {k: list(v) for k, v in self.__dict__.items()}
@@ -133,10 +142,19 @@ class FusedEmbedConcatMLP:
         torch.relu_(h)
         return torch.addmm(b2, h, w2.t(), out=self._buf("logits", m, self.p)), h
 
-    def logits(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """Logits (n, p) of the current parameters, in a scratch buffer (for evaluation)."""
+    def logits(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (n, p) and hidden activations of the current parameters, in scratch buffers
+        (for evaluation)."""
         ta, tb = self._tables()
-        return self._hidden_logits(ta, tb, a, b)[0]
+        return self._hidden_logits(ta, tb, a, b)
+
+    def measures(self, hidden_sum: torch.Tensor, n: int) -> dict:
+        """Parameter norm, active fraction (from summed hidden activations over n examples), IPR."""
+        ea, eb, w1, _, _, _ = self.p_views
+        d = self.d
+        return {"param_norm": float(self.flat.norm()),
+                "active_fraction": active_fraction(hidden_sum / n),
+                "ipr": ipr([ea @ w1[:, :d].t(), eb @ w1[:, d:].t()])}
 
     def gradient(self, a, b, y, neg_onehot_over_n, metrics: bool = False) -> Optional[tuple[float, float]]:
         """Gradient of the mean cross-entropy over (a, b, y) into ``self.grad``; with
@@ -150,6 +168,8 @@ class FusedEmbedConcatMLP:
         g_w2.zero_()
         g_b2.zero_()
         loss_sum, correct = 0.0, 0
+        if metrics:
+            self.hidden_sum = torch.zeros(width, dtype=self.flat.dtype)
         for r0 in range(0, n, self.rows):
             a_t, b_t = a[r0:r0 + self.rows], b[r0:r0 + self.rows]
             logits, h = self._hidden_logits(ta, tb, a_t, b_t)
@@ -157,6 +177,7 @@ class FusedEmbedConcatMLP:
                 y_t = y[r0:r0 + self.rows]
                 loss_sum += F.cross_entropy(logits, y_t, reduction="sum").item()
                 correct += (logits.argmax(dim=1) == y_t).sum().item()
+                self.hidden_sum += h.sum(0)  # ReLU output: |h| = h
             # softmax over the logits buffer, then (softmax - onehot) / n in one pass
             g = torch.ops.aten._softmax.out(logits, 1, False, out=logits)
             g = torch.add(neg_onehot_over_n[r0:r0 + self.rows], g, alpha=1.0 / n, out=g)
@@ -174,68 +195,179 @@ class FusedEmbedConcatMLP:
         return (loss_sum / n, correct / n) if metrics else None
 
 
-def _check_optimizer(tr: dict) -> None:
-    if tr["optimizer"] != "adamw":
-        raise ValueError(f"unknown optimizer {tr['optimizer']!r}; allowed: 'adamw'")
-
-
 ProgressFn = Callable[[int, dict], None]
 
 
+def uses_fused_path(settings: dict) -> bool:
+    """True for S0's kind of cell, which the hand-written fused step trains."""
+    md, tr = settings["model"], settings["training"]
+    return (md["name"] == "embed_concat_mlp" and md["depth"] == 1 and md["activation"] == "relu"
+            and md["dropout"] == 0 and settings["task"]["operands"] == 2 and tr["optimizer"] == "adamw"
+            and tr["loss"] == "cross_entropy" and tr["batch_size"] == "full"
+            and tr["embedding_noise"] == 0)
+
+
 def train_cell(params: dict, cell, progress: Optional[ProgressFn] = None) -> dict:
-    """Train one cell with the fused path; return curves and run facts (no classification)."""
-    p = params["task"]["modulus"]
-    tr = params["training"]
-    (a, b, y), (ta, tb, ty) = make_split(p, cell.train_fraction, cell.seed, params["task"]["name"])
-    model = build_model(params["model"], p, cell.width, cell.seed)
+    """Train one cell (its extra sweep axes resolved into ``params``); return curves and run
+    facts (no classification)."""
+    settings = resolve_settings(params, cell)
+    run = _train_fused if uses_fused_path(settings) else train_generic
+    return run(settings, cell, progress)
+
+
+class _Loop:
+    """What the fused and generic paths share: data, schedule, early stop, curves, result."""
+
+    def __init__(self, settings: dict, cell, progress: Optional[ProgressFn]):
+        tk, tr = settings["task"], settings["training"]
+        self.p = tk["modulus"]
+        (self.x, self.y), (self.tx, self.ty) = make_split(self.p, cell.train_fraction, cell.seed,
+                                                          tk["name"], tk["operands"])
+        self.per_epoch, self.total, steps = step_schedule(tr, self.y.numel())
+        self.evals = set(steps)
+        self.stopper = _EarlyStop(tr["early_stop_accuracy"], tr["early_stop_evals"])
+        self.curves, self.non_finite, self.stopped_early = Curves(), False, False
+        self.progress = progress
+        self.start = time.perf_counter()
+
+    def record(self, step: int, train: tuple, test: tuple, measures: dict) -> bool:
+        """Add one evaluation; True when training must stop."""
+        epoch = epoch_of(step, self.per_epoch)
+        self.curves.add(epoch, step, *train, *test, measures)
+        if self.progress:
+            self.progress(epoch, {"train_acc": train[1], "test_acc": test[1]})
+        if not (math.isfinite(train[0]) and math.isfinite(test[0])):
+            self.non_finite = True
+            return True
+        if self.stopper.update(train[1], test[1]):
+            self.stopped_early = step < self.total
+            return True
+        return step >= self.total
+
+    def result(self, n_parameters: int) -> dict:
+        return {
+            "curves": self.curves.as_dict(),
+            "epochs_run": self.curves.epoch[-1],
+            "steps_run": self.curves.step[-1],
+            "steps_per_epoch": self.per_epoch,
+            "stopped_early": self.stopped_early,
+            "non_finite_loss": self.non_finite,
+            "train_seconds": time.perf_counter() - self.start,
+            "n_train": int(self.y.numel()),
+            "n_test": int(self.ty.numel()),
+            "n_parameters": n_parameters,
+        }
+
+
+def _train_fused(settings: dict, cell, progress: Optional[ProgressFn] = None) -> dict:
+    """S0's cell on the fused step (full batch, AdamW, cross-entropy, one ReLU layer)."""
+    tr = settings["training"]
+    loop = _Loop(settings, cell, progress)
+    a, b, y, p = loop.x[:, 0], loop.x[:, 1], loop.y, loop.p
+    ta, tb = loop.tx[:, 0], loop.tx[:, 1]
+    model = build_model(settings["model"], p, cell.width, cell.seed)
     net = FusedEmbedConcatMLP(model)
-    _check_optimizer(tr)
     opt = AdamW(net.flat, net.grad, tr["learning_rate"], tr["betas"], tr["eps"], cell.weight_decay)
     neg_onehot = -F.one_hot(y, p).to(net.flat.dtype) / y.numel()  # (n, p)
-    evals = set(eval_schedule(tr["max_epochs"], tr["eval_every_epochs"]))
-    stopper = _EarlyStop(tr["early_stop_accuracy"], tr["early_stop_evals"])
-    curves, non_finite, stopped_early = Curves(), False, False
-    start = time.perf_counter()
-    epoch = 0
+    step = 0
     with torch.no_grad():
         while True:
-            # the gradient pass at epoch t doubles as the train-set evaluation of epoch t
-            train = net.gradient(a, b, y, neg_onehot, metrics=epoch in evals)
+            # the gradient pass at step t doubles as the train-set evaluation of step t
+            train = net.gradient(a, b, y, neg_onehot, metrics=step in loop.evals)
             if train is not None:
-                train_loss, train_acc = train
-                test_loss, test_acc = _metrics(net.logits(ta, tb), ty)
-                curves.add(epoch, train_loss, train_acc, test_loss, test_acc)
-                if progress:
-                    progress(epoch, {"train_acc": train_acc, "test_acc": test_acc})
-                if not (math.isfinite(train_loss) and math.isfinite(test_loss)):
-                    non_finite = True
-                    break
-                if stopper.update(train_acc, test_acc):
-                    stopped_early = epoch < tr["max_epochs"]
-                    break
-                if epoch >= tr["max_epochs"]:
+                logits, h = net.logits(ta, tb)
+                test = _metrics(logits, loop.ty)
+                measures = net.measures(net.hidden_sum + h.sum(0), y.numel() + loop.ty.numel())
+                if loop.record(step, train, test, measures):
                     break
             opt.step()
-            epoch += 1
-    return {
-        "curves": curves.as_dict(),
-        "epochs_run": epoch,
-        "stopped_early": stopped_early,
-        "non_finite_loss": non_finite,
-        "train_seconds": time.perf_counter() - start,
-        "n_train": int(y.numel()),
-        "n_test": int(ty.numel()),
-        "n_parameters": int(net.flat.numel()),
-    }
+            step += 1
+    return loop.result(int(net.flat.numel()))
+
+
+def _optimizer(tr: dict, params, weight_decay: float):
+    lr, wd = tr["learning_rate"], weight_decay
+    name = tr["optimizer"]
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, betas=tuple(tr["betas"]), eps=tr["eps"], weight_decay=wd,
+                                 foreach=False)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=tuple(tr["betas"]), eps=tr["eps"], weight_decay=wd,
+                                foreach=False)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, alpha=tr["betas"][1], eps=tr["eps"], weight_decay=wd,
+                                   momentum=tr["momentum"], foreach=False)
+    if name in ("sgd", "gd"):
+        return torch.optim.SGD(params, lr=lr, momentum=tr["momentum"] if name == "sgd" else 0.0,
+                               weight_decay=wd, foreach=False)
+    raise ValueError(f"unknown optimizer {name!r}; allowed: 'adamw', 'adam', 'rmsprop', 'sgd', 'gd'")
+
+
+def _loss(logits: torch.Tensor, y: torch.Tensor, kind: str, reduction: str = "mean") -> torch.Tensor:
+    if kind == "cross_entropy":
+        return F.cross_entropy(logits, y, reduction=reduction)
+    if kind == "mse":  # squared distance to the one-hot target, summed over outputs
+        sq = (logits - F.one_hot(y, logits.shape[1]).to(logits.dtype)).pow(2).sum(1)
+        return sq.mean() if reduction == "mean" else sq.sum()
+    raise ValueError(f"unknown loss {kind!r}; allowed: 'cross_entropy', 'mse'")
+
+
+_EVAL_ROWS = 16_384
+
+
+@torch.no_grad()
+def _evaluate(model, x: torch.Tensor, y: torch.Tensor, loss: str) -> tuple[float, float, torch.Tensor]:
+    """(loss, accuracy, summed |hidden| per neuron) of the model on (x, y), in row chunks."""
+    loss_sum, correct, hidden = 0.0, 0, None
+    for r0 in range(0, y.numel(), _EVAL_ROWS):
+        logits, h = model.features(x[r0:r0 + _EVAL_ROWS])
+        yt = y[r0:r0 + _EVAL_ROWS]
+        loss_sum += _loss(logits, yt, loss, "sum").item()
+        correct += (logits.argmax(dim=1) == yt).sum().item()
+        hs = h.abs().sum(0)
+        hidden = hs if hidden is None else hidden + hs
+    return loss_sum / y.numel(), correct / y.numel(), hidden
+
+
+def train_generic(settings: dict, cell, progress: Optional[ProgressFn] = None) -> dict:
+    """Any model, optimizer, loss and batching: nn.Module + autograd + torch.optim."""
+    tr, md = settings["training"], settings["model"]
+    loop = _Loop(settings, cell, progress)
+    model = build_model(md, loop.p, cell.width, cell.seed, settings["task"]["operands"])
+    opt = _optimizer(tr, model.parameters(), cell.weight_decay)
+    generator = torch.Generator().manual_seed(cell.seed)  # batches, dropout, noise: this cell's own
+    perturb = Perturb(md["dropout"], tr["embedding_noise"], generator)
+    n, batch = loop.y.numel(), tr["batch_size"]
+    for step in range(1, loop.total + 1):
+        if batch == "full":
+            xb, yb = loop.x, loop.y
+        else:
+            idx = torch.randint(n, (batch,), generator=generator)
+            xb, yb = loop.x[idx], loop.y[idx]
+        opt.zero_grad(set_to_none=True)
+        _loss(model.features(xb, perturb)[0], yb, tr["loss"]).backward()
+        opt.step()
+        if step in loop.evals:
+            train_loss, train_acc, h_train = _evaluate(model, loop.x, loop.y, tr["loss"])
+            test_loss, test_acc, h_test = _evaluate(model, loop.tx, loop.ty, tr["loss"])
+            with torch.no_grad():
+                measures = {
+                    "param_norm": float(torch.sqrt(sum((q.detach() ** 2).sum() for q in model.parameters()))),
+                    "active_fraction": active_fraction((h_train + h_test) / (n + loop.ty.numel())),
+                    "ipr": ipr(model.operand_maps()),
+                }
+            if loop.record(step, (train_loss, train_acc), (test_loss, test_acc), measures):
+                break
+    return loop.result(sum(q.numel() for q in model.parameters()))
 
 
 def train_reference(params: dict, cell) -> dict:
-    """The textbook loop (nn.Module, autograd, separate no-grad evaluation); same schedule."""
+    """The textbook full-batch AdamW loop of S0 (nn.Module, autograd, separate no-grad
+    evaluation); same schedule. For the tests."""
     p = params["task"]["modulus"]
     tr = params["training"]
-    (a, b, y), (ta, tb, ty) = make_split(p, cell.train_fraction, cell.seed, params["task"]["name"])
+    (x, y), (tx, ty) = make_split(p, cell.train_fraction, cell.seed, params["task"]["name"])
     model = build_model(params["model"], p, cell.width, cell.seed)
-    _check_optimizer(tr)
     opt = torch.optim.AdamW(model.parameters(), lr=tr["learning_rate"], betas=tuple(tr["betas"]),
                             eps=tr["eps"], weight_decay=cell.weight_decay, foreach=False)
     evals = set(eval_schedule(tr["max_epochs"], tr["eval_every_epochs"]))
@@ -243,11 +375,11 @@ def train_reference(params: dict, cell) -> dict:
     curves = Curves()
     for epoch in range(1, tr["max_epochs"] + 1):
         opt.zero_grad(set_to_none=True)
-        F.cross_entropy(model(a, b), y).backward()
+        F.cross_entropy(model(x), y).backward()
         opt.step()
         if epoch in evals:
             with torch.no_grad():
-                curves.add(epoch, *_metrics(model(a, b), y), *_metrics(model(ta, tb), ty))
+                curves.add(epoch, epoch, *_metrics(model(x), y), *_metrics(model(tx), ty))
             if stopper.update(curves.train_acc[-1], curves.test_acc[-1]):
                 break
     return {"curves": curves.as_dict(), "epochs_run": epoch}

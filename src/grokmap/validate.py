@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 
 from .aggregate import classify_sweep, summary_metrics
-from .grid import AXES, Cell
+from .grid import Cell, cell_from_row
 
 __all__ = ["validate_outputs"]
 
@@ -22,7 +22,8 @@ def validate_outputs(grid: list[Cell], records: dict, phases: dict, metrics: dic
     def check(name: str, ok: bool, detail: str = "") -> None:
         checks.append({"check": name, "ok": bool(ok), "detail": detail})
 
-    listed = [Cell(*(row[name] for name, _, _ in AXES)) for row in phases["cells"]]
+    sweep = params["sweep"]
+    listed = [cell_from_row(row, sweep) for row in phases["cells"]]
     dups = [c for c, k in Counter(listed).items() if k > 1]
     check("no duplicate cells", not dups, f"duplicates: {[c.relpath for c in dups]}" if dups else "")
     missing, extra = set(grid) - set(listed), set(listed) - set(grid)
@@ -32,11 +33,12 @@ def validate_outputs(grid: list[Cell], records: dict, phases: dict, metrics: dic
     check("cell count", phases["n_cells"] == len(grid) == metadata["n_cells"],
           f"phases {phases['n_cells']}, grid {len(grid)}, metadata {metadata['n_cells']}")
     again = classify_sweep(records, params["phases"], params["sweep"])
-    key = lambda r: tuple(r[name] for name, _, _ in AXES)  # noqa: E731
-    mine = {key(r): (r["phase"], r["gap_epochs"]) for r in again["cells"]}
-    theirs = {key(r): (r["phase"], r["gap_epochs"]) for r in phases["cells"]}
-    wrong = sorted(k for k in mine if theirs.get(k) != mine[k])
-    check("phases and gaps re-derived from metrics agree", not wrong, f"disagree at {wrong[:5]}")
+    derived = ("phase", "gap_epochs", "grokking_step")
+    mine = {cell_from_row(r, sweep): tuple(r[k] for k in derived) for r in again["cells"]}
+    theirs = {cell_from_row(r, sweep): tuple(r.get(k) for k in derived) for r in phases["cells"]}
+    wrong = [c.relpath for c in mine if theirs.get(c) != mine[c]]
+    check("phases, gaps and grokking steps re-derived from metrics agree", not wrong,
+          f"disagree at {wrong[:5]}")
     recount = dict(Counter(r["phase"] for r in phases["cells"]))
     check("phase counts agree", all(phases["counts"][p] == recount.get(p, 0) for p in phases["counts"])
           and again["counts"] == phases["counts"], f"{phases['counts']} vs {recount}")

@@ -87,10 +87,17 @@ def test_command_line_job_writes_the_same_record_and_fails_in_one_line(job, tmp_
 
 def test_cluster_runtime_limit_follows_the_training_budget(default_params):
     from grokmap.cluster import cell_runtime_minutes
+    from grokmap.grid import Cell
 
-    small = cell_runtime_minutes(default_params, 16)
+    small = cell_runtime_minutes(default_params, Cell(0.1, 0.3, 16, 0))
     assert small >= 5
-    assert cell_runtime_minutes(default_params, 64) > small
+    assert cell_runtime_minutes(default_params, Cell(0.1, 0.9, 64, 0)) > small
     longer = copy.deepcopy(default_params)
     longer["training"]["max_epochs"] *= 20
-    assert cell_runtime_minutes(longer, 64) > 10 * cell_runtime_minutes(default_params, 64) / 2
+    big = Cell(0.1, 0.9, 64, 0)
+    assert cell_runtime_minutes(longer, big) > 10 * cell_runtime_minutes(default_params, big) / 2
+    # an extra axis is resolved per cell: a transformer cell asks for more than the MLP's
+    swept = copy.deepcopy(default_params)
+    swept["sweep"]["model.name"] = ["embed_concat_mlp", "transformer"]
+    mlp, tf = (Cell(0.1, 0.9, 64, 0, (("model.name", m),)) for m in ("embed_concat_mlp", "transformer"))
+    assert cell_runtime_minutes(swept, tf) > cell_runtime_minutes(swept, mlp)

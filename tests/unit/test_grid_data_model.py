@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from grokmap.data import make_split, modular_pairs, split_indices
+from grokmap.data import make_split, split_indices, task_inputs
 from grokmap.grid import Cell, cell_from_wildcards, cells, spell
 from grokmap.tasks import task_size
 from grokmap.models import EmbedConcatMLP, build_model
@@ -34,7 +34,8 @@ def test_grid_expansion_default(default_params):
 
 
 def test_pairs_are_a_major_with_modular_labels():
-    a, b, y = modular_pairs(5)
+    x, y = task_inputs(5)
+    a, b = x[:, 0], x[:, 1]
     assert a.tolist()[:6] == [0, 0, 0, 0, 0, 1] and b.tolist()[:6] == [0, 1, 2, 3, 4, 0]
     assert torch.equal(y, (a + b) % 5) and len(y) == 25
 
@@ -46,7 +47,8 @@ def test_pairs_are_a_major_with_modular_labels():
     ("modular_division", 42, None),
 ])
 def test_tasks_label_every_pair(name, n, op):
-    a, b, y = modular_pairs(7, name)
+    x, y = task_inputs(7, name)
+    a, b = x[:, 0], x[:, 1]
     assert len(y) == n == task_size(7, name)
     assert len(set(zip(a.tolist(), b.tolist()))) == n and a.tolist() == sorted(a.tolist())
     for ai, bi, yi in zip(a.tolist(), b.tolist(), y.tolist()):
@@ -61,9 +63,9 @@ def test_split_follows_s0():
     perm = np.random.RandomState(42).permutation(97 * 97)
     assert len(tr) == int(97 * 97 * 0.3) == 2822
     assert np.array_equal(tr, perm[:2822]) and np.array_equal(te, perm[2822:])
-    (a, b, y), (ta, tb, ty) = make_split(97, 0.3, 42)
+    (x, y), (tx, ty) = make_split(97, 0.3, 42)
     assert len(y) + len(ty) == 97 * 97
-    assert not set((a * 97 + b).tolist()) & set((ta * 97 + tb).tolist())
+    assert not set((x[:, 0] * 97 + x[:, 1]).tolist()) & set((tx[:, 0] * 97 + tx[:, 1]).tolist())
 
 
 def test_model_shapes_and_init_order():

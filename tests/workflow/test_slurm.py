@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from grokmap.cluster import cell_runtime_minutes
+from grokmap.grid import cells
 
 from ..conftest import ROOT
 from .helpers import Project
@@ -88,7 +89,7 @@ def test_tiny_sweep_on_slurm_equals_local_run(cluster, tmp_path):
     jobs = {j["JobId"]: j for j in _finished_jobs(cluster) if j.get("JobId") not in before}
     assert set(submitted) <= set(jobs), (submitted, jobs)
     # two cells at once on 2 cores: the time limit is one cell's estimate (src/grokmap/cluster.py)
-    limit = max(cell_runtime_minutes(slurm.params, w) for w in slurm.params["sweep"]["width"])
+    limit = max(cell_runtime_minutes(slurm.params, c) for c in cells(slurm.params["sweep"]))
     for jid in submitted:
         assert jobs[jid]["JobState"] == "COMPLETED", jobs[jid]
         assert jobs[jid]["WorkDir"] == str(slurm.path)

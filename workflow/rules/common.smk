@@ -13,11 +13,12 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 from grokmap.cells import cell_settings
 from grokmap.cluster import CELL_MEM_MB, cell_runtime_minutes
 from grokmap.fingerprint import cell_files_complete, fingerprint, fingerprint_filename, training_code_files
+from grokmap.grid import AXES, axis_name, cell_from_wildcards, extra_axes
 from grokmap.grid import cells as grid_cells
 from grokmap.settings import SettingsError, load_settings
 
 try:
-    SETTINGS = load_settings("params.yaml", "config.yaml",
+    SETTINGS = load_settings(None, "config.yaml",  # params: config.yaml's params_file
                              Path(workflow.basedir) / "workflow" / "schemas", overrides=config)
 except SettingsError as exc:
     sys.stderr.write(f"Invalid settings: {exc}\n")
@@ -38,10 +39,14 @@ OUT = {name: f"{R}/{rel}" for name, rel in {
     "phases": "phases.json", "phases_csv": "phases.csv", "metrics": "metrics.json",
     "validation": "validation.json", "metadata": "metadata.json", "report": "report.md",
     "phase_diagram": "figures/phase_diagram.png", "smooth_diagram": "figures/smooth_diagram.png",
-    "curves": "figures/curves.png",
+    "curves": "figures/curves.png", "grokking_step": "figures/grokking_step.png",
 }.items()}
 
-CELL_DIR = R + "/cells/wd={wd}/frac={frac}/width={width}/seed={seed}"
+# The cell path names every axis: extra axes first (e.g. training_optimizer={training_optimizer}),
+# then wd/frac/width/seed, so studies with different axes never share a directory.
+CELL_KEY = "/".join([f"{axis_name(k)}={{{axis_name(k)}}}" for k in extra_axes(P["sweep"])]
+                    + [f"{short}={{{short}}}" for _, short, _ in AXES])
+CELL_DIR = R + "/cells/" + CELL_KEY
 CELLS = [f"{R}/cells/{c.relpath}/metrics.json" for c in GRID]
 
 # What every cell reads (params.yaml task/model/training) and the training code, hashed:
@@ -61,6 +66,7 @@ wildcard_constraints:
     frac="[0-9][0-9.e+-]*",
     width="[0-9]+",
     seed="[0-9]+",
+    **{axis_name(k): "[^/]+" for k in extra_axes(P["sweep"])},
 
 
 # Resume with the same command after a crash: drop the lock of a scheduler that no longer

@@ -1,4 +1,5 @@
 # Figures from phases.json (and, for the curves, the representative cells' records).
+# The diagrams have one panel per width and per combination of extra sweep axes.
 
 
 rule plot_phase_diagrams:
@@ -10,6 +11,8 @@ rule plot_phase_diagrams:
                         category="Figures"),
         smooth=report(OUT["smooth_diagram"], caption="../report/smooth_diagram.rst",
                       category="Figures"),
+        grokking_step=report(OUT["grokking_step"], caption="../report/grokking_step.rst",
+                             category="Figures"),
     log:
         R + "/logs/plot_phase_diagrams.log",
     params:
@@ -17,6 +20,7 @@ rule plot_phase_diagrams:
     shell:
         "{PY} {input.script} --phases-json {input.phases} --max-epochs {params.max_epochs}"
         " --phase-diagram {output.discrete} --smooth-diagram {output.smooth}"
+        " --grokking-step {output.grokking_step}"
         " --log-level {LOG_LEVEL} 2> {log}"
 
 

@@ -9,6 +9,7 @@ rule write_report:
         discrete=OUT["phase_diagram"],
         smooth=OUT["smooth_diagram"],
         curves=OUT["curves"],
+        grokking_step=OUT["grokking_step"],
     output:
         report=OUT["report"],
         metadata=OUT["metadata"],
@@ -20,4 +21,5 @@ rule write_report:
         "{PY} {input.script} --params {params.params:q} --results-dir {R}"
         " --phases-json {input.phases} --metadata {output.metadata} --report {output.report}"
         " --figure 'Phase diagram={input.discrete}' --figure 'Smooth phase diagram={input.smooth}'"
-        " --figure 'Training curves={input.curves}' --log-level {LOG_LEVEL} 2> {log}"
+        " --figure 'Training curves and measurements={input.curves}'"
+        " --figure 'Grokking step by train fraction={input.grokking_step}' --log-level {LOG_LEVEL} 2> {log}"

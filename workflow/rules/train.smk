@@ -15,12 +15,12 @@ rule train_cell:
         metrics=CELL_DIR + "/metrics.json",
         fingerprint=CELL_DIR + "/" + FP_FILE,
     log:
-        R + "/logs/cells/wd={wd}/frac={frac}/width={width}/seed={seed}.log",
+        R + "/logs/cells/" + CELL_KEY + ".log",
     threads: RUN["threads_per_job"]
     resources:
         # what a batch system is asked for (src/grokmap/cluster.py); ignored locally
         mem_mb=CELL_MEM_MB,
-        runtime=lambda wc: cell_runtime_minutes(CELL_SETTINGS, int(wc.width)),
+        runtime=lambda wc: cell_runtime_minutes(P, cell_from_wildcards(wc, P["sweep"])),
     run:
         # In the scheduler's process (the profile sets force-use-threads), so torch is
         # imported once per run rather than once per cell; scripts/train_cell.py is the

@@ -4,7 +4,7 @@ A cell is one combination of sweep values. Four axes are always there (weight de
 train fraction, width, seed); any other scalar setting of ``task``, ``model`` or
 ``training`` becomes an axis when ``sweep`` lists it by its dotted name, e.g.
 ``training.optimizer: [adamw, sgd]``. A cell's directory spells every axis as
-``<name>=<value>`` with :func:`spell` (extra axes first, named with ``_`` for ``.``), so
+``<name>=<value>`` with :func:`spell` (extra axes first, sorted, named with ``_`` for ``.``), so
 the same number always gives the same path (0.1, 1e-1 and 0.10 all spell ``0.1``; 1 and 1.0
 both spell ``1``) and cells of different studies never share a directory.
 """
@@ -59,8 +59,9 @@ def short_label(key: str) -> str:
 
 
 def extra_axes(sweep: Mapping) -> list[str]:
-    """The dotted names of the extra axes, in the order params.yaml lists them."""
-    return [k for k in sweep if k not in _CORE]
+    """The dotted names of the extra axes, sorted: one order whatever the order of the keys
+    in params.yaml or in the JSON the rules pass on (paths must not depend on it)."""
+    return sorted(k for k in sweep if k not in _CORE)
 
 
 @dataclass(frozen=True, order=True)
@@ -127,7 +128,7 @@ def cell_from_wildcards(wildcards: Mapping[str, str], sweep: Mapping | None = No
             for _, short, typ in AXES]
     shorts = {short for _, short, _ in AXES}
     keys = (extra_axes(sweep) if sweep is not None
-            else [k.replace("_", ".", 1) for k in wildcards if k not in shorts])
+            else sorted(k.replace("_", ".", 1) for k in wildcards if k not in shorts))
     extra = []
     for key in keys:
         text = wildcards[axis_name(key)]

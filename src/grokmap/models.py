@@ -54,7 +54,15 @@ def _jitter(e, perturb: Optional[Perturb]):
     return perturb.jitter(e) if perturb is not None else e
 
 
-class EmbedConcatMLP(nn.Module):
+class _Net(nn.Module):
+    """``forward(x)`` with x (n, K), or ``forward(a, b, ...)`` with one tensor per operand: logits."""
+
+    def forward(self, *operands: torch.Tensor) -> torch.Tensor:
+        x = operands[0] if len(operands) == 1 else torch.stack(operands, dim=1)
+        return self.features(x)[0]
+
+
+class EmbedConcatMLP(_Net):
     """S0's model, deepened: one embedding per operand (d each), concatenated, ``depth`` hidden
     layers of ``width`` with ``activation``, Linear(p). Depth 1 with ReLU is S0's network."""
 
@@ -82,10 +90,6 @@ class EmbedConcatMLP(nn.Module):
         for layer in self.deeper:
             h = _drop(self.act(layer(h)), perturb)
         return self.output(h), h
-
-    def forward(self, *operands: torch.Tensor) -> torch.Tensor:
-        x = operands[0] if len(operands) == 1 else torch.stack(operands, dim=1)
-        return self.features(x)[0]
 
     def operand_maps(self) -> list[torch.Tensor]:
         d = self.embed[0].weight.shape[1]
@@ -116,7 +120,7 @@ class _Block(nn.Module):
         return h + _drop(self.down(_drop(mid, perturb)), perturb), mid
 
 
-class Transformer(nn.Module):
+class Transformer(_Net):
     """Decoder-only Transformer over the K operand tokens, read out at the last position (S1)."""
 
     def __init__(self, p: int, width: int, depth: int, heads: int, activation: str, operands: int):
@@ -138,7 +142,7 @@ class Transformer(nn.Module):
         return [self.tokens.weight]
 
 
-class LSTMNet(nn.Module):
+class LSTMNet(_Net):
     """Shared token embedding, ``depth`` LSTM layers of ``width``, Linear(p) on the last hidden state (S1)."""
 
     def __init__(self, p: int, embedding_dim: int, width: int, depth: int):
@@ -160,7 +164,7 @@ class LSTMNet(nn.Module):
         return [self.tokens.weight]
 
 
-class QuadraticMLP(nn.Module):
+class QuadraticMLP(_Net):
     """S4: f(x) = W2 (W1 x)^2 / N on the concatenated one-hot operands x (K*p), no biases,
     weights drawn from N(0, 1)."""
 

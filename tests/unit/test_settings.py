@@ -37,6 +37,9 @@ def test_default_files_are_valid(default_settings):
 
 def _set(path, value):
     def edit(d):
+        if path.startswith("sweep.") and path.count(".") > 1:  # an extra axis: sweep.<dotted key>
+            d["sweep"][path.split(".", 1)[1]] = value
+            return
         *parents, last = path.split(".")
         for k in parents:
             d = d[k]
@@ -83,6 +86,34 @@ BAD_PARAMS = [
     (_set("training.early_stop_accuracy", 2), ["training.early_stop_accuracy", "<= 1"]),
     (_delete("phases.grokking_gap_epochs"), ["missing key 'phases.grokking_gap_epochs'"]),
     (_set("training.betas", [0.9]), ["training.betas", "at least 2"]),
+    # settings of the other seeds (issue 7)
+    (_set("training.batch_size", "half"), ["training.batch_size", "'half'", "'full'", "integer"]),
+    (_set("training.batch_size", 0), ["training.batch_size", "'full'", ">= 1"]),
+    (_set("training.max_steps", 0), ["training.max_steps", "null", ">= 1"]),
+    (_set("model.activation", "tanh"), ["model.activation", "'relu'", "'gelu'"]),
+    (_set("model.dropout", 1.0), ["model.dropout", "< 1"]),
+    (_set("training.embedding_noise", -1), ["training.embedding_noise", ">= 0"]),
+    (_set("training.momentum", 1.0), ["training.momentum", "< 1"]),
+    (_set("task.operands", 1), ["task.operands", ">= 2"]),
+    (lambda q: (_set("task.name", "modular_subtraction")(q), _set("task.operands", 3)(q))[-1],
+     ["task.operands", "3", "only modular_addition"]),
+    (_set("task.operands", 6), ["task.operands", "10,000,000", "p=97 and K=6"]),
+    (lambda q: (_set("model.name", "quadratic_mlp")(q), _set("model.depth", 2)(q))[-1],
+     ["model.depth", "quadratic_mlp"]),
+    (lambda q: (_set("model.name", "transformer")(q), _set("model.heads", 5)(q))[-1],
+     ["sweep.width", "16", "multiple of model.heads (5)"]),
+    (lambda q: (_set("training.optimizer", "gd")(q), _set("training.batch_size", 64)(q))[-1],
+     ["training.batch_size", "64", "'full' with optimizer 'gd'"]),
+    (_delete("phases.grokking_step_accuracy"), ["missing key 'phases.grokking_step_accuracy'"]),
+    # extra sweep axes
+    (_set("sweep.training.optimiser", ["adamw"]), ["sweep.training.optimiser", "training.optimizer"]),
+    (_set("sweep.training.betas", [0.9, 0.95]), ["sweep.training.betas", "scalar setting", "training.optimizer"]),
+    (_set("sweep.training.optimizer", ["adamw", "lion"]),
+     ["'lion' of sweep axis 'sweep.training.optimizer'", "training.optimizer", "'sgd'"]),
+    (_set("sweep.training.learning_rate", [0.001, 1e-3]), ["sweep.training.learning_rate", "repeated"]),
+    (_set("sweep.model.name", []), ["sweep.model.name", "at least 1"]),
+    (lambda q: (_set("task.name", "modular_division")(q), _set("sweep.task.modulus", [97, 91])(q))[-1],
+     ["sweep task.modulus=91", "task.modulus", "prime"]),
 ]
 
 
@@ -145,3 +176,29 @@ def test_overrides_are_merged_and_validated(tmp_path):
         _load(tmp_path, overrides={"sweep": {"width": ["0"]}})
     with pytest.raises(SettingsError, match=r"--config: unknown key 'sweeep'"):
         _load(tmp_path, overrides={"sweeep": {}})
+
+
+def test_extra_axes_are_coerced_and_typed(tmp_path):
+    s = _load(tmp_path, params_edit=_set("sweep.training.learning_rate", ["1e-3", 0.01]))
+    assert s.params["sweep"]["training.learning_rate"] == [0.001, 0.01]
+    s = _load(tmp_path, params_edit=_set("sweep.training.batch_size", ["full", 256]))
+    assert s.params["sweep"]["training.batch_size"] == ["full", 256]
+
+
+def test_params_file_selects_a_study(tmp_path):
+    p, c = _write(tmp_path)
+    study = tmp_path / "studies" / "mine.yaml"
+    study.parent.mkdir()
+    text = p.read_text().replace("modulus: 97", "modulus: 31")
+    study.write_text(text)
+    s = load_settings(None, c, SCHEMAS, {"params_file": str(study)})
+    assert s.params["task"]["modulus"] == 31
+    with pytest.raises(SettingsError, match=r"'params_file' = 'nope.yaml' is not a file; allowed: .*mine.yaml"):
+        load_settings(None, c, SCHEMAS, {"params_file": "nope.yaml"})
+
+
+def test_shipped_studies_are_valid():
+    studies = sorted((ROOT / "studies").rglob("*.yaml"))
+    assert len(studies) >= 6, studies  # three studies, each with a reduced version
+    for path in studies:
+        load_settings(path, ROOT / "config.yaml", SCHEMAS)

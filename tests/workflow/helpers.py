@@ -13,7 +13,8 @@ import yaml
 from ..conftest import ROOT
 
 BIN = Path(sys.executable).parent
-COPIED = ("Snakefile", "workflow", "profiles", "scripts", "src", "config.yaml", "params.yaml", "dvc.yaml")
+COPIED = ("Snakefile", "workflow", "profiles", "scripts", "src", "studies", "config.yaml", "params.yaml",
+          "dvc.yaml")
 
 # Small enough to train in seconds, large enough to show more than one phase.
 TINY = {

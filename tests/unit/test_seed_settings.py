@@ -1,0 +1,231 @@
+"""Every setting the other seeds need (issue 7), each trained on a tiny instance.
+
+Tiny means p = 11 (121 examples; 96 train at fraction 0.8), width 32, 150 steps: each run
+takes well under two seconds, and every model fits its training set in that budget.
+"""
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+
+from grokmap.aggregate import first_step_at
+from grokmap.grid import Cell, cells, resolve_settings
+from grokmap.models import QuadraticMLP, Transformer, active_fraction, build_model, ipr
+from grokmap.schedule import step_schedule
+from grokmap.train import train_cell, train_generic, uses_fused_path, _train_fused
+
+
+def tiny(default_params: dict, **settings) -> dict:
+    """``section__key=value`` edits on a p = 11, lr 0.01, 150-epoch copy of the defaults."""
+    q = copy.deepcopy(default_params)
+    q["task"]["modulus"] = 11
+    q["training"].update(learning_rate=0.01, max_epochs=150, eval_every_epochs=10)
+    for key, value in settings.items():
+        section, name = key.split("__")
+        q[section][name] = value
+    return q
+
+
+CELL = Cell(0.0, 0.8, 32, 0)
+
+
+def _fits(result: dict) -> None:
+    """The run trained for real: finite numbers, train loss fell, the train set was fitted."""
+    c = result["curves"]
+    assert not result["non_finite_loss"]
+    assert all(math.isfinite(v) for v in c["train_loss"] + c["test_loss"])
+    assert c["train_loss"][-1] < 0.5 * c["train_loss"][0], c["train_loss"]
+    assert c["train_acc"][-1] >= 0.9, c["train_acc"]
+
+
+MODELS = {
+    "S1/S2 deeper GELU MLP": dict(model__depth=3, model__activation="gelu"),
+    "S1 transformer": dict(model__name="transformer", model__depth=2, model__heads=4),
+    "S1 LSTM": dict(model__name="lstm"),
+    "S4 quadratic MLP": dict(model__name="quadratic_mlp"),
+}
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_every_model_trains(default_params, name):
+    q = tiny(default_params, **MODELS[name])
+    assert not uses_fused_path(q)
+    _fits(train_cell(q, CELL))
+
+
+OPTIMIZERS = {
+    "adamw": dict(training__optimizer="adamw", model__depth=2),  # depth 2: not the fused path
+    "adam": dict(training__optimizer="adam"),
+    "rmsprop": dict(training__optimizer="rmsprop", training__learning_rate=0.003),
+    "sgd with momentum": dict(training__optimizer="sgd", training__momentum=0.9, training__learning_rate=0.5),
+    "gd": dict(training__optimizer="gd", training__learning_rate=2.0, training__max_epochs=400),
+}
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_every_optimizer_trains(default_params, name):
+    _fits(train_cell(tiny(default_params, **OPTIMIZERS[name]), CELL))
+
+
+def test_optimizers_differ_and_weight_decay_reaches_them(default_params):
+    runs = {name: train_cell(tiny(default_params, training__optimizer=name, training__max_epochs=20,
+                                  training__momentum=0.9), CELL)["curves"]["train_loss"]
+            for name in ("adam", "rmsprop", "sgd", "gd")}
+    assert len({tuple(v) for v in runs.values()}) == 4
+    q = tiny(default_params, training__optimizer="sgd", training__learning_rate=0.5, training__max_epochs=100)
+    free, decayed = (train_cell(q, Cell(wd, 0.8, 32, 0))["curves"]["param_norm"] for wd in (0.0, 0.5))
+    assert decayed[-1] < free[-1]
+
+
+def test_mse_loss_trains_and_is_recorded_as_mse(default_params):
+    q = tiny(default_params, training__loss="mse")
+    r = train_cell(q, CELL)
+    _fits(r)
+    # MSE against one-hot targets starts near 1 (sum over outputs), cross-entropy near log(p)
+    assert r["curves"]["train_loss"][0] < 1.5 < math.log(11)
+
+
+def test_gd_with_mse_on_the_quadratic_mlp_trains_without_weight_decay(default_params):
+    q = tiny(default_params, model__name="quadratic_mlp", training__optimizer="gd", training__loss="mse",
+             training__learning_rate=5.0, training__max_epochs=300)
+    _fits(train_cell(q, CELL))
+
+
+def test_minibatches_count_steps_and_epochs(default_params):
+    q = tiny(default_params, training__batch_size=16, training__max_epochs=30, training__eval_every_epochs=5)
+    r = train_cell(q, CELL)
+    per_epoch = math.ceil(96 / 16)
+    assert r["steps_per_epoch"] == per_epoch and r["n_train"] == 96
+    assert r["curves"]["epoch"] == [5, 10, 15, 20, 25, 30]
+    assert r["curves"]["step"] == [e * per_epoch for e in r["curves"]["epoch"]]
+    assert r["steps_run"] == 30 * per_epoch
+    _fits(train_cell(tiny(default_params, training__batch_size=16), CELL))
+    # the same cell draws the same batches; another seed draws others
+    assert train_cell(q, CELL)["curves"] == r["curves"]
+    assert train_cell(q, Cell(0.0, 0.8, 32, 1))["curves"]["train_loss"] != r["curves"]["train_loss"]
+
+
+def test_max_steps_caps_the_budget(default_params):
+    q = tiny(default_params, training__batch_size=16, training__max_steps=50, training__eval_every_epochs=5)
+    assert step_schedule(q["training"], 96) == (6, 50, [30, 50])
+    r = train_cell(q, CELL)
+    assert r["steps_run"] == 50 and r["curves"]["step"] == [30, 50]
+    assert r["curves"]["epoch"] == [5, round(50 / 6, 4)]
+
+
+@pytest.mark.parametrize("key,value", [("model__dropout", 0.3), ("training__embedding_noise", 0.5)])
+def test_dropout_and_embedding_noise_train_reproducibly(default_params, key, value):
+    q = tiny(default_params, **{key: value})
+    plain = train_cell(tiny(default_params), CELL)["curves"]
+    r = train_cell(q, CELL)
+    _fits(r)
+    assert r["curves"]["train_loss"] != plain["train_loss"]  # the perturbation acted ...
+    assert train_cell(q, CELL)["curves"] == r["curves"]  # ... from the cell's own generator
+
+
+def test_perturbations_act_in_training_only(default_params):
+    from grokmap.models import Perturb
+
+    q = tiny(default_params, model__dropout=0.5)
+    model = build_model(q["model"], 11, 32, 0)
+    x = torch.tensor([[1, 2], [3, 4]])
+    gen = torch.Generator().manual_seed(0)
+    assert torch.equal(model.features(x)[0], model.features(x)[0])
+    noisy = model.features(x, Perturb(0.5, 0.5, gen))[0]
+    assert not torch.equal(noisy, model.features(x)[0])
+
+
+@pytest.mark.parametrize("p,k,model", [(7, 3, "embed_concat_mlp"), (5, 4, "embed_concat_mlp"),
+                                       (7, 3, "quadratic_mlp"), (7, 3, "transformer")])
+def test_k_ary_sums_train(default_params, p, k, model):
+    q = tiny(default_params, task__modulus=p, task__operands=k, model__name=model, training__max_epochs=400)
+    r = train_cell(q, CELL)
+    assert r["n_train"] + r["n_test"] == p ** k
+    _fits(r)
+
+
+@pytest.mark.parametrize("task", ["modular_subtraction", "modular_multiplication", "modular_division"])
+def test_other_tasks_train_on_the_generic_path(default_params, task):
+    _fits(train_cell(tiny(default_params, task__name=task, model__name="lstm"), CELL))
+
+
+def test_generic_path_matches_the_fused_path_on_s0_settings(default_params):
+    # The same S0 cell through both implementations: float32 with different summation
+    # orders, so equal to rounding, over a short run before trajectories can drift.
+    q = tiny(default_params, training__max_epochs=60)
+    fused, generic = _train_fused(q, CELL), train_generic(q, CELL)
+    for key in ("train_loss", "test_loss", "param_norm", "ipr", "active_fraction"):
+        assert generic["curves"][key] == pytest.approx(fused["curves"][key], rel=2e-3), key
+    assert generic["curves"]["train_acc"] == pytest.approx(fused["curves"]["train_acc"], abs=0.03)
+    assert generic["n_parameters"] == fused["n_parameters"]
+
+
+def test_measurements_are_recorded_at_every_evaluation(default_params):
+    r = train_cell(tiny(default_params, model__name="quadratic_mlp"), CELL)
+    c = r["curves"]
+    n = len(c["epoch"])
+    for key in ("param_norm", "active_fraction", "ipr"):
+        assert len(c[key]) == n and all(v is not None and math.isfinite(v) for v in c[key]), key
+    assert all(1 / 11 - 1e-9 <= v <= 1 for v in c["ipr"])
+    assert all(0 < v <= 1 for v in c["active_fraction"])
+
+
+def test_ipr_of_known_spectra():
+    p = 13
+    k = torch.arange(p, dtype=torch.float64)
+    one_frequency = torch.cos(2 * math.pi * 3 * k / p)[:, None]  # power at +-3 only
+    delta = torch.zeros(p, 1, dtype=torch.float64)
+    delta[4] = 1.0  # flat spectrum
+    assert ipr([one_frequency]) == pytest.approx(0.5)
+    assert ipr([delta]) == pytest.approx(1 / p)
+    assert ipr([torch.cat([one_frequency, delta], 1)]) == pytest.approx((0.5 + 1 / p) / 2)
+
+
+def test_active_fraction_counts_neurons_above_one_percent_of_the_largest():
+    assert active_fraction(torch.tensor([1.0, 0.5, 0.005, 0.0])) == 0.5
+    assert active_fraction(torch.zeros(4)) == 0.0
+
+
+def test_parameter_norm_is_the_l2_norm_of_every_parameter(default_params):
+    q = tiny(default_params, model__name="quadratic_mlp", training__max_epochs=10, training__eval_every_epochs=10)
+    r = train_cell(q, CELL)
+    model = build_model(q["model"], 11, 32, 0)
+    assert isinstance(model, QuadraticMLP)
+    initial = float(torch.sqrt(sum((w ** 2).sum() for w in model.parameters())))
+    assert r["curves"]["param_norm"][0] == pytest.approx(initial, rel=0.2)  # after 10 small steps
+
+
+def test_transformer_reads_out_at_the_last_position(default_params):
+    q = tiny(default_params, model__name="transformer", model__depth=2)
+    model = build_model(q["model"], 11, 32, 0)
+    assert isinstance(model, Transformer)
+    x = torch.tensor([[1, 2], [1, 3]])
+    # causal attention: the first position cannot see the second, so only a read-out at the
+    # last position depends on b
+    a_only = model.blocks[0](model.tokens(x) + model.positions.weight[:2], None)[0][:, 0]
+    assert torch.allclose(a_only[0], a_only[1])
+    assert not torch.allclose(model(x)[0], model(x)[1])
+
+
+def test_grokking_step_is_the_first_step_at_the_threshold():
+    curves = {"epoch": [1, 2, 3], "step": [10, 20, 30], "test_acc": [0.5, 0.995, 1.0]}
+    assert first_step_at(curves, 0.99) == 20
+    assert first_step_at(curves, 0.999) == 30
+    assert first_step_at(curves, 1.01) is None
+
+
+def test_a_swept_setting_is_resolved_per_cell(default_params):
+    q = tiny(default_params)
+    q["sweep"] = {"weight_decay": [0.0], "train_fraction": [0.8], "width": [32], "seed": [0],
+                  "model.name": ["embed_concat_mlp", "lstm"], "training.batch_size": ["full", 32]}
+    grid = cells(q["sweep"])
+    assert len(grid) == 4 and len({c.relpath for c in grid}) == 4
+    assert grid[1].relpath == "model_name=embed_concat_mlp/training_batch_size=32/wd=0/frac=0.8/width=32/seed=0"
+    s = resolve_settings(q, grid[3])
+    assert s["model"]["name"] == "lstm" and s["training"]["batch_size"] == 32
+    results = [train_cell(q, c) for c in grid]
+    assert [r["steps_per_epoch"] for r in results] == [1, 3, 1, 3]
+    assert len({r["n_parameters"] for r in results}) == 2

@@ -1,0 +1,77 @@
+"""Every named study (studies/*.yaml) runs end to end at its reduced budget
+(studies/reduced/*.yaml), selected with the one documented command."""
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import yaml
+
+from grokmap.grid import axis_name, cells, extra_axes
+from grokmap.settings import load_settings
+
+from ..conftest import ROOT, SCHEMAS
+from .helpers import Project
+
+STUDIES = sorted(p.stem for p in (ROOT / "studies").glob("*.yaml"))
+
+
+def test_every_study_has_a_reduced_version_with_the_same_axes_and_model():
+    assert {"s1_models", "s1_optimizers", "s1_noise", "s2_fraction_scan", "s4_gd_mse", "s4_adamw"} <= set(STUDIES)
+    for name in STUDIES:
+        full = load_settings(ROOT / "studies" / f"{name}.yaml", ROOT / "config.yaml", SCHEMAS).params
+        small = load_settings(ROOT / "studies" / "reduced" / f"{name}.yaml", ROOT / "config.yaml", SCHEMAS).params
+        assert extra_axes(full["sweep"]) == extra_axes(small["sweep"]), name
+        assert full["model"]["name"] == small["model"]["name"], name
+        assert full["training"]["optimizer"] == small["training"]["optimizer"], name
+        assert full["training"]["loss"] == small["training"]["loss"], name
+        text = (ROOT / "studies" / f"{name}.yaml").read_text()
+        assert f"--config params_file=studies/{name}.yaml results_dir=results/{name}" in text
+        assert f"`{name}`" in (ROOT / "README.md").read_text(), f"README does not list {name}"
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory):
+    """One project copy; every reduced study run into its own results directory."""
+    proj = Project(tmp_path_factory.mktemp("studies"), {})
+    for name in STUDIES:
+        proj.snakemake("--config", f"params_file=studies/reduced/{name}.yaml", f"results_dir=results/{name}")
+    return proj
+
+
+@pytest.mark.parametrize("name", STUDIES)
+def test_reduced_study_runs_end_to_end(studies, name):
+    params = yaml.safe_load((studies.path / "studies" / "reduced" / f"{name}.yaml").read_text())
+    out = studies.path / "results" / name
+    assert json.loads((out / "validation.json").read_text())["passed"]
+    for fig in ("phase_diagram", "smooth_diagram", "curves", "grokking_step"):
+        assert (out / "figures" / f"{fig}.png").stat().st_size > 1000
+    report = (out / "report.md").read_text()
+    assert "## Grokking step" in report and "## Measurements" in report
+    grid = cells(params["sweep"])
+    rows = list(csv.DictReader((out / "phases.csv").open()))
+    assert len(rows) == len(grid)
+    extras = extra_axes(params["sweep"])
+    for key in extras:  # the swept settings name the cell paths and the table's columns
+        assert {r[key] for r in rows} == {str(v) for v in params["sweep"][key]}
+        assert all(f"{axis_name(key)}=" in c.relpath for c in grid)
+    for cell in grid:
+        record = json.loads((out / "cells" / cell.relpath / "metrics.json").read_text())
+        assert record["settings"]["model"]["name"] in (params["model"]["name"], "(swept)")
+        curves = record["curves"]
+        assert all(v is not None for v in curves["ipr"] + curves["param_norm"] + curves["active_fraction"])
+
+
+def test_studies_never_share_a_results_directory_or_a_cell(studies):
+    seen = {}
+    for name in STUDIES:
+        for path in (studies.path / "results" / name / "cells").rglob("metrics.json"):
+            record = json.loads(path.read_text())
+            seen[path] = record["fingerprint"]
+    assert len(seen) == sum(len(cells(yaml.safe_load((studies.path / "studies" / "reduced" / f"{n}.yaml")
+                                                     .read_text())["sweep"])) for n in STUDIES)
+    # a second run of a study does nothing: the other studies' runs did not touch its cells
+    out = studies.snakemake("--config", "params_file=studies/reduced/s1_noise.yaml",
+                            "results_dir=results/s1_noise")
+    assert "Nothing to be done" in out.stdout + out.stderr

@@ -59,7 +59,7 @@ def _train(given: dict, settings: dict, threads: int, out: Path, fp_path: Path, 
     from .cells import run_cell
     from .fingerprint import (dumps_with_fingerprint, fingerprint, fingerprint_filename,
                               training_code_files)
-    from .grid import cell_from_wildcards
+    from .grid import cell_from_wildcards, resolve_settings
     from .io import atomic_write_json, atomic_write_text
 
     if torch.get_num_threads() != threads:
@@ -73,7 +73,7 @@ def _train(given: dict, settings: dict, threads: int, out: Path, fp_path: Path, 
         raise ValueError(f"{fp_path.name} does not match this job's fingerprint {fp[:16]}: the "
                          f"workflow and this job see different settings or code")
     log.info("training %s (fingerprint %s, process %d)", cell.relpath, fp[:12], os.getpid())
-    tr = settings["training"]
+    tr = resolve_settings(settings, cell)["training"]  # a swept budget is the cell's own
     every = max(1, tr["max_epochs"] // 10)
 
     def progress(epoch, m):

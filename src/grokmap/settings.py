@@ -232,6 +232,13 @@ def _check_extra_axes(params: dict, schema: Mapping, label: str) -> dict:
     """Validate and coerce the sweep's extra axes (``section.key: [values]``): each must
     name a scalar setting, and each value must be allowed for that setting."""
     sweep = params["sweep"]
+    for section in ("task", "model", "training"):  # nested spelling -> dotted keys
+        for name, values in (sweep.pop(section, None) or {}).items():
+            key = f"{section}.{name}"
+            if key in sweep:
+                raise SettingsError(f"{label}: sweep axis '{key}' is given twice (as 'sweep.{key}' and "
+                                    f"nested under 'sweep.{section}'); allowed: one of the two")
+            sweep[key] = values
     sections = schema["properties"]
     for key in extra_axes(sweep):
         section, name = key.split(".", 1)

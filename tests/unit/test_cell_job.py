@@ -101,3 +101,20 @@ def test_cluster_runtime_limit_follows_the_training_budget(default_params):
     swept["sweep"]["model.name"] = ["embed_concat_mlp", "transformer"]
     mlp, tf = (Cell(0.1, 0.9, 64, 0, (("model.name", m),)) for m in ("embed_concat_mlp", "transformer"))
     assert cell_runtime_minutes(swept, tf) > cell_runtime_minutes(swept, mlp)
+
+
+def test_a_cell_job_with_swept_budget_and_model(default_params, tmp_path):
+    # the shared settings hold "(swept)" for swept keys; the job reads the path's values
+    q = tiny_params(default_params)
+    q["sweep"]["training.max_epochs"] = [30, 60]
+    q["sweep"]["model.name"] = ["lstm"]
+    settings = cell_settings(q)
+    assert settings["training"]["max_epochs"] == "(swept)" == settings["model"]["name"]
+    fp_name = fingerprint_filename(fingerprint(settings, training_code_files())[0])
+    wc = {"model_name": "lstm", "training_max_epochs": "60", "wd": "1", "frac": "0.8", "width": "16", "seed": "0"}
+    out = tmp_path / "metrics.json"
+    train_cell_job(wc, json.dumps(settings), 1, out, tmp_path / fp_name, tmp_path / "job.log")
+    record = json.loads(out.read_text())
+    assert record["cell"]["training.max_epochs"] == 60 and record["cell"]["model.name"] == "lstm"
+    assert record["epochs_run"] == 60 and record["settings"]["model"]["name"] == "(swept)"
+    assert "epoch 60" in (tmp_path / "job.log").read_text()

@@ -185,6 +185,17 @@ def test_extra_axes_are_coerced_and_typed(tmp_path):
     assert s.params["sweep"]["training.batch_size"] == ["full", 256]
 
 
+def test_nested_extra_axes_are_the_dotted_ones(tmp_path):
+    # what `dvc exp run -S sweep.training.optimizer=[adamw,sgd]` writes into params.yaml
+    s = _load(tmp_path, params_edit=lambda q: q["sweep"].update(training={"optimizer": ["adamw", "sgd"]}))
+    assert s.params["sweep"]["training.optimizer"] == ["adamw", "sgd"] and "training" not in s.params["sweep"]
+    with pytest.raises(SettingsError, match="'training.optimizer' is given twice"):
+        _load(tmp_path, params_edit=lambda q: q["sweep"].update({"training": {"optimizer": ["sgd"]},
+                                                                  "training.optimizer": ["adamw"]}))
+    with pytest.raises(SettingsError, match="'sweep.training.optimiser' is not allowed"):
+        _load(tmp_path, params_edit=lambda q: q["sweep"].update(training={"optimiser": ["sgd"]}))
+
+
 def test_params_file_selects_a_study(tmp_path):
     p, c = _write(tmp_path)
     study = tmp_path / "studies" / "mine.yaml"

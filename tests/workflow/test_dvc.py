@@ -110,3 +110,21 @@ def test_experiments_with_set_param(repo):
     assert "Ran experiment" in out.stdout + out.stderr
     show = dvc(repo, "exp", "show", "--no-pager", "--csv").stdout
     assert "0.01" in show and "grokking_fraction" in show
+
+
+def test_an_extra_axis_through_dvc_experiments(repo):
+    # `-S` writes the axis nested (sweep: {training: {optimizer: [...]}}); settings read it
+    # as training.optimizer, the cells get their own paths, and the aggregate stage's
+    # metrics and params are tracked like any sweep's.
+    dvc(repo, "repro")
+    _commit(repo, "baseline")
+    out = dvc(repo, "exp", "run", "-S", "+sweep.training.optimizer=[adamw,sgd]",  # + adds a new key
+              "-S", "sweep.weight_decay=[1.0]", "-S", "sweep.train_fraction=[0.8]")
+    assert "Ran experiment" in out.stdout + out.stderr
+    cells = sorted(p.parent.relative_to(repo.path / "results" / "cells").as_posix()
+                   for p in (repo.path / "results" / "cells").glob("training_optimizer=*/**/metrics.json"))
+    assert cells == ["training_optimizer=adamw/wd=1/frac=0.8/width=32/seed=0",
+                     "training_optimizer=sgd/wd=1/frac=0.8/width=32/seed=0"]
+    assert "training.optimizer" in (repo.path / "results" / "phases.csv").read_text().splitlines()[0]
+    diff = dvc(repo, "params", "diff", "--all").stdout
+    assert "sweep.training.optimizer" in diff

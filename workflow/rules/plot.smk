@@ -16,7 +16,7 @@ rule plot_phase_diagrams:
     log:
         R + "/logs/plot_phase_diagrams.log",
     params:
-        max_epochs=P["training"]["max_epochs"],
+        max_epochs=max(P["sweep"].get("training.max_epochs", [P["training"]["max_epochs"]])),
     shell:
         "{PY} {input.script} --phases-json {input.phases} --max-epochs {params.max_epochs}"
         " --phase-diagram {output.discrete} --smooth-diagram {output.smooth}"

@@ -124,8 +124,10 @@ def render_report(phases: dict, metadata: dict, figures: dict[str, str]) -> str:
     st = lambda section, name: _setting(s, extras, section, name)  # noqa: E731
     out = ["# Grokking phase diagram", "",
            f"{n} cells: task {st('task', 'name')} (K = {st('task', 'operands')}) with p = "
-           f"{st('task', 'modulus')}, model {st('model', 'name')} (depth {st('model', 'depth')}, "
-           f"{st('model', 'activation')}), optimizer {st('training', 'optimizer')} with lr "
+           f"{st('task', 'modulus')}, model {st('model', 'name')}"
+           + ("" if st("model", "name") == "quadratic_mlp"  # S4's network has neither
+              else f" (depth {st('model', 'depth')}, {st('model', 'activation')})")
+           + f", optimizer {st('training', 'optimizer')} with lr "
            f"{st('training', 'learning_rate')}, loss {st('training', 'loss')}, batch "
            f"{st('training', 'batch_size')}, up to {st('training', 'max_epochs')} epochs, evaluated every "
            f"{st('training', 'eval_every_epochs')}. A split has reached when its accuracy is "

@@ -129,7 +129,10 @@ def render_report(phases: dict, metadata: dict, figures: dict[str, str]) -> str:
               else f" (depth {st('model', 'depth')}, {st('model', 'activation')})")
            + f", optimizer {st('training', 'optimizer')} with lr "
            f"{st('training', 'learning_rate')}, loss {st('training', 'loss')}, batch "
-           f"{st('training', 'batch_size')}, up to {st('training', 'max_epochs')} epochs, evaluated every "
+           f"{st('training', 'batch_size')}, up to {st('training', 'max_epochs')} epochs"
+           + ("" if s["training"]["max_steps"] is None and "training.max_steps" not in extras
+              else f" or {st('training', 'max_steps')} steps")
+           + ", evaluated every "
            f"{st('training', 'eval_every_epochs')}. A split has reached when its accuracy is "
            f">= {spell(thr['accuracy_threshold'])}; grokking means test reached more than "
            f"{spell(thr['grokking_gap_epochs'])} epochs after train.", "",

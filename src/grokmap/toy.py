@@ -145,25 +145,35 @@ def train_toy(cfg: ToyConfig) -> dict:
 
 
 class _StackedAdamW:
-    """AdamW over stacked parameters with per-cell lr and weight decay (torch's formula)."""
+    """AdamW over stacked parameters with per-cell lr and weight decay (torch's formula),
+    written with in-place ops on one scratch buffer per parameter (the step is memory-bound)."""
 
     def __init__(self, params: list[torch.Tensor], lrs: list[torch.Tensor], wds: list[torch.Tensor],
                  betas: tuple, eps: float):
-        self.params, self.lrs, self.wds, (self.b1, self.b2), self.eps = params, lrs, wds, betas, eps
+        self.params, (self.b1, self.b2), self.eps = params, betas, eps
+        self.lrs = lrs
+        self.decay = [1 - lr * wd for lr, wd in zip(lrs, wds)]
         self.m = [torch.zeros_like(p) for p in params]
         self.v = [torch.zeros_like(p) for p in params]
+        self.tmp = [torch.empty_like(p) for p in params]
         self.t = 0
 
     @torch.no_grad()
     def step(self) -> None:
         self.t += 1
         c1, c2 = 1 - self.b1 ** self.t, 1 - self.b2 ** self.t
-        for p, m, v, lr, wd in zip(self.params, self.m, self.v, self.lrs, self.wds):
-            p.mul_(1 - lr * wd)
-            m.lerp_(p.grad, 1 - self.b1)
-            v.mul_(self.b2).addcmul_(p.grad, p.grad, value=1 - self.b2)
-            denom = (v.sqrt() / math.sqrt(c2)).add_(self.eps)
-            p.sub_(lr / c1 * m / denom)
+        for p, m, v, lr, decay, tmp in zip(self.params, self.m, self.v, self.lrs, self.decay, self.tmp):
+            g = p.grad
+            p.mul_(decay)
+            m.lerp_(g, 1 - self.b1)
+            v.mul_(self.b2).addcmul_(g, g, value=1 - self.b2)
+            torch.sqrt(v, out=tmp).div_(math.sqrt(c2)).add_(self.eps)  # denominator
+            torch.div(m, tmp, out=tmp).mul_(lr / c1)
+            p.sub_(tmp)
+
+
+def _layout(name: str, t: torch.Tensor) -> torch.Tensor:
+    return t.t() if name.endswith("weight") else t
 
 
 def _per_cell(values: Sequence[float], like: torch.Tensor) -> torch.Tensor:
@@ -180,8 +190,9 @@ def train_toy_stacked(configs: Sequence[ToyConfig]) -> list[dict]:
     cfg0 = configs[0]
     models = [_build(c) for c in configs]
     names = [n for n, _ in models[0].named_parameters()]
-    params = [torch.stack([dict(m.named_parameters())[n].detach() for m in models]).requires_grad_()
-              for n in names]
+    # weights stored transposed, (C, in, out), so every matmul reads them contiguously
+    params = [torch.stack([_layout(n, dict(m.named_parameters())[n].detach()) for m in models])
+              .contiguous().requires_grad_() for n in names]
     P = dict(zip(names, params))
     lrs = [_per_cell([cfg0.embedding_lr] * len(configs) if n == "embed" else [c.decoder_lr for c in configs], p)
            for n, p in zip(names, params)]
@@ -200,9 +211,9 @@ def train_toy_stacked(configs: Sequence[ToyConfig]) -> list[dict]:
     def forward(xs: torch.Tensor) -> torch.Tensor:  # (C, n, 2) -> (C, n, out)
         e = P["embed"]  # (C, 10, 1)
         h = torch.gather(e, 1, xs[..., :1]) + torch.gather(e, 1, xs[..., 1:])  # (C, n, 1)
-        h = act(torch.baddbmm(P["l1.bias"].unsqueeze(1), h, P["l1.weight"].transpose(1, 2)))
-        h = act(torch.baddbmm(P["l2.bias"].unsqueeze(1), h, P["l2.weight"].transpose(1, 2)))
-        return torch.baddbmm(P["l3.bias"].unsqueeze(1), h, P["l3.weight"].transpose(1, 2))
+        h = act(torch.baddbmm(P["l1.bias"].unsqueeze(1), h, P["l1.weight"]))
+        h = act(torch.baddbmm(P["l2.bias"].unsqueeze(1), h, P["l2.weight"]))
+        return torch.baddbmm(P["l3.bias"].unsqueeze(1), h, P["l3.weight"])
 
     def losses(out, ys):
         if cfg0.loss == "cross_entropy":
@@ -215,15 +226,22 @@ def train_toy_stacked(configs: Sequence[ToyConfig]) -> list[dict]:
         return (pred == ys).sum(-1)
 
     results = [_empty_curves() for _ in configs]
+    out = forward(x)  # after `step` steps: the next step's gradient pass and this step's train evaluation
     for step in range(1, cfg0.steps + 1):
         for p in params:
             p.grad = None
-        losses(forward(x), y).sum().backward()  # cells are independent: each gets its own gradient
+        losses(out, y).sum().backward()  # cells are independent: each gets its own gradient
         opt.step()
-        if step % cfg0.eval_every == 0 or step == cfg0.steps:
+        last = step == cfg0.steps
+        if last:
             with torch.no_grad():
-                out, tout = forward(x), forward(tx)
-                values = [losses(out, y).tolist(), (correct(out, y)).tolist(),
+                out = forward(x)
+        else:
+            out = forward(x)
+        if step % cfg0.eval_every == 0 or last:
+            with torch.no_grad():
+                tout = forward(tx)
+                values = [losses(out, y).tolist(), correct(out, y).tolist(),
                           losses(tout, ty).tolist(), correct(tout, ty).tolist()]
             for i, r in enumerate(results):
                 r["step"].append(step)

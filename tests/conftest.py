@@ -22,6 +22,18 @@ def default_params(default_settings):
     return copy.deepcopy(default_settings.params)
 
 
+@pytest.fixture
+def float64():
+    """Default dtype float64 for one test: summation-order rounding then stays far below the
+    tolerances, so any difference in the mathematics between two training paths would show."""
+    import torch
+
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+
+
 def tiny_params(params: dict, **training) -> dict:
     """p = 23, lr 0.01: trains in well under a second; wd 1 at frac 0.8 groks by epoch ~700."""
     q = copy.deepcopy(params)

@@ -26,16 +26,6 @@ GRID = [ToyConfig(lr, wd, ds, ms, steps=150, eval_every=10)
         for lr, wd, ds, ms in [(1e-3, 0.0, 0, 0), (3e-3, 5.0, 0, 1), (1e-2, 1.0, 1, 0), (1e-4, 10.0, 2, 2)]]
 
 
-@pytest.fixture
-def float64():
-    # float64: summation-order rounding stays far below the tolerance, so any difference in
-    # the mathematics (gradient, per-cell lr or weight decay, AdamW step) would show
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
-
-
 @pytest.mark.parametrize("loss,activation", [("cross_entropy", "tanh"), ("mse", "tanh"),
                                              ("cross_entropy", "relu"), ("mse", "leaky_relu")])
 def test_stacked_cells_equal_cells_trained_one_by_one(loss, activation, float64):

@@ -35,14 +35,6 @@ def test_adamw_matches_torch_bit_for_bit():
     assert torch.equal(mine, ref.detach())
 
 
-@pytest.fixture
-def float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
-
-
 @pytest.mark.parametrize("cell", [Cell(0.0, 0.5, 16, 3), Cell(1.0, 0.8, 32, 7)])
 def test_fused_path_is_the_same_mathematics_as_the_reference_loop(default_params, cell, float64):
     # In float64 rounding noise stays far below the tolerance, so any difference in the

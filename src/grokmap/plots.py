@@ -238,6 +238,12 @@ def plot_grokking_step(phases: dict, path: str | Path) -> None:
         else:
             ax.text(0.5, 0.5, "no cell reached the threshold", ha="center", va="center",
                     transform=ax.transAxes, fontsize=8)
+    pad = 0.05 * (max(fracs) - min(fracs) or 1.0)
+    tops = [ax.get_ylim() for ax in axes if ax.get_legend_handles_labels()[0]]
+    for ax in axes:  # every panel on the same axes, so panels compare at a glance
+        ax.set_xlim(min(fracs) - pad, max(fracs) + pad)
+        if tops and ax.get_legend_handles_labels()[0]:
+            ax.set_ylim(min(t[0] for t in tops), max(t[1] for t in tops))
     thr = spell(phases["settings"]["phases"]["grokking_step_accuracy"])
     fig.suptitle(f"Grokking step (first step with test accuracy >= {thr}); bars: std over seeds"
                  + ("" if drawn else " - none reached"), fontsize=10)

@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
+from .curves import first_epoch_at
 from .record import CellRecordError, check_record
 from .grid import AXES, Cell, extra_axes, group_axes
 from .io import read_json
@@ -50,10 +51,7 @@ def _majority(phases: list[str]) -> tuple[str, float]:
 
 def first_step_at(curves: dict, threshold: float):
     """First evaluated optimizer step with test accuracy >= threshold (S2's grokking step), or None."""
-    for step, acc in zip(curves.get("step") or curves["epoch"], curves["test_acc"]):
-        if acc >= threshold:
-            return int(step)
-    return None
+    return first_epoch_at(curves.get("step") or curves["epoch"], curves["test_acc"], threshold)
 
 
 def _measure(curves: dict, name: str, at: int):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 __all__ = ["AXES", "Cell", "spell", "cells", "cell_from_wildcards", "extra_axes", "axis_name",
-           "resolve_settings", "short_label", "cell_from_row", "group_axes", "SWEPT", "WORD"]
+           "resolve_settings", "with_values", "short_label", "cell_from_row", "group_axes", "SWEPT", "WORD"]
 
 # (name in params.yaml `sweep:`, short name in paths, type)
 AXES: tuple[tuple[str, str, type], ...] = (
@@ -85,11 +85,6 @@ class Cell:
         """Directory of the cell below ``<results>/cells``."""
         return "/".join(f"{short}={text}" for short, text in self.wildcards.items())
 
-    @property
-    def group_label(self) -> str:
-        """The extra axes' values, e.g. ``optimizer=sgd``; empty without extra axes."""
-        return " ".join(f"{short_label(k)}={spell(v)}" for k, v in self.extra)
-
     def as_dict(self) -> dict:
         out = {name: getattr(self, name) for name, _, _ in AXES}
         out.update(dict(self.extra))
@@ -147,10 +142,15 @@ def group_axes(sweep: Mapping) -> list[str]:
     return extra_axes(sweep) + [name for name, _, _ in AXES if name != "seed"]
 
 
-def resolve_settings(settings: dict, cell: Cell) -> dict:
-    """The cell's own settings: the shared ones with each extra axis's value put in place."""
+def with_values(settings: dict, values) -> dict:
+    """A copy of ``settings`` with each ``(dotted key, value)`` of ``values`` put in place."""
     out = copy.deepcopy(settings)
-    for key, value in cell.extra:
+    for key, value in values:
         section, name = key.split(".", 1)
         out[section][name] = value
     return out
+
+
+def resolve_settings(settings: dict, cell: Cell) -> dict:
+    """The cell's own settings: the shared ones with each extra axis's value put in place."""
+    return with_values(settings, cell.extra)

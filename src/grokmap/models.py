@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["EmbedConcatMLP", "Transformer", "LSTMNet", "QuadraticMLP", "Perturb", "build_model"]
+__all__ = ["EmbedConcatMLP", "Transformer", "LSTMNet", "QuadraticMLP", "Perturb", "build_model",
+           "first_layer_maps", "seeded"]
 
 _SEEDED_INIT = threading.Lock()
 _ACTIVATIONS = {"relu": torch.relu, "gelu": F.gelu}
@@ -52,6 +53,21 @@ def _drop(h, perturb: Optional[Perturb]):
 
 def _jitter(e, perturb: Optional[Perturb]):
     return perturb.jitter(e) if perturb is not None else e
+
+
+def first_layer_maps(embeddings: list[torch.Tensor], w: torch.Tensor) -> list[torch.Tensor]:
+    """Per operand k, the first hidden layer's response to every value: E_k @ W[:, k-th block].T,
+    (p, width), for embeddings (p, d) concatenated into a Linear of weight (width, K*d)."""
+    d = embeddings[0].shape[1]
+    return [e @ w[:, k * d:(k + 1) * d].t() for k, e in enumerate(embeddings)]
+
+
+def seeded(seed: int, build):
+    """``build()`` right after ``torch.manual_seed(seed)``, under one process-wide lock: cells
+    may be built in several threads of one process, and torch's default generator is shared."""
+    with _SEEDED_INIT:
+        torch.manual_seed(seed)
+        return build()
 
 
 class _Net(nn.Module):
@@ -92,9 +108,7 @@ class EmbedConcatMLP(_Net):
         return self.output(h), h
 
     def operand_maps(self) -> list[torch.Tensor]:
-        d = self.embed[0].weight.shape[1]
-        w = self.hidden.weight
-        return [emb.weight @ w[:, k * d:(k + 1) * d].t() for k, emb in enumerate(self.embed)]
+        return first_layer_maps([emb.weight for emb in self.embed], self.hidden.weight)
 
 
 class _Block(nn.Module):
@@ -190,10 +204,7 @@ class QuadraticMLP(_Net):
 
 
 def build_model(model_params: dict, p: int, width: int, seed: int, operands: int = 2) -> nn.Module:
-    """Seed torch, then build the model named in params.yaml ``model.name``.
-
-    Holds a lock from seeding to the last parameter: cells may be built in several threads
-    of one process, and torch's default generator is process-wide."""
+    """Build the model named in params.yaml ``model.name`` from ``seed`` (:func:`seeded`)."""
     m = model_params
     builders = {
         "embed_concat_mlp": lambda: EmbedConcatMLP(p, m["embedding_dim"], width, m.get("depth", 1),
@@ -204,9 +215,7 @@ def build_model(model_params: dict, p: int, width: int, seed: int, operands: int
     }
     if m["name"] not in builders:
         raise ValueError(f"unknown model {m['name']!r}; allowed: {', '.join(map(repr, builders))}")
-    with _SEEDED_INIT:
-        torch.manual_seed(seed)
-        return builders[m["name"]]()
+    return seeded(seed, builders[m["name"]])
 
 
 def ipr(maps: list[torch.Tensor], r: int = 2) -> float:

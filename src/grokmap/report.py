@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
@@ -76,9 +77,8 @@ def _setting(s: dict, extras: list[str], section: str, name: str) -> str:
 def _mean_std(values: list) -> str:
     if not values:
         return "-"
-    mean = sum(values) / len(values)
-    std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
-    return f"{mean:.0f} ± {std:.0f}" if len(values) > 1 else f"{mean:.0f}"
+    mean = statistics.fmean(values)
+    return f"{mean:.0f} ± {statistics.pstdev(values):.0f}" if len(values) > 1 else f"{mean:.0f}"
 
 
 def _grokking_steps(phases: dict) -> list[str]:

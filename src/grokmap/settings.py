@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import jsonschema
 import yaml
 
-from .grid import WORD, extra_axes, spell
+from .grid import WORD, extra_axes, spell, with_values
 from .tasks import TASKS, is_prime, task_size
 
 __all__ = ["SettingsError", "Settings", "load_settings", "load_yaml", "validate_document"]
@@ -243,16 +243,14 @@ def _check_extra_axes(params: dict, schema: Mapping, label: str) -> dict:
     for key in extra_axes(sweep):
         section, name = key.split(".", 1)
         prop = sections[section]["properties"].get(name)
-        scalars = sorted(f"{sec}.{k}" for sec in ("task", "model", "training")
-                         for k, v in sections[sec]["properties"].items() if v.get("type") != "array")
         if prop is None or prop.get("type") == "array":
+            scalars = sorted(f"{sec}.{k}" for sec in ("task", "model", "training")
+                             for k, v in sections[sec]["properties"].items() if v.get("type") != "array")
             raise SettingsError(f"{label}: sweep axis 'sweep.{key}' is not allowed; allowed: a scalar "
                                 f"setting of task, model or training: {', '.join(scalars)}")
         values = [_coerce(v, prop) for v in sweep[key]]
         for value in values:
-            trial = copy.deepcopy(params)
-            trial[section][name] = value
-            validate_document(trial, schema, f"{label} (value {value!r} of sweep axis 'sweep.{key}')")
+            validate_document(with_values(params, [(key, value)]), schema, f"{label} (value {value!r} of sweep axis 'sweep.{key}')")
             if isinstance(value, str) and not WORD.match(value):
                 raise SettingsError(f"{label}: 'sweep.{key}' value {value!r} cannot name a directory; "
                                     f"allowed: letters, digits and _ . + -")
@@ -268,10 +266,7 @@ def _check_semantics(params: dict, run: dict, p_label: str, r_label: str) -> Non
     sweep = params["sweep"]
     extras = extra_axes(sweep)
     for combo in itertools.product(*(sweep[k] for k in extras)):
-        resolved = copy.deepcopy(params)
-        for key, value in zip(extras, combo):
-            section, name = key.split(".", 1)
-            resolved[section][name] = value
+        resolved = with_values(params, zip(extras, combo))
         where = p_label + (" (sweep " + ", ".join(f"{k}={v!r}" for k, v in zip(extras, combo)) + ")"
                            if extras else "")
         _check_task_and_model(resolved, sweep, where)

@@ -18,8 +18,6 @@ cell its own gradient. The same config gives the same curves on both paths (floa
 """
 from __future__ import annotations
 
-import math
-import threading
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -28,13 +26,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .models import seeded
+
 __all__ = ["ToyConfig", "toy_pairs", "toy_split", "regression_targets", "ToyModel", "train_toy",
            "train_toy_stacked", "stackable"]
 
 N_DIGITS = 10
 N_CLASSES = 2 * N_DIGITS - 1
 _ACT = {"tanh": torch.tanh, "relu": torch.relu, "leaky_relu": F.leaky_relu}
-_INIT = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -99,9 +98,7 @@ class ToyModel(nn.Module):
 
 def _build(cfg: ToyConfig) -> ToyModel:
     out = N_CLASSES if cfg.loss == "cross_entropy" else cfg.target_dim
-    with _INIT:
-        torch.manual_seed(cfg.model_seed)
-        return ToyModel(out, cfg.hidden, cfg.activation)
+    return seeded(cfg.model_seed, lambda: ToyModel(out, cfg.hidden, cfg.activation))
 
 
 def _predict(out: torch.Tensor, cfg: ToyConfig, targets: torch.Tensor | None) -> torch.Tensor:
@@ -230,10 +227,7 @@ def train_toy_stacked(configs: Sequence[ToyConfig]) -> list[dict]:
         losses(out, y).sum().backward()  # cells are independent: each gets its own gradient
         opt.step()
         last = step == cfg0.steps
-        if last:
-            with torch.no_grad():
-                out = forward(x)
-        else:
+        with torch.set_grad_enabled(not last):  # after the last step: evaluation only
             out = forward(x)
         if step % cfg0.eval_every == 0 or last:
             with torch.no_grad():

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from .data import make_split
 from .grid import resolve_settings
-from .models import EmbedConcatMLP, Perturb, active_fraction, build_model, ipr
+from .models import EmbedConcatMLP, Perturb, active_fraction, build_model, first_layer_maps, ipr
 from .optim import AdamW
 from .schedule import epoch_of, eval_schedule, step_schedule
 
@@ -151,14 +151,15 @@ class FusedEmbedConcatMLP:
     def measures(self, hidden_sum: torch.Tensor, n: int) -> dict:
         """Parameter norm, active fraction (from summed hidden activations over n examples), IPR."""
         ea, eb, w1, _, _, _ = self.p_views
-        d = self.d
         return {"param_norm": float(self.flat.norm()),
                 "active_fraction": active_fraction(hidden_sum / n),
-                "ipr": ipr([ea @ w1[:, :d].t(), eb @ w1[:, d:].t()])}
+                "ipr": ipr(first_layer_maps([ea, eb], w1))}
 
-    def gradient(self, a, b, y, neg_onehot_over_n, metrics: bool = False) -> Optional[tuple[float, float]]:
+    def gradient(self, a, b, y, neg_onehot_over_n,
+                 metrics: bool = False) -> Optional[tuple[float, float, torch.Tensor]]:
         """Gradient of the mean cross-entropy over (a, b, y) into ``self.grad``; with
-        ``metrics``, also the loss and accuracy of the same forward pass."""
+        ``metrics``, also the loss, the accuracy and the per-neuron sum of hidden activations
+        of the same forward pass."""
         ea, eb, w1, _, w2, _ = self.p_views
         g_ea, g_eb, g_w1, g_b1, g_w2, g_b2 = self.g_views
         d, n, p, width = self.d, a.numel(), self.p, self.width
@@ -168,8 +169,7 @@ class FusedEmbedConcatMLP:
         g_w2.zero_()
         g_b2.zero_()
         loss_sum, correct = 0.0, 0
-        if metrics:
-            self.hidden_sum = torch.zeros(width, dtype=self.flat.dtype)
+        hidden_sum = torch.zeros(width, dtype=self.flat.dtype) if metrics else None
         for r0 in range(0, n, self.rows):
             a_t, b_t = a[r0:r0 + self.rows], b[r0:r0 + self.rows]
             logits, h = self._hidden_logits(ta, tb, a_t, b_t)
@@ -177,7 +177,7 @@ class FusedEmbedConcatMLP:
                 y_t = y[r0:r0 + self.rows]
                 loss_sum += F.cross_entropy(logits, y_t, reduction="sum").item()
                 correct += (logits.argmax(dim=1) == y_t).sum().item()
-                self.hidden_sum += h.sum(0)  # ReLU output: |h| = h
+                hidden_sum += h.sum(0)  # ReLU output: |h| = h
             # softmax over the logits buffer, then (softmax - onehot) / n in one pass
             g = torch.ops.aten._softmax.out(logits, 1, False, out=logits)
             g = torch.add(neg_onehot_over_n[r0:r0 + self.rows], g, alpha=1.0 / n, out=g)
@@ -192,7 +192,7 @@ class FusedEmbedConcatMLP:
         g_w1[:, d:] = torch.mm(dtb.t(), eb)
         torch.mm(dta, w1[:, :d], out=g_ea)
         torch.mm(dtb, w1[:, d:], out=g_eb)
-        return (loss_sum / n, correct / n) if metrics else None
+        return (loss_sum / n, correct / n, hidden_sum) if metrics else None
 
 
 ProgressFn = Callable[[int, dict], None]
@@ -275,9 +275,10 @@ def _train_fused(settings: dict, cell, progress: Optional[ProgressFn] = None) ->
             # the gradient pass at step t doubles as the train-set evaluation of step t
             train = net.gradient(a, b, y, neg_onehot, metrics=step in loop.evals)
             if train is not None:
+                *train, hidden_sum = train
                 logits, h = net.logits(ta, tb)
                 test = _metrics(logits, loop.ty)
-                measures = net.measures(net.hidden_sum + h.sum(0), y.numel() + loop.ty.numel())
+                measures = net.measures(hidden_sum + h.sum(0), y.numel() + loop.ty.numel())
                 if loop.record(step, train, test, measures):
                     break
             opt.step()

@@ -49,6 +49,13 @@ def test_reduced_study_runs_end_to_end(studies, name):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 1000
     report = (out / "report.md").read_text()
     assert "## Grokking step" in report and "## Measurements" in report
+    header = report.splitlines()[2]  # what the cells trained with, swept settings named as such
+    for key in extra_axes(params["sweep"]):
+        section, name = key.split(".")
+        assert f"swept ({', '.join(str(v) for v in params['sweep'][key])})" in header, header
+    steps = params["training"]["max_steps"]
+    assert (f"or {steps} steps" in header) == (steps is not None), header
+    assert ("(depth" in header) == (params["model"]["name"] != "quadratic_mlp"), header
     grid = cells(params["sweep"])
     rows = list(csv.DictReader((out / "phases.csv").open()))
     assert len(rows) == len(grid)

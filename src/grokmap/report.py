@@ -135,7 +135,9 @@ def render_report(phases: dict, metadata: dict, figures: dict[str, str]) -> str:
            + ", evaluated every "
            f"{st('training', 'eval_every_epochs')}. A split has reached when its accuracy is "
            f">= {spell(thr['accuracy_threshold'])}; grokking means test reached more than "
-           f"{spell(thr['grokking_gap_epochs'])} epochs after train.", "",
+           f"{spell(thr['grokking_gap_epochs'])} epochs after train."
+           + ("".join(f" Swept: {k} ({', '.join(spell(v) for v in s['sweep'][k])})." for k in extras)),
+           "",
            "## Phase distribution", "",
            _table(["phase", "cells", "share"],
                   [[ph, phases["counts"][ph], f"{phases['counts'][ph] / n:.0%}" if n else "-"]

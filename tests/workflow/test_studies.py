@@ -8,7 +8,7 @@ import json
 import pytest
 import yaml
 
-from grokmap.grid import axis_name, cells, extra_axes
+from grokmap.grid import axis_name, cells, extra_axes, spell
 from grokmap.settings import load_settings
 
 from ..conftest import ROOT, SCHEMAS
@@ -51,8 +51,7 @@ def test_reduced_study_runs_end_to_end(studies, name):
     assert "## Grokking step" in report and "## Measurements" in report
     header = report.splitlines()[2]  # what the cells trained with, swept settings named as such
     for key in extra_axes(params["sweep"]):
-        section, name = key.split(".")
-        assert f"swept ({', '.join(str(v) for v in params['sweep'][key])})" in header, header
+        assert f"Swept: {key} ({', '.join(spell(v) for v in params['sweep'][key])})." in header, header
     steps = params["training"]["max_steps"]
     assert (f"or {steps} steps" in header) == (steps is not None), header
     assert ("(depth" in header) == (params["model"]["name"] != "quadratic_mlp"), header

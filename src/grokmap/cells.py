@@ -8,6 +8,7 @@ aggregation, from the curves.
 from __future__ import annotations
 
 import copy
+import json
 import resource
 import time
 from typing import Any
@@ -16,7 +17,7 @@ from .curves import first_epoch_at
 from .grid import SWEPT, Cell, extra_axes, resolve_settings
 from .io import package_versions
 
-__all__ = ["FORMAT", "CELL_SETTINGS_KEYS", "cell_settings", "run_cell"]
+__all__ = ["FORMAT", "CELL_SETTINGS_KEYS", "cell_settings", "run_cell", "run_stack", "stack_groups", "stackable"]
 
 FORMAT = "grokmap.cell/1"
 # The params.yaml sections a cell reads (besides its own sweep values).
@@ -40,6 +41,44 @@ def run_cell(settings: dict, cell: Cell, fingerprint: str, progress=None) -> dic
 
     started = time.perf_counter()
     result = train_cell(settings, cell, progress)
+    return _record(settings, cell, fingerprint, result, time.perf_counter() - started)
+
+
+# Settings in which cells of one stack may differ (besides weight decay and seed); grokmap.toy
+# checks the same when it stacks them (no torch import here: the workflow groups cells).
+_PER_CELL = (("training", "learning_rate"), ("training", "encoder_learning_rate"),
+             ("training", "encoder_weight_decay"), ("task", "data_seed"))
+
+
+def stackable(settings: dict) -> bool:
+    """Whether cells of these settings train stacked (S3's model, grokmap.toy)."""
+    return settings["model"]["name"] == "s3_mlp"
+
+
+def stack_groups(settings: dict, cells: list[Cell]) -> list[list[Cell]]:
+    """Cells that can train as one stack, grouped (grid order kept): they may differ only in
+    learning rates, weight decays and seeds."""
+    groups: dict[tuple, list[Cell]] = {}
+    for c in cells:
+        own = resolve_settings(settings, c)
+        for section, name in _PER_CELL:
+            own[section][name] = None
+        groups.setdefault((json.dumps(own, sort_keys=True), c.width, c.train_fraction), []).append(c)
+    return list(groups.values())
+
+
+def run_stack(settings: dict, cells: list[Cell], fingerprint: str, progress=None) -> list[dict]:
+    """Train ``cells`` (one of :func:`stack_groups`) as one stacked computation; one record each."""
+    from .toy import config_from_settings, train_stacked
+
+    started = time.perf_counter()
+    results = train_stacked([config_from_settings(resolve_settings(settings, c), c) for c in cells], progress)
+    share = (time.perf_counter() - started) / max(1, len(cells))
+    return [_record(settings, c, fingerprint, r, share) for c, r in zip(cells, results)]
+
+
+def _record(settings: dict, cell: Cell, fingerprint: str, result: dict, seconds: float) -> dict:
+    result = dict(result)
     curves = result.pop("curves")
     threshold = resolve_settings(settings, cell)["training"]["early_stop_accuracy"]
     record: dict[str, Any] = {
@@ -56,6 +95,6 @@ def run_cell(settings: dict, cell: Cell, fingerprint: str, progress=None) -> dic
         **result,
         "versions": package_versions(),
     }
-    record["wall_seconds"] = time.perf_counter() - started
+    record["wall_seconds"] = seconds
     record["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return record

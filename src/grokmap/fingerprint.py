@@ -21,7 +21,7 @@ __all__ = ["TRAINING_MODULES", "training_code_files", "fingerprint", "read_finge
 
 # Modules whose code decides a cell's numbers (the training path, not aggregation).
 TRAINING_MODULES = ("cell_cli", "cells", "curves", "data", "grid", "io", "models", "optim", "schedule",
-                    "tasks", "train")
+                    "tasks", "toy", "train")
 
 _HEAD = re.compile(rb'^\{"fingerprint": "([0-9a-f]{64})"')
 

@@ -19,7 +19,7 @@ import jsonschema
 import yaml
 
 from .grid import WORD, extra_axes, spell, with_values
-from .tasks import TASKS, is_prime, task_size
+from .tasks import S3_TASKS, TASKS, is_prime, task_size
 
 __all__ = ["SettingsError", "Settings", "load_settings", "load_yaml", "validate_document"]
 
@@ -201,9 +201,31 @@ def _check_task_and_model(params: dict, sweep: dict, label: str) -> None:
     if tr["eval_every_epochs"] > tr["max_epochs"]:
         refuse("training.eval_every_epochs", tr["eval_every_epochs"],
                f"at most training.max_epochs ({tr['max_epochs']})")
-    if k > 2 and not TASKS[name].k_ary:
+    s3 = md["name"] == "s3_mlp"
+    if s3 != (name in S3_TASKS):
+        if s3:
+            refuse("task.name", name, f"one of {', '.join(S3_TASKS)} with model 's3_mlp'")
+        refuse("model.name", md["name"], f"'s3_mlp' with task '{name}' (S3's tasks train only s3_mlp)")
+    if not s3:
+        for key, value in (("model.activation", md["activation"]),):
+            if value not in ("relu", "gelu"):
+                refuse(key, value, f"relu or gelu with model '{md['name']}' (tanh and leaky_relu: s3_mlp only)")
+        for key in ("encoder_learning_rate", "encoder_weight_decay", "accuracy_every_steps"):
+            if tr[key] is not None:
+                refuse(f"training.{key}", tr[key], f"null with model '{md['name']}' (s3_mlp only)")
+        if md["init_scale"] != 1:
+            refuse("model.init_scale", md["init_scale"], f"1 with model '{md['name']}' (s3_mlp only)")
+    else:
+        if tr["optimizer"] != "adamw":
+            refuse("training.optimizer", tr["optimizer"], "adamw with model 's3_mlp' (S3)")
+        if k != 2:
+            refuse("task.operands", k, f"2 with task '{name}'")
+        if tr["embedding_noise"] or md["dropout"]:
+            refuse("training.embedding_noise" if tr["embedding_noise"] else "model.dropout",
+                   tr["embedding_noise"] or md["dropout"], "0 with model 's3_mlp'")
+    if k > 2 and not s3 and not TASKS[name].k_ary:
         refuse("task.operands", k, f"2 with task '{name}' (only modular_addition has K-ary sums)")
-    if TASKS[name].prime_modulus and not is_prime(p):
+    if not s3 and TASKS[name].prime_modulus and not is_prime(p):
         refuse("task.modulus", p, f"a prime with task '{name}' (every nonzero b needs an inverse mod p)")
     n = task_size(p, name, k)
     if n > _MAX_EXAMPLES:
@@ -262,9 +284,24 @@ def _check_extra_axes(params: dict, schema: Mapping, label: str) -> dict:
     return params
 
 
+def _check_layout(params: dict, label: str) -> None:
+    """phases.diagram_columns and phases.majority_over must name sweep axes that fit together."""
+    ph, extras = params["phases"], extra_axes(params["sweep"])
+    axes = ["train_fraction", "width", "seed"] + extras
+    if ph["diagram_columns"] not in axes:
+        raise SettingsError(f"{label}: 'phases.diagram_columns' = {ph['diagram_columns']!r} is not allowed; "
+                            f"allowed: one of the sweep axes {', '.join(axes)}")
+    for name in ph["majority_over"]:
+        if name not in axes or name == ph["diagram_columns"]:
+            raise SettingsError(f"{label}: 'phases.majority_over' entry {name!r} is not allowed; allowed: "
+                                f"sweep axes other than weight_decay and the diagram columns "
+                                f"({', '.join(a for a in axes if a != ph['diagram_columns'])})")
+
+
 def _check_semantics(params: dict, run: dict, p_label: str, r_label: str) -> None:
     sweep = params["sweep"]
     extras = extra_axes(sweep)
+    _check_layout(params, p_label)
     for combo in itertools.product(*(sweep[k] for k in extras)):
         resolved = with_values(params, zip(extras, combo))
         where = p_label + (" (sweep " + ", ".join(f"{k}={v!r}" for k, v in zip(extras, combo)) + ")"

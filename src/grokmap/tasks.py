@@ -8,12 +8,19 @@ settings validation stays light.
 * ``modular_division``: a / b = a * b^(p-2), b != 0, p*(p-1) pairs (p must be prime).
 
 Labels are computed on an (n, K) tensor of operands.
+
+S3's tasks, trained by :mod:`grokmap.toy` (model ``s3_mlp``), are listed in ``S3_TASKS``:
+``toy_addition`` (the pairs a <= b of 0..p-1, label a + b) and ``digits`` (scikit-learn's
+bundled 8x8 digits).
 """
 from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
-__all__ = ["Task", "TASKS", "task", "task_size", "is_prime"]
+__all__ = ["Task", "TASKS", "S3_TASKS", "DIGITS_EXAMPLES", "task", "task_size", "is_prime"]
+
+S3_TASKS = ("toy_addition", "digits")
+DIGITS_EXAMPLES = 1797  # scikit-learn's load_digits
 
 
 class Task(NamedTuple):
@@ -49,4 +56,8 @@ def task(name: str) -> Task:
 
 def task_size(p: int, name: str = "modular_addition", operands: int = 2) -> int:
     """Number of examples of the task."""
+    if name == "toy_addition":
+        return p * (p + 1) // 2
+    if name == "digits":
+        return DIGITS_EXAMPLES
     return p ** (operands - 1) * (p - 1 if task(name).nonzero_b else p)

@@ -1,25 +1,45 @@
-"""S3's toy model (../shared/seeds/S3-re-towards-understanding-grokking.txt; issue 8), one cell
-at a time and many cells stacked.
+"""S3's learning-rate x weight-decay experiments (../shared/seeds/S3-re-towards-understanding-grokking.txt;
+issue 8): the toy addition task, the digits task, one cell at a time and many cells stacked.
 
-Data: the 55 pairs a <= b of 0..9, label a + b (19 classes); a data seed permutes them, the
-first 45 train and the last 10 test. Regression targets are one N(0, 1) vector per label
-(30-d), drawn from the data seed; a regression prediction is the nearest target vector.
+Tasks (``task.name``):
 
-Model: 1-d embeddings of the ten digits, U(-0.5, 0.5); the decoder reads E_a + E_b through
-1 -> 200 -> 200 -> out with tanh (or relu / leaky_relu). AdamW trains the embeddings with a
-fixed lr and no weight decay and the decoder with the cell's lr and weight decay.
+* ``toy_addition``: the pairs a <= b of 0..p-1 (p = ``task.modulus``; S3: p = 10, 55 pairs),
+  label a + b (2p - 1 classes). With ``loss: mse`` the targets are one N(0, 1) vector of size
+  ``task.target_dim`` per label (S3: 30), drawn from the data seed; a prediction is the
+  nearest target vector.
+* ``digits``: scikit-learn's bundled 8x8 digits (1,797 images, read from the package's data
+  file, nothing downloaded), pixels scaled to [0, 1]; with ``loss: mse`` the targets are one-hot.
 
-:func:`train_toy` is the textbook loop (nn.Module, autograd, torch.optim.AdamW with two
-parameter groups). :func:`train_toy_stacked` trains C cells that share the data shapes and the
-step budget as one computation: every parameter carries a leading cell dimension, the forward
-pass is batched matmuls, and one AdamW step updates all cells with per-cell learning rates and
-weight decays (tensors of shape (C, 1, ...)). Cells do not interact: the summed loss gives each
-cell its own gradient. The same config gives the same curves on both paths (float rounding aside).
+Either way a data seed permutes the examples and the first ``int(n * train_fraction)`` train.
+
+Model (``model.name: s3_mlp``): toy_addition reads E_a + E_b, 1-d embeddings U(-0.5, 0.5);
+digits reads the 64 pixels. Then width -> width -> out with ``model.activation``, PyTorch's
+default init, every parameter multiplied by ``model.init_scale`` (S3's MNIST: 9). AdamW with
+two groups: the encoder (toy: the embeddings; digits: the first two layers) at
+``training.encoder_learning_rate`` / ``encoder_weight_decay`` and the decoder (toy: the MLP;
+digits: the last layer) at the cell's learning rate and weight decay.
+
+Logs: curves (loss, accuracy, parameter norm) at the evaluation schedule, and - when
+``training.accuracy_every_steps`` is set - train and test accuracy every that many steps,
+stored run-length encoded as correct counts (S3 needs the first step at 90 %, from 1e5 steps).
+
+:func:`train_single` is the textbook loop (nn.Module, autograd, torch.optim.AdamW).
+:func:`train_stacked` trains C cells that share shapes and budget as one computation: every
+parameter carries a leading cell dimension, layers are batched matmuls, and the optimizer
+applies torch's fused AdamW kernel to each cell's slices with that cell's lr and weight decay.
+Cells do not interact (the summed loss gives each cell its own gradient); a cell that stops
+early is dropped from the stack. Both paths give the same records (float rounding aside).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+import functools
+import gzip
+import importlib.util
+import math
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -27,217 +47,445 @@ import torch.nn.functional as F
 from torch import nn
 
 from .models import seeded
+from .schedule import epoch_of, step_schedule
 
-__all__ = ["ToyConfig", "toy_pairs", "toy_split", "regression_targets", "ToyModel", "train_toy",
-           "train_toy_stacked", "stackable"]
+__all__ = ["S3Config", "config_from_settings", "toy_pairs", "load_digits", "split", "class_targets",
+           "S3Model", "train_single", "train_stacked", "stack_key", "first_logged_step", "Runs"]
 
-N_DIGITS = 10
-N_CLASSES = 2 * N_DIGITS - 1
-_ACT = {"tanh": torch.tanh, "relu": torch.relu, "leaky_relu": F.leaky_relu}
+_ACT = {"tanh": torch.tanh, "relu": torch.relu, "leaky_relu": F.leaky_relu, "gelu": F.gelu}
 
 
 @dataclass(frozen=True)
-class ToyConfig:
-    """One toy cell: what it trains with."""
+class S3Config:
+    """One S3 cell: everything it trains with (from :func:`config_from_settings`)."""
 
+    task: str  # toy_addition | digits
     decoder_lr: float
     weight_decay: float
+    encoder_lr: float
+    encoder_wd: float
     data_seed: int
     model_seed: int
     steps: int
-    eval_every: int = 1
-    embedding_lr: float = 1e-3
+    eval_steps: tuple  # curve evaluations (the last is ``steps``)
+    per_epoch: int = 1
+    batch_size: Optional[int] = None  # None: full batch
+    acc_every: Optional[int] = 1  # accuracy log every this many steps (None: none)
     activation: str = "tanh"
-    loss: str = "cross_entropy"  # or "mse" (regression on random target vectors)
+    loss: str = "cross_entropy"
     hidden: int = 200
+    modulus: int = 10
     target_dim: int = 30
-    n_train: int = 45
+    train_fraction: float = 0.82
+    init_scale: float = 1.0
     betas: tuple = (0.9, 0.999)
     eps: float = 1e-8
+    early_stop_accuracy: float = 2.0  # > 1: never
+    early_stop_evals: int = 1
 
     def shape_key(self) -> tuple:
-        """What cells must share to train stacked: everything but lr, weight decay and seeds."""
-        return (self.steps, self.eval_every, self.embedding_lr, self.activation, self.loss, self.hidden,
-                self.target_dim, self.n_train, self.betas, self.eps)
+        """What cells must share to train stacked: everything but lrs, weight decays and seeds."""
+        return stack_key(self)
 
 
-def stackable(configs: Sequence[ToyConfig]) -> bool:
-    return len({c.shape_key() for c in configs}) == 1
+def stack_key(cfg: S3Config) -> tuple:
+    return tuple(v for k, v in cfg.__dict__.items()
+                 if k not in ("decoder_lr", "weight_decay", "encoder_lr", "encoder_wd", "data_seed", "model_seed"))
 
 
-def toy_pairs() -> tuple[torch.Tensor, torch.Tensor]:
-    """The 55 pairs (a, b), a <= b, a-major, and their sums."""
-    x = torch.tensor([(a, b) for a in range(N_DIGITS) for b in range(a, N_DIGITS)])
+def config_from_settings(settings: dict, cell) -> S3Config:
+    """The S3 cell of resolved settings (extra axes already in place) and its core axes."""
+    tk, md, tr = settings["task"], settings["model"], settings["training"]
+    n_train = int(task_examples(tk) * cell.train_fraction)
+    per_epoch, total, evals = step_schedule(tr, n_train)
+    return S3Config(
+        task=tk["name"], decoder_lr=tr["learning_rate"], weight_decay=cell.weight_decay,
+        encoder_lr=tr["learning_rate"] if tr["encoder_learning_rate"] is None else tr["encoder_learning_rate"],
+        encoder_wd=cell.weight_decay if tr["encoder_weight_decay"] is None else tr["encoder_weight_decay"],
+        data_seed=cell.seed if tk["data_seed"] is None else tk["data_seed"], model_seed=cell.seed,
+        steps=total, eval_steps=tuple(evals), per_epoch=per_epoch,
+        batch_size=None if tr["batch_size"] == "full" else tr["batch_size"],
+        acc_every=tr["accuracy_every_steps"], activation=md["activation"], loss=tr["loss"],
+        hidden=cell.width, modulus=tk["modulus"], target_dim=tk["target_dim"],
+        train_fraction=cell.train_fraction, init_scale=md["init_scale"], betas=tuple(tr["betas"]),
+        eps=tr["eps"], early_stop_accuracy=tr["early_stop_accuracy"], early_stop_evals=tr["early_stop_evals"])
+
+
+# --- data -------------------------------------------------------------------------------------
+
+def toy_pairs(p: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
+    """The p(p+1)/2 pairs (a, b), a <= b, a-major, and their sums."""
+    x = torch.tensor([(a, b) for a in range(p) for b in range(a, p)])
     return x, x.sum(1)
 
 
-def toy_split(data_seed: int, n_train: int = 45):
-    x, y = toy_pairs()
-    perm = torch.from_numpy(np.random.RandomState(data_seed).permutation(len(y)))
+@functools.lru_cache(maxsize=1)
+def load_digits() -> tuple[torch.Tensor, torch.Tensor]:
+    """scikit-learn's bundled 8x8 digits as (1797, 64) pixels in [0, 1] and labels, read
+    straight from the package's data file (no sklearn import, no download)."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("task 'digits' needs scikit-learn (pinned in requirements.lock); "
+                           "run: bash scripts/setup_env.sh")
+    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "digits.csv.gz"
+    with gzip.open(path, "rt") as fh:
+        data = np.loadtxt(fh, delimiter=",", dtype=np.float32)
+    return torch.from_numpy(data[:, :-1] / 16.0), torch.from_numpy(data[:, -1].astype(np.int64))
+
+
+def task_examples(task: dict) -> int:
+    from .tasks import task_size
+
+    return task_size(task["modulus"], task["name"], task.get("operands", 2))
+
+
+def _examples(cfg: S3Config):
+    return toy_pairs(cfg.modulus) if cfg.task == "toy_addition" else load_digits()
+
+
+def n_classes(cfg: S3Config) -> int:
+    return 2 * cfg.modulus - 1 if cfg.task == "toy_addition" else 10
+
+
+def split(cfg: S3Config):
+    """Train and test (x, y): the data seed permutes the examples; the first int(n * frac) train."""
+    x, y = _examples(cfg)
+    perm = torch.from_numpy(np.random.RandomState(cfg.data_seed).permutation(len(y)))
+    n_train = int(len(y) * cfg.train_fraction)
     tr, te = perm[:n_train], perm[n_train:]
+    if x.is_floating_point():
+        x = x.to(torch.get_default_dtype())
     return (x[tr], y[tr]), (x[te], y[te])
 
 
-def regression_targets(data_seed: int, dim: int = 30) -> torch.Tensor:
-    """One N(0, 1) target vector per label (19, dim), from the data seed."""
-    g = torch.Generator().manual_seed(10_000 + data_seed)
-    return torch.randn(N_CLASSES, dim, generator=g)
+def class_targets(cfg: S3Config) -> Optional[torch.Tensor]:
+    """MSE targets per class (classes, out): toy_addition's N(0, 1) vectors from the data seed,
+    digits' one-hot rows; None for cross-entropy."""
+    if cfg.loss != "mse":
+        return None
+    if cfg.task == "digits":
+        return torch.eye(10)
+    g = torch.Generator().manual_seed(10_000 + cfg.data_seed)
+    return torch.randn(n_classes(cfg), cfg.target_dim, generator=g)
 
 
-class ToyModel(nn.Module):
-    def __init__(self, out: int, hidden: int = 200, activation: str = "tanh"):
+def _out_dim(cfg: S3Config) -> int:
+    return cfg.target_dim if (cfg.loss == "mse" and cfg.task == "toy_addition") else n_classes(cfg)
+
+
+# --- model ------------------------------------------------------------------------------------
+
+class S3Model(nn.Module):
+    """toy_addition: embeddings summed -> 1 -> w -> w -> out; digits: 64 -> w -> w -> out."""
+
+    def __init__(self, cfg: S3Config):
         super().__init__()
-        self.embed = nn.Parameter(torch.rand(N_DIGITS, 1) - 0.5)  # U(-0.5, 0.5)
-        self.l1, self.l2, self.l3 = nn.Linear(1, hidden), nn.Linear(hidden, hidden), nn.Linear(hidden, out)
-        self.act = _ACT[activation]
+        toy = cfg.task == "toy_addition"
+        if toy:
+            self.embed = nn.Parameter(torch.rand(cfg.modulus, 1) - 0.5)  # U(-0.5, 0.5)
+        w = cfg.hidden
+        self.l1, self.l2, self.l3 = nn.Linear(1 if toy else 64, w), nn.Linear(w, w), nn.Linear(w, _out_dim(cfg))
+        self.act = _ACT[cfg.activation]
+        with torch.no_grad():
+            for p in self.parameters():
+                p.mul_(cfg.init_scale)
+
+    def encoder_names(self) -> list[str]:
+        return ["embed"] if hasattr(self, "embed") else ["l1.weight", "l1.bias", "l2.weight", "l2.bias"]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.embed[x[:, 0]] + self.embed[x[:, 1]]
+        h = self.embed[x[:, 0]] + self.embed[x[:, 1]] if hasattr(self, "embed") else x
         return self.l3(self.act(self.l2(self.act(self.l1(h)))))
 
 
-def _build(cfg: ToyConfig) -> ToyModel:
-    out = N_CLASSES if cfg.loss == "cross_entropy" else cfg.target_dim
-    return seeded(cfg.model_seed, lambda: ToyModel(out, cfg.hidden, cfg.activation))
+def build(cfg: S3Config) -> S3Model:
+    return seeded(cfg.model_seed, lambda: S3Model(cfg))
 
 
-def _predict(out: torch.Tensor, cfg: ToyConfig, targets: torch.Tensor | None) -> torch.Tensor:
-    """Class predictions (n,) from outputs (n, out): argmax, or the nearest target vector."""
-    return out.argmax(-1) if cfg.loss == "cross_entropy" else torch.cdist(out, targets).argmin(-1)
+def _loss(out: torch.Tensor, y: torch.Tensor, loss: str, targets) -> torch.Tensor:
+    """Per-cell loss over the last-but-one dim: cross-entropy, or MSE to the class targets
+    (mean over examples and outputs, nn.MSELoss's reduction)."""
+    if loss == "cross_entropy":
+        return F.cross_entropy(out.transpose(-1, -2) if out.dim() == 3 else out, y, reduction="none").mean(-1)
+    return (out - _rows(targets, y)).pow(2).mean((-1, -2))
 
 
-def _loss(out: torch.Tensor, y: torch.Tensor, cfg: ToyConfig, targets) -> torch.Tensor:
-    """Mean cross-entropy, or squared distance to the label's target vector averaged over examples."""
-    if cfg.loss == "cross_entropy":
-        return F.cross_entropy(out, y)
-    return (out - targets[y]).pow(2).sum(-1).mean()
+def _rows(targets: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    if targets.dim() == 2:
+        return targets[y]
+    return torch.gather(targets, 1, y.unsqueeze(-1).expand(-1, -1, targets.shape[-1]))
 
 
-def _empty_curves() -> dict:
-    return {"step": [], "train_loss": [], "train_acc": [], "test_loss": [], "test_acc": []}
+def _correct(out: torch.Tensor, y: torch.Tensor, loss: str, targets) -> torch.Tensor:
+    pred = out.argmax(-1) if loss == "cross_entropy" else torch.cdist(out, targets).argmin(-1)
+    return (pred == y).sum(-1)
 
 
-def train_toy(cfg: ToyConfig) -> dict:
+# --- logs -------------------------------------------------------------------------------------
+
+class Runs:
+    """Run-length encoded integers: [[value, count], ...]."""
+
+    def __init__(self):
+        self.runs: list[list[int]] = []
+
+    def add(self, value: int) -> None:
+        if self.runs and self.runs[-1][0] == value:
+            self.runs[-1][1] += 1
+        else:
+            self.runs.append([value, 1])
+
+
+def first_logged_step(log: dict, split_name: str, threshold: float) -> Optional[int]:
+    """First logged step whose accuracy (correct / n, exact for 9 of 10 at 0.9) is >= threshold."""
+    n, step = log[f"n_{split_name}"], 0
+    for value, count in log[split_name]:
+        if value / n >= threshold:
+            return step + log["every"]
+        step += count * log["every"]
+    return None
+
+
+class _Cell:
+    """Bookkeeping of one cell: curves, accuracy log, early stop."""
+
+    def __init__(self, cfg: S3Config, n_train: int, n_test: int):
+        self.cfg, self.n_train, self.n_test = cfg, n_train, n_test
+        self.curves = {k: [] for k in ("epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc",
+                                       "param_norm", "active_fraction", "ipr")}
+        self.train_runs, self.test_runs = Runs(), Runs()
+        self.streak, self.stopped_early, self.non_finite, self.done = 0, False, False, False
+        self.evals = set(cfg.eval_steps)
+
+    def log_accuracy(self, step: int, train_correct: int, test_correct: int) -> None:
+        """Every acc_every steps; early stop is checked here when the log is on."""
+        self.train_runs.add(train_correct)
+        self.test_runs.add(test_correct)
+        self._check_stop(step, train_correct / self.n_train, test_correct / self.n_test)
+
+    def wants_eval(self, step: int) -> bool:
+        return step in self.evals or self.done
+
+    def evaluate(self, step: int, train: tuple, test: tuple, norm: float) -> None:
+        """train/test = (loss, correct). Marks the cell done at the budget or on non-finite loss."""
+        c = self.curves
+        for k, v in (("step", step), ("epoch", epoch_of(step, self.cfg.per_epoch)), ("train_loss", train[0]),
+                     ("train_acc", train[1] / self.n_train), ("test_loss", test[0]),
+                     ("test_acc", test[1] / self.n_test), ("param_norm", norm),
+                     ("active_fraction", None), ("ipr", None)):
+            c[k].append(v)
+        if not (math.isfinite(train[0]) and math.isfinite(test[0])):
+            self.non_finite = self.done = True
+        if self.cfg.acc_every is None and not self.done:
+            self._check_stop(step, c["train_acc"][-1], c["test_acc"][-1])
+        if step >= self.cfg.steps:
+            self.done = True
+
+    def _check_stop(self, step: int, train_acc: float, test_acc: float) -> None:
+        ok = train_acc >= self.cfg.early_stop_accuracy and test_acc >= self.cfg.early_stop_accuracy
+        self.streak = self.streak + 1 if ok else 0
+        if self.streak >= self.cfg.early_stop_evals:
+            self.stopped_early, self.done = step < self.cfg.steps, True
+
+    def result(self, seconds: float, n_parameters: int, stacked: int) -> dict:
+        out = {"curves": self.curves, "epochs_run": self.curves["epoch"][-1], "steps_run": self.curves["step"][-1],
+               "steps_per_epoch": self.cfg.per_epoch, "stopped_early": self.stopped_early,
+               "non_finite_loss": self.non_finite, "train_seconds": seconds, "n_train": self.n_train,
+               "n_test": self.n_test, "n_parameters": n_parameters, "stacked_cells": stacked}
+        if self.cfg.acc_every is not None:
+            out["accuracy_log"] = {"every": self.cfg.acc_every, "n_train": self.n_train, "n_test": self.n_test,
+                                   "train": self.train_runs.runs, "test": self.test_runs.runs}
+        return out
+
+
+def _batch_indices(cfg: S3Config, n_train: int):
+    """The cell's minibatch sampler (with replacement, from a generator seeded by the model seed)."""
+    if cfg.batch_size is None:
+        return None
+    g = torch.Generator().manual_seed(cfg.model_seed)
+    return lambda: torch.randint(n_train, (cfg.batch_size,), generator=g)
+
+
+# --- one cell -----------------------------------------------------------------------------------
+
+def train_single(cfg: S3Config, progress: Optional[Callable] = None) -> dict:
     """The reference: one cell, nn.Module + autograd + torch.optim.AdamW (two groups)."""
-    (x, y), (tx, ty) = toy_split(cfg.data_seed, cfg.n_train)
-    targets = regression_targets(cfg.data_seed, cfg.target_dim) if cfg.loss == "mse" else None
-    model = _build(cfg)
-    decoder = [p for n, p in model.named_parameters() if n != "embed"]
-    opt = torch.optim.AdamW([{"params": [model.embed], "lr": cfg.embedding_lr, "weight_decay": 0.0},
-                             {"params": decoder, "lr": cfg.decoder_lr, "weight_decay": cfg.weight_decay}],
-                            betas=cfg.betas, eps=cfg.eps, foreach=False)
-    curves = _empty_curves()
+    started = time.perf_counter()
+    (x, y), (tx, ty) = split(cfg)
+    targets = class_targets(cfg)
+    model = build(cfg)
+    enc = set(model.encoder_names())
+    named = dict(model.named_parameters())
+    opt = torch.optim.AdamW(
+        [{"params": [p for n, p in named.items() if n in enc], "lr": cfg.encoder_lr, "weight_decay": cfg.encoder_wd},
+         {"params": [p for n, p in named.items() if n not in enc], "lr": cfg.decoder_lr,
+          "weight_decay": cfg.weight_decay}], betas=cfg.betas, eps=cfg.eps, foreach=False)
+    cell = _Cell(cfg, len(y), len(ty))
+    sample = _batch_indices(cfg, len(y))
     for step in range(1, cfg.steps + 1):
         opt.zero_grad(set_to_none=True)
-        _loss(model(x), y, cfg, targets).backward()
+        if sample is None:
+            bx, by = x, y
+        else:
+            idx = sample()
+            bx, by = x[idx], y[idx]
+        _loss(model(bx), by, cfg.loss, targets).backward()
         opt.step()
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            with torch.no_grad():
-                curves["step"].append(step)
-                for split, (xs, ys) in (("train", (x, y)), ("test", (tx, ty))):
-                    out = model(xs)
-                    curves[f"{split}_loss"].append(float(_loss(out, ys, cfg, targets)))
-                    curves[f"{split}_acc"].append(int((_predict(out, cfg, targets) == ys).sum()) / len(ys))
-    return {"curves": curves}
+        with torch.no_grad():
+            if cfg.acc_every is not None and step % cfg.acc_every == 0:
+                cell.log_accuracy(step, int(_correct(model(x), y, cfg.loss, targets)),
+                                  int(_correct(model(tx), ty, cfg.loss, targets)))
+            if cell.wants_eval(step):
+                out, tout = model(x), model(tx)
+                norm = float(torch.sqrt(sum(p.pow(2).sum() for p in model.parameters())))
+                cell.evaluate(step, (float(_loss(out, y, cfg.loss, targets)), int(_correct(out, y, cfg.loss, targets))),
+                              (float(_loss(tout, ty, cfg.loss, targets)), int(_correct(tout, ty, cfg.loss, targets))),
+                              norm)
+                if progress:
+                    progress(cell.curves["epoch"][-1], cell.curves)
+        if cell.done:
+            break
+    return cell.result(time.perf_counter() - started, sum(p.numel() for p in model.parameters()), 1)
 
+
+# --- many cells at once -------------------------------------------------------------------------
 
 class _StackedAdamW:
-    """AdamW over stacked parameters with per-cell lr and weight decay: torch's fused AdamW
-    kernel (one pass over parameter, gradient and both moments) called once per cell on that
-    cell's slices. The step is memory-bound; the fused kernel halves its time against
-    separate in-place ops."""
+    """AdamW over stacked parameters with per-cell lr and weight decay per group: torch's fused
+    AdamW kernel (one pass over parameter, gradient and both moments) on each cell's slices."""
 
-    def __init__(self, params: list[torch.Tensor], groups: list[list[int]], lrs: list[list[float]],
-                 wds: list[list[float]], betas: tuple, eps: float):
-        """``groups``: indices of parameters sharing a cell's lr and weight decay; ``lrs[k][i]``
-        and ``wds[k][i]``: parameter k's values in cell i."""
-        self.params, self.groups, self.lrs, self.wds = params, groups, lrs, wds
+    def __init__(self, params: list[torch.Tensor], groups: list[list[int]], hyper: list[list[tuple]],
+                 betas: tuple, eps: float):
+        """``groups[g]``: indices of the parameters of group g; ``hyper[i][g]``: cell i's (lr, wd) in group g."""
+        self.params, self.groups, self.hyper = params, groups, hyper
         (self.b1, self.b2), self.eps = betas, eps
         self.m = [torch.zeros_like(p) for p in params]
         self.v = [torch.zeros_like(p) for p in params]
-        n_cells = params[0].shape[0]
-        self.steps = [[torch.zeros((), dtype=torch.float32) for _ in params] for _ in range(n_cells)]
+        self.steps = [[torch.zeros((), dtype=torch.float32) for _ in params] for _ in hyper]
 
     @torch.no_grad()
     def step(self) -> None:
         for i, steps in enumerate(self.steps):
             torch._foreach_add_(steps, 1)
-            # one call per group of equal hyper-parameters (embedding; decoder) of cell i
-            for group in self.groups:
+            for g, group in enumerate(self.groups):
+                lr, wd = self.hyper[i][g]
                 torch._fused_adamw_([self.params[k][i] for k in group], [self.params[k].grad[i] for k in group],
                                     [self.m[k][i] for k in group], [self.v[k][i] for k in group], [],
-                                    [steps[k] for k in group], lr=self.lrs[group[0]][i], beta1=self.b1,
-                                    beta2=self.b2, weight_decay=self.wds[group[0]][i], eps=self.eps,
-                                    amsgrad=False, maximize=False)
+                                    [steps[k] for k in group], lr=lr, beta1=self.b1, beta2=self.b2,
+                                    weight_decay=wd, eps=self.eps, amsgrad=False, maximize=False)
+
+    def keep(self, idx: torch.Tensor, keep_list: list[int]) -> None:
+        """Drop every cell not in ``idx`` (parameters are re-made as new leaves)."""
+        self.params = [p.detach()[idx].clone().requires_grad_() for p in self.params]
+        self.m = [m[idx].clone() for m in self.m]
+        self.v = [v[idx].clone() for v in self.v]
+        self.steps = [self.steps[i] for i in keep_list]
+        self.hyper = [self.hyper[i] for i in keep_list]
 
 
 def _layout(name: str, t: torch.Tensor) -> torch.Tensor:
     return t.t() if name.endswith("weight") else t
 
 
-def train_toy_stacked(configs: Sequence[ToyConfig]) -> list[dict]:
+def train_stacked(configs: Sequence[S3Config], progress: Optional[Callable[[str], None]] = None) -> list[dict]:
     """Train every config as one stacked computation; one result per config, in order."""
     if not configs:
         return []
-    if not stackable(configs):
-        raise ValueError("cells differ in more than lr, weight decay and seeds; they cannot train stacked")
+    if len({stack_key(c) for c in configs}) != 1:
+        raise ValueError("cells differ in more than learning rates, weight decays and seeds; "
+                         "they cannot train stacked")
+    started = time.perf_counter()
     cfg0 = configs[0]
-    models = [_build(c) for c in configs]
+    models = [build(c) for c in configs]
     names = [n for n, _ in models[0].named_parameters()]
+    n_parameters = sum(p.numel() for p in models[0].parameters())
+    enc = set(models[0].encoder_names())
     # weights stored transposed, (C, in, out), so every matmul reads them contiguously
     params = [torch.stack([_layout(n, dict(m.named_parameters())[n].detach()) for m in models])
               .contiguous().requires_grad_() for n in names]
-    P = dict(zip(names, params))
-    lrs = [[cfg0.embedding_lr] * len(configs) if n == "embed" else [c.decoder_lr for c in configs]
-           for n in names]
-    wds = [[0.0] * len(configs) if n == "embed" else [c.weight_decay for c in configs] for n in names]
-    groups = [[k for k, n in enumerate(names) if n == "embed"], [k for k, n in enumerate(names) if n != "embed"]]
-    opt = _StackedAdamW(params, groups, lrs, wds, cfg0.betas, cfg0.eps)
-    splits = [toy_split(c.data_seed, c.n_train) for c in configs]
-    x = torch.stack([s[0][0] for s in splits])  # (C, n, 2)
-    y = torch.stack([s[0][1] for s in splits])  # (C, n)
-    tx = torch.stack([s[1][0] for s in splits])
-    ty = torch.stack([s[1][1] for s in splits])
-    targets = (torch.stack([regression_targets(c.data_seed, c.target_dim) for c in configs])
-               if cfg0.loss == "mse" else None)  # (C, 19, dim)
-    act = _ACT[cfg0.activation]
+    del models
+    groups = [[k for k, n in enumerate(names) if n in enc], [k for k, n in enumerate(names) if n not in enc]]
+    opt = _StackedAdamW(params, groups, [[(c.encoder_lr, c.encoder_wd), (c.decoder_lr, c.weight_decay)]
+                                         for c in configs], cfg0.betas, cfg0.eps)
+    splits = [split(c) for c in configs]
+    data = {"x": torch.stack([s[0][0] for s in splits]), "y": torch.stack([s[0][1] for s in splits]),
+            "tx": torch.stack([s[1][0] for s in splits]), "ty": torch.stack([s[1][1] for s in splits])}
+    tg = [class_targets(c) for c in configs]
+    data["targets"] = torch.stack(tg) if tg[0] is not None else None  # (C, classes, out)
+    n_train, n_test = data["y"].shape[1], data["ty"].shape[1]
+    cells = [_Cell(c, n_train, n_test) for c in configs]
+    samplers = [_batch_indices(c, n_train) for c in configs]
+    active = list(range(len(configs)))  # original index of each stack row
+    act, loss_name, toy = _ACT[cfg0.activation], cfg0.loss, cfg0.task == "toy_addition"
+    idx_of = {n: k for k, n in enumerate(names)}
 
-    def forward(xs: torch.Tensor) -> torch.Tensor:  # (C, n, 2) -> (C, n, out)
-        e = P["embed"]  # (C, 10, 1)
-        h = torch.gather(e, 1, xs[..., :1]) + torch.gather(e, 1, xs[..., 1:])  # (C, n, 1)
-        h = act(torch.baddbmm(P["l1.bias"].unsqueeze(1), h, P["l1.weight"]))
-        h = act(torch.baddbmm(P["l2.bias"].unsqueeze(1), h, P["l2.weight"]))
-        return torch.baddbmm(P["l3.bias"].unsqueeze(1), h, P["l3.weight"])
+    def forward(xs: torch.Tensor) -> torch.Tensor:  # (C, n, 2 | 64) -> (C, n, out)
+        P = opt.params
+        if toy:
+            e = P[idx_of["embed"]]  # (C, p, 1)
+            h = torch.gather(e, 1, xs[..., :1]) + torch.gather(e, 1, xs[..., 1:])
+        else:
+            h = xs
+        for layer in ("l1", "l2"):
+            h = act(torch.baddbmm(P[idx_of[f"{layer}.bias"]].unsqueeze(1), h, P[idx_of[f"{layer}.weight"]]))
+        return torch.baddbmm(P[idx_of["l3.bias"]].unsqueeze(1), h, P[idx_of["l3.weight"]])
 
-    def losses(out, ys):
-        if cfg0.loss == "cross_entropy":
-            return F.cross_entropy(out.transpose(1, 2), ys, reduction="none").mean(-1)
-        return (out - torch.gather(targets, 1, ys.unsqueeze(-1).expand(-1, -1, targets.shape[-1]))
-                ).pow(2).sum(-1).mean(-1)
+    def batch():
+        if samplers[0] is None:
+            return data["x"], data["y"]
+        idx = torch.stack([samplers[i]() for i in active])  # (C, B)
+        bx = torch.gather(data["x"], 1, idx.unsqueeze(-1).expand(-1, -1, data["x"].shape[-1]))
+        return bx, torch.gather(data["y"], 1, idx)
 
-    def correct(out, ys):
-        pred = out.argmax(-1) if cfg0.loss == "cross_entropy" else torch.cdist(out, targets).argmin(-1)
-        return (pred == ys).sum(-1)
-
-    results = [_empty_curves() for _ in configs]
-    out = forward(x)  # after `step` steps: the next step's gradient pass and this step's train evaluation
+    full_batch = samplers[0] is None
+    out = None  # full batch: the forward after step t is step t+1's gradient pass and step t's train evaluation
+    report_every = max(1, cfg0.steps // 10)
     for step in range(1, cfg0.steps + 1):
-        for p in params:
+        for p in opt.params:
             p.grad = None
-        losses(out, y).sum().backward()  # cells are independent: each gets its own gradient
+        if full_batch:
+            if out is None:
+                out = forward(data["x"])
+            _loss(out, data["y"], loss_name, data["targets"]).sum().backward()
+        else:
+            bx, by = batch()
+            _loss(forward(bx), by, loss_name, data["targets"]).sum().backward()
         opt.step()
-        last = step == cfg0.steps
-        with torch.set_grad_enabled(not last):  # after the last step: evaluation only
-            out = forward(x)
-        if step % cfg0.eval_every == 0 or last:
-            with torch.no_grad():
-                tout = forward(tx)
-                values = [losses(out, y).tolist(), correct(out, y).tolist(),
-                          losses(tout, ty).tolist(), correct(tout, ty).tolist()]
-            for i, r in enumerate(results):
-                r["step"].append(step)
-                r["train_loss"].append(values[0][i])
-                r["train_acc"].append(values[1][i] / y.shape[1])
-                r["test_loss"].append(values[2][i])
-                r["test_acc"].append(values[3][i] / ty.shape[1])
-    return [{"curves": r} for r in results]
+        log_acc = cfg0.acc_every is not None and step % cfg0.acc_every == 0
+        need_eval = any(cells[i].wants_eval(step) for i in active)
+        with torch.set_grad_enabled(full_batch and step < cfg0.steps):
+            out = forward(data["x"]) if (full_batch or log_acc or need_eval) else None
+        with torch.no_grad():
+            if log_acc or need_eval:
+                tout = forward(data["tx"])
+                tr_c = _correct(out, data["y"], loss_name, data["targets"]).tolist()
+                te_c = _correct(tout, data["ty"], loss_name, data["targets"]).tolist()
+            if log_acc:
+                for row, i in enumerate(active):
+                    cells[i].log_accuracy(step, tr_c[row], te_c[row])
+            if need_eval or any(cells[i].done for i in active):
+                rows = [row for row, i in enumerate(active) if cells[i].wants_eval(step)]
+                tr_l = _loss(out, data["y"], loss_name, data["targets"]).tolist()
+                te_l = _loss(tout, data["ty"], loss_name, data["targets"]).tolist()
+                norms = torch.sqrt(sum(p.detach().pow(2).flatten(1).sum(1) for p in opt.params)).tolist()
+                for row in rows:
+                    cells[active[row]].evaluate(step, (tr_l[row], tr_c[row]), (te_l[row], te_c[row]), norms[row])
+        if progress and (step % report_every == 0):
+            progress(f"step {step}/{cfg0.steps}: {len(active)} of {len(configs)} cells still training")
+        keep = [row for row, i in enumerate(active) if not cells[i].done]
+        if not keep:
+            break
+        if len(keep) < len(active):
+            idx = torch.tensor(keep)
+            opt.keep(idx, keep)
+            active = [active[row] for row in keep]
+            data = {k: (v[idx] if v is not None else None) for k, v in data.items()}
+            out = None  # the parameters are new leaves: recompute the forward
+    seconds = (time.perf_counter() - started) / len(configs)
+    return [c.result(seconds, n_parameters, len(configs)) for c in cells]
+
+
+def with_budget(cfg: S3Config, steps: int, eval_every: int) -> S3Config:
+    """The same cell with another step budget (benchmarks and tests)."""
+    evals = tuple(list(range(eval_every, steps, eval_every)) + [steps])
+    return replace(cfg, steps=steps, eval_steps=evals)

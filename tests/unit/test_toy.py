@@ -1,56 +1,105 @@
-"""S3's toy model (issue 8): data, the single-cell loop, and many cells trained stacked."""
+"""S3's experiments (issue 8): data, the single-cell loop, and many cells trained stacked."""
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 import torch
 
-from grokmap.toy import ToyConfig, regression_targets, toy_pairs, toy_split, train_toy, train_toy_stacked
+from grokmap.toy import (S3Config, class_targets, first_logged_step, load_digits, split, toy_pairs,
+                         train_single, train_stacked)
+
+TOY = S3Config(task="toy_addition", decoder_lr=1e-3, weight_decay=0.0, encoder_lr=1e-3, encoder_wd=0.0,
+               data_seed=0, model_seed=0, steps=150, eval_steps=(50, 100, 150))
+DIGITS = replace(TOY, task="digits", activation="relu", loss="mse", init_scale=9.0, batch_size=200,
+                 acc_every=5, train_fraction=0.5565, steps=30, eval_steps=(15, 30), per_epoch=5)
+# four cells that differ in everything a stack allows: lr, weight decay, data seed, model seed
+CELLS = [(1e-3, 0.0, 0, 0), (3e-3, 5.0, 0, 1), (1e-2, 1.0, 1, 0), (1e-4, 10.0, 2, 2)]
+
+
+def _grid(base: S3Config) -> list[S3Config]:
+    return [replace(base, decoder_lr=lr, weight_decay=wd, encoder_wd=0.0 if base.task == "toy_addition" else wd,
+                    data_seed=ds, model_seed=ms) for lr, wd, ds, ms in CELLS]
+
+
+def _assert_same(got: dict, ref: dict, rel: float) -> None:
+    assert got["curves"]["step"] == ref["curves"]["step"]
+    assert got["steps_run"] == ref["steps_run"] and got["stopped_early"] == ref["stopped_early"]
+    assert got.get("accuracy_log") == ref.get("accuracy_log")
+    for key in ("train_acc", "test_acc"):
+        assert got["curves"][key] == ref["curves"][key], key
+    for key in ("train_loss", "test_loss", "param_norm"):
+        assert got["curves"][key] == pytest.approx(ref["curves"][key], rel=rel, abs=1e-12), key
 
 
 def test_toy_data_follows_s3():
     x, y = toy_pairs()
     assert len(y) == 55 and bool((x[:, 0] <= x[:, 1]).all()) and set(y.tolist()) == set(range(19))
-    (a, ya), (b, yb) = toy_split(0)
-    assert len(ya) == 45 and len(yb) == 10
+    (a, ya), (b, yb) = split(TOY)
+    assert len(ya) == 45 and len(yb) == 10  # int(55 * 0.82) = 45
     assert not {tuple(r) for r in a.tolist()} & {tuple(r) for r in b.tolist()}
-    assert not torch.equal(toy_split(1)[0][0], a)  # the data seed moves the split
-    t = regression_targets(0)
-    assert t.shape == (19, 30) and torch.equal(t, regression_targets(0)) and not torch.equal(t, regression_targets(1))
+    assert not torch.equal(split(replace(TOY, data_seed=1))[0][0], a)  # the data seed moves the split
+    t = class_targets(replace(TOY, loss="mse"))
+    assert t.shape == (19, 30) and not torch.equal(t, class_targets(replace(TOY, loss="mse", data_seed=1)))
+    assert class_targets(TOY) is None
+
+
+def test_digits_are_the_bundled_8x8_images_in_unit_range():
+    x, y = load_digits()
+    assert x.shape == (1797, 64) and float(x.min()) == 0.0 and float(x.max()) == 1.0
+    assert set(y.tolist()) == set(range(10))
+    (a, ya), (b, yb) = split(DIGITS)
+    assert len(ya) == 1000 and len(yb) == 797
 
 
 def test_nine_of_ten_counts_as_ninety_percent():
-    assert 9 / 10 >= 0.9
-
-
-GRID = [ToyConfig(lr, wd, ds, ms, steps=150, eval_every=10)
-        for lr, wd, ds, ms in [(1e-3, 0.0, 0, 0), (3e-3, 5.0, 0, 1), (1e-2, 1.0, 1, 0), (1e-4, 10.0, 2, 2)]]
+    log = {"every": 1, "n_train": 10, "n_test": 10, "train": [[8, 4], [9, 2]], "test": [[3, 6]]}
+    assert first_logged_step(log, "train", 0.9) == 5
+    assert first_logged_step(log, "test", 0.9) is None
+    assert first_logged_step({**log, "every": 10}, "train", 0.9) == 50
 
 
 @pytest.mark.parametrize("loss,activation", [("cross_entropy", "tanh"), ("mse", "tanh"),
                                              ("cross_entropy", "relu"), ("mse", "leaky_relu")])
-def test_stacked_cells_equal_cells_trained_one_by_one(loss, activation, float64):
-    configs = [ToyConfig(**{**c.__dict__, "loss": loss, "activation": activation}) for c in GRID]
-    stacked = train_toy_stacked(configs)
+def test_stacked_toy_cells_equal_cells_trained_one_by_one(loss, activation, float64):
+    configs = [replace(c, loss=loss, activation=activation) for c in _grid(TOY)]
+    for cfg, got in zip(configs, train_stacked(configs)):
+        _assert_same(got, train_single(cfg), 1e-9)
+
+
+def test_stacked_digits_cells_with_minibatches_equal_cells_trained_one_by_one(float64):
+    configs = _grid(DIGITS)
+    for cfg, got in zip(configs, train_stacked(configs)):
+        _assert_same(got, train_single(cfg), 1e-8)
+
+
+def test_cells_that_stop_early_leave_the_stack_and_keep_their_own_record(float64):
+    """Early stop at the first logged step with both accuracies >= 0.9: the cells that stop drop
+    out of the stack, the others go on; every record still equals its single-cell run."""
+    base = replace(TOY, steps=600, eval_steps=(200, 400, 600), early_stop_accuracy=0.9)
+    configs = [replace(base, weight_decay=wd, data_seed=ds, model_seed=ms)
+               for wd, ds, ms in ((0.0, 0, 1), (1.0, 2, 0), (0.0, 0, 0), (1.0, 1, 0))]
+    stacked = train_stacked(configs)
+    assert any(r["stopped_early"] for r in stacked) and not all(r["stopped_early"] for r in stacked)
     for cfg, got in zip(configs, stacked):
-        ref = train_toy(cfg)["curves"]
-        assert got["curves"]["step"] == ref["step"]
-        for key in ("train_loss", "test_loss"):
-            assert got["curves"][key] == pytest.approx(ref[key], rel=1e-9, abs=1e-12), (cfg, key)
-        for key in ("train_acc", "test_acc"):
-            assert got["curves"][key] == ref[key], (cfg, key)
+        ref = train_single(cfg)
+        _assert_same(got, ref, 1e-7)
+        if got["stopped_early"]:
+            assert got["steps_run"] == max(first_logged_step(got["accuracy_log"], s, 0.9) for s in ("train", "test"))
+
+
+def test_float32_stacks_agree_with_single_cells_to_float_tolerance():
+    configs = _grid(TOY)
+    for cfg, got in zip(configs, train_stacked(configs)):
+        ref = train_single(cfg)
+        assert got["curves"]["train_loss"] == pytest.approx(ref["curves"]["train_loss"], rel=1e-3, abs=1e-5)
 
 
 def test_the_toy_model_learns_its_training_set():
-    r = train_toy(ToyConfig(3e-3, 0.0, 0, 0, steps=1500, eval_every=100))["curves"]
-    assert r["train_acc"][-1] >= 0.9 > r["train_acc"][0] or r["train_acc"][-1] == 1.0
+    r = train_single(replace(TOY, decoder_lr=3e-3, steps=1500, eval_steps=(100, 1500)))["curves"]
+    assert r["train_acc"][-1] >= 0.9 > r["train_acc"][0]
 
 
 def test_cells_that_differ_in_shape_do_not_stack():
     with pytest.raises(ValueError, match="cannot train stacked"):
-        train_toy_stacked([ToyConfig(1e-3, 0, 0, 0, steps=10), ToyConfig(1e-3, 0, 0, 0, steps=20)])
-
-
-def test_stacked_matches_in_float32_within_rounding():
-    configs = GRID[:2]
-    for cfg, got in zip(configs, train_toy_stacked(configs)):
-        assert got["curves"]["train_loss"] == pytest.approx(train_toy(cfg)["curves"]["train_loss"], rel=1e-3)
+        train_stacked([TOY, replace(TOY, steps=20, eval_steps=(20,))])

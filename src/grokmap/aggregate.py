@@ -7,11 +7,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
-from .curves import first_epoch_at
+from .curves import first_epoch_at, first_logged_step
 from .record import CellRecordError, check_record
-from .grid import AXES, Cell, extra_axes, group_axes
+from .grid import AXES, Cell, extra_axes, group_axes, spell, voters
 from .io import read_json
-from .phases import PHASES, classify_curves
+from .phases import PHASES, classify_record
 
 __all__ = ["cell_path", "load_records", "classify_sweep", "summary_metrics", "phases_csv"]
 
@@ -66,9 +66,11 @@ def classify_sweep(records: dict[Cell, dict], phase_params: dict, sweep: dict) -
     rows = []
     for cell, rec in records.items():
         curves = rec["curves"]
-        c = classify_curves(curves, threshold, gap)
+        c = classify_record(rec, threshold, gap)
+        log = rec.get("accuracy_log")
         rows.append({**cell.as_dict(), **c,
-                     "grokking_step": first_step_at(curves, phase_params["grokking_step_accuracy"]),
+                     "grokking_step": (first_step_at(curves, phase_params["grokking_step_accuracy"]) if log is None
+                                       else first_logged_step(log, "test", phase_params["grokking_step_accuracy"])),
                      "final_train_acc": rec["final"]["train_acc"],
                      "final_test_acc": rec["final"]["test_acc"],
                      "initial_ipr": _measure(curves, "ipr", 0),
@@ -78,7 +80,8 @@ def classify_sweep(records: dict[Cell, dict], phase_params: dict, sweep: dict) -
                      "epochs_run": rec["epochs_run"],
                      "steps_run": rec.get("steps_run", rec["epochs_run"]),
                      "non_finite_loss": rec["non_finite_loss"]})
-    shared = group_axes(sweep)
+    vote = voters(phase_params)
+    shared = group_axes(sweep, vote)
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault(tuple(row[k] for k in shared), []).append(row)
@@ -89,7 +92,7 @@ def classify_sweep(records: dict[Cell, dict], phase_params: dict, sweep: dict) -
         steps = [m["grokking_step"] for m in members if m["grokking_step"] is not None]
         group_rows.append({**dict(zip(shared, key)),
                            "phase": phase, "agreement": agreement, "n_seeds": len(members),
-                           "seed_phases": {str(m["seed"]): m["phase"] for m in members},
+                           "seed_phases": {"/".join(spell(m[a]) for a in vote): m["phase"] for m in members},
                            "mean_gap_epochs": sum(gaps) / len(gaps) if gaps else None,
                            "grokking_steps": steps})
     counts = Counter(r["phase"] for r in rows)

@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["train_cell_job", "train_cell_main"]
+__all__ = ["train_cell_job", "train_stack_job", "train_cell_main"]
 
 _FORMAT = "%(asctime)s %(levelname)s %(message)s"
 
@@ -28,13 +28,9 @@ class CellJobError(RuntimeError):
     """A cell job failed; the message names the cell and its log file."""
 
 
-def train_cell_job(wildcards: dict, settings_json: str, threads: int, out: str, fingerprint_out: str,
-                   log_path: str | None = None, log_level: str = "INFO") -> None:
-    """Train the cell named by ``wildcards`` (path spellings of its axes: extra axes such as
-    ``training_optimizer``, then wd/frac/width/seed) and write ``out`` then ``fingerprint_out``
-    atomically. Logs to ``log_path`` (stderr if None)."""
-    given = {k: str(v) for k, v in dict(wildcards).items()}
-    label = "/".join(f"{k}={v}" for k, v in given.items())
+def _run_logged(label: str, log_path: str | None, log_level: str, work) -> None:
+    """``work(log)`` with its own logger to ``log_path`` (stderr if None); a failure becomes
+    a CellJobError naming ``label`` and the log."""
     # Its own logger, outside logging's registry: nothing shared with other cells' threads,
     # and nothing left behind per cell in a long in-process sweep.
     log = logging.Logger(f"grokmap.cell.{label}", getattr(logging, log_level.upper(), logging.INFO))
@@ -42,25 +38,44 @@ def train_cell_job(wildcards: dict, settings_json: str, threads: int, out: str, 
     handler.setFormatter(logging.Formatter(_FORMAT))
     log.addHandler(handler)
     try:
-        _train(given, json.loads(settings_json), threads, Path(out), Path(fingerprint_out), log)
+        work(log)
     except Exception as exc:
         log.error("%s: %s", type(exc).__name__, exc)
         where = f"; log: {log_path}" if log_path else ""
-        raise CellJobError(f"cell {label} failed: "
-                           f"{type(exc).__name__}: {exc}{where}") from exc
+        raise CellJobError(f"{label} failed: {type(exc).__name__}: {exc}{where}") from exc
     finally:
         log.removeHandler(handler)
         handler.close()
 
 
-def _train(given: dict, settings: dict, threads: int, out: Path, fp_path: Path, log: logging.Logger) -> None:
+def train_cell_job(wildcards: dict, settings_json: str, threads: int, out: str, fingerprint_out: str,
+                   log_path: str | None = None, log_level: str = "INFO") -> None:
+    """Train the cell named by ``wildcards`` (path spellings of its axes: extra axes such as
+    ``training_optimizer``, then wd/frac/width/seed) and write ``out`` then ``fingerprint_out``
+    atomically. Logs to ``log_path`` (stderr if None)."""
+    given = {k: str(v) for k, v in dict(wildcards).items()}
+    label = "cell " + "/".join(f"{k}={v}" for k, v in given.items())
+    _run_logged(label, log_path, log_level, lambda log: _train(
+        given, json.loads(settings_json), threads, Path(out), Path(fingerprint_out), log))
+
+
+def train_stack_job(cells_wildcards: list, settings_json: str, threads: int, outs: list, fingerprint_outs: list,
+                    log_path: str | None = None, log_level: str = "INFO") -> None:
+    """Train several cells (S3's model) as one stacked computation; each cell still gets its own
+    two files, written atomically as for :func:`train_cell_job`."""
+    label = f"stack of {len(cells_wildcards)} cells"
+    _run_logged(label, log_path, log_level, lambda log: _train_stack(
+        [{k: str(v) for k, v in dict(w).items()} for w in cells_wildcards], json.loads(settings_json),
+        threads, [Path(o) for o in outs], [Path(f) for f in fingerprint_outs], log))
+
+
+def _prepare(given: dict, settings: dict, threads: int, fp_path: Path):
+    """(cell, fingerprint, fingerprint document) after checking the path spellings and that the
+    workflow asked for this job's fingerprint file."""
     import torch
 
-    from .cells import run_cell
-    from .fingerprint import (dumps_with_fingerprint, fingerprint, fingerprint_filename,
-                              training_code_files)
-    from .grid import cell_from_wildcards, resolve_settings
-    from .io import atomic_write_json, atomic_write_text
+    from .fingerprint import fingerprint, fingerprint_filename, training_code_files
+    from .grid import cell_from_wildcards
 
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
@@ -72,6 +87,26 @@ def _train(given: dict, settings: dict, threads: int, out: Path, fp_path: Path, 
     if fp_path.name != fingerprint_filename(fp):
         raise ValueError(f"{fp_path.name} does not match this job's fingerprint {fp[:16]}: the "
                          f"workflow and this job see different settings or code")
+    return cell, fp, fp_doc
+
+
+def _write(record: dict, fp: str, fp_doc: dict, out: Path, fp_path: Path) -> None:
+    from .fingerprint import dumps_with_fingerprint
+    from .io import atomic_write_json, atomic_write_text
+
+    atomic_write_text(out, dumps_with_fingerprint(fp, record))
+    # Written last: a cell counts as done under this fingerprint only once both exist.
+    atomic_write_json(fp_path, {"fingerprint": fp, **fp_doc})
+    for old in fp_path.parent.glob("fingerprint-*.json"):
+        if old != fp_path:
+            old.unlink(missing_ok=True)
+
+
+def _train(given: dict, settings: dict, threads: int, out: Path, fp_path: Path, log: logging.Logger) -> None:
+    from .cells import run_cell
+    from .grid import resolve_settings
+
+    cell, fp, fp_doc = _prepare(given, settings, threads, fp_path)
     log.info("training %s (fingerprint %s, process %d)", cell.relpath, fp[:12], os.getpid())
     tr = resolve_settings(settings, cell)["training"]  # a swept budget is the cell's own
     every = max(1, tr["max_epochs"] // 10)
@@ -81,13 +116,27 @@ def _train(given: dict, settings: dict, threads: int, out: Path, fp_path: Path, 
             log.info("epoch %d train_acc %.3f test_acc %.3f", epoch, m["train_acc"], m["test_acc"])
 
     record = run_cell(settings, cell, fp, progress)
-    atomic_write_text(out, dumps_with_fingerprint(fp, record))
-    # Written last: a cell counts as done under this fingerprint only once both exist.
-    atomic_write_json(fp_path, {"fingerprint": fp, **fp_doc})
-    for old in fp_path.parent.glob("fingerprint-*.json"):
-        if old != fp_path:
-            old.unlink(missing_ok=True)
+    _write(record, fp, fp_doc, out, fp_path)
     log.info("done in %.1f s (%d epochs)", record["wall_seconds"], record["epochs_run"])
+
+
+def _train_stack(given: list, settings: dict, threads: int, outs: list, fp_paths: list,
+                 log: logging.Logger) -> None:
+    import time
+
+    from .cells import run_stack
+
+    prepared = [_prepare(g, settings, threads, f) for g, f in zip(given, fp_paths)]
+    cells = [c for c, _, _ in prepared]
+    fp, fp_doc = prepared[0][1], prepared[0][2]
+    log.info("training %d cells as one stack (fingerprint %s, process %d): %s", len(cells), fp[:12],
+             os.getpid(), ", ".join(c.relpath for c in cells))
+    started = time.perf_counter()
+    records = run_stack(settings, cells, fp, log.info)
+    for record, out, fp_path in zip(records, outs, fp_paths):
+        _write(record, fp, fp_doc, out, fp_path)
+    log.info("done in %.1f s (%.3f s per cell)", time.perf_counter() - started,
+             (time.perf_counter() - started) / len(cells))
 
 
 def train_cell_main(argv=None) -> int:

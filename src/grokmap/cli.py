@@ -90,18 +90,20 @@ def plot_main(argv=None) -> int:
     p.add_argument("--phase-diagram", required=True)
     p.add_argument("--smooth-diagram", required=True)
     p.add_argument("--grokking-step", required=True)
+    p.add_argument("--seed-diagrams", required=True)
     args = p.parse_args(argv)
 
     def main(args):
         from .io import read_json
-        from .plots import plot_grokking_step, plot_phase_diagram, plot_smooth_diagram
+        from .plots import plot_grokking_step, plot_phase_diagram, plot_seed_diagrams, plot_smooth_diagram
 
         phases = read_json(args.phases_json)
-        for path in (args.phase_diagram, args.smooth_diagram, args.grokking_step):
+        for path in (args.phase_diagram, args.smooth_diagram, args.grokking_step, args.seed_diagrams):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         _atomic_figure(args.phase_diagram, lambda tmp: plot_phase_diagram(phases, tmp))
         _atomic_figure(args.smooth_diagram, lambda tmp: plot_smooth_diagram(phases, tmp, args.max_epochs))
         _atomic_figure(args.grokking_step, lambda tmp: plot_grokking_step(phases, tmp))
+        _atomic_figure(args.seed_diagrams, lambda tmp: plot_seed_diagrams(phases, tmp))
 
     return _run(main, args)
 

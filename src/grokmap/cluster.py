@@ -10,7 +10,7 @@ from .grid import Cell, resolve_settings
 from .schedule import step_schedule
 from .tasks import task_size
 
-__all__ = ["CELL_MEM_MB", "cell_runtime_minutes", "multiply_adds_per_example"]
+__all__ = ["CELL_MEM_MB", "cell_runtime_minutes", "stack_runtime_minutes", "multiply_adds_per_example"]
 
 # One cell: data, parameters and the row-tile buffers are a few MB; a job process with
 # torch loaded peaks at ~260 MB (benchmarks/run.py reports it). 1 GB leaves room.
@@ -32,13 +32,12 @@ def multiply_adds_per_example(model: dict, p: int, width: int, operands: int) ->
         return k * 4 * width * ((d + width) + (depth - 1) * 2 * width) + width * p
     if name == "quadratic_mlp":
         return k * width + width * p  # the first layer is a gather of K columns
+    if name == "s3_mlp":  # toy_addition: 1-d input (p: its 2p-1 classes); digits: 64 pixels
+        return (64 if p is None else 1) * width + width * width + width * (10 if p is None else 2 * p - 1)
     raise ValueError(f"unknown model {name!r}")
 
 
-def cell_runtime_minutes(params: dict, cell: Cell) -> int:
-    """Wall-time limit for one cell: the training FLOPs of the full budget (forward and
-    backward on every step's rows, plus the evaluations) at a slow 5 GFLOP/s, doubled, plus
-    2 minutes for start-up and writing; at least 5 minutes."""
+def _cell_seconds(params: dict, cell: Cell) -> float:
     s = resolve_settings(params, cell)
     tk, tr = s["task"], s["training"]
     p = tk["modulus"]
@@ -46,7 +45,20 @@ def cell_runtime_minutes(params: dict, cell: Cell) -> int:
     n_train = int(n * cell.train_fraction)
     _, total, evals = step_schedule(tr, n_train)
     rows = n_train if tr["batch_size"] == "full" else tr["batch_size"]
-    macs = multiply_adds_per_example(s["model"], p, cell.width, tk["operands"])
-    flops = 2 * macs * (3 * rows * total + n * len(evals))
-    seconds = 2 * flops / (_SAFE_GFLOPS * 1e9) + 120
-    return max(5, math.ceil(seconds / 60))
+    macs = multiply_adds_per_example(s["model"], None if tk["name"] == "digits" else p, cell.width,
+                                     tk["operands"])
+    accuracy_logs = total // tr["accuracy_every_steps"] if tr.get("accuracy_every_steps") else 0
+    flops = 2 * macs * (3 * rows * total + n * (len(evals) + accuracy_logs))
+    return 2 * flops / (_SAFE_GFLOPS * 1e9)
+
+
+def cell_runtime_minutes(params: dict, cell: Cell) -> int:
+    """Wall-time limit for one cell: the training FLOPs of the full budget (forward and
+    backward on every step's rows, plus the evaluations) at a slow 5 GFLOP/s, doubled, plus
+    2 minutes for start-up and writing; at least 5 minutes."""
+    return max(5, math.ceil((_cell_seconds(params, cell) + 120) / 60))
+
+
+def stack_runtime_minutes(params: dict, cells: list) -> int:
+    """Wall-time limit for a stack of cells trained together: the sum of theirs."""
+    return max(5, math.ceil((sum(_cell_seconds(params, c) for c in cells) + 120) / 60))

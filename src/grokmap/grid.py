@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 __all__ = ["AXES", "Cell", "spell", "cells", "cell_from_wildcards", "extra_axes", "axis_name",
-           "resolve_settings", "with_values", "short_label", "cell_from_row", "group_axes", "SWEPT", "WORD"]
+           "resolve_settings", "with_values", "short_label", "cell_from_row", "group_axes", "voters", "SWEPT",
+           "WORD"]
 
 # (name in params.yaml `sweep:`, short name in paths, type)
 AXES: tuple[tuple[str, str, type], ...] = (
@@ -137,9 +138,15 @@ def cell_from_row(row: Mapping, sweep: Mapping) -> Cell:
                 extra=tuple((k, row[k]) for k in extra_axes(sweep)))
 
 
-def group_axes(sweep: Mapping) -> list[str]:
-    """The axes a seed group shares: the extra axes, then weight decay, train fraction, width."""
-    return extra_axes(sweep) + [name for name, _, _ in AXES if name != "seed"]
+def group_axes(sweep: Mapping, majority_over: Sequence[str] = ("seed",)) -> list[str]:
+    """The axes a voting group shares: every axis (extra axes first) except those whose cells
+    vote for the group's majority phase (params.yaml ``phases.majority_over``; S0: the seed)."""
+    return [a for a in extra_axes(sweep) + [name for name, _, _ in AXES] if a not in majority_over]
+
+
+def voters(phases_settings: Mapping) -> list[str]:
+    """``phases.majority_over`` of a phases.json's settings (older files: the seed)."""
+    return list(phases_settings.get("majority_over", ["seed"]))
 
 
 def with_values(settings: dict, values) -> dict:

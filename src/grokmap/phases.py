@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .curves import first_epoch_at
+from .curves import first_epoch_at, first_logged_step
+from .schedule import epoch_of
 
-__all__ = ["PHASES", "first_epoch_at", "classify", "classify_curves"]
+__all__ = ["PHASES", "first_epoch_at", "classify", "classify_curves", "classify_record", "first_epochs"]
 
 PHASES: tuple[str, ...] = ("confusion", "memorization", "grokking", "comprehension")
 
@@ -29,12 +30,29 @@ def classify(first_train: Optional[int], first_test: Optional[int], final_train:
     return ("grokking" if gap > gap_epochs else "comprehension"), gap
 
 
-def classify_curves(curves: dict, threshold: float, gap_epochs: float) -> dict:
-    """Classify from a cell's recorded curves; returns the phase and the epochs it rests on."""
-    epochs = curves["epoch"]
-    first_train = first_epoch_at(epochs, curves["train_acc"], threshold)
-    first_test = first_epoch_at(epochs, curves["test_acc"], threshold)
+def first_epochs(record: dict, threshold: float) -> tuple[Optional[float], Optional[float]]:
+    """First epochs with train and with test accuracy >= threshold: from the per-step accuracy
+    log when the record has one (S3: every step), else from the evaluated curves."""
+    log = record.get("accuracy_log")
+    if log is None:
+        epochs = record["curves"]["epoch"]
+        return (first_epoch_at(epochs, record["curves"]["train_acc"], threshold),
+                first_epoch_at(epochs, record["curves"]["test_acc"], threshold))
+    per_epoch = record.get("steps_per_epoch", 1)
+    steps = [first_logged_step(log, split, threshold) for split in ("train", "test")]
+    return tuple(None if s is None else epoch_of(s, per_epoch) for s in steps)
+
+
+def classify_record(record: dict, threshold: float, gap_epochs: float) -> dict:
+    """Classify a cell record (its accuracy log if it has one, else its curves)."""
+    first_train, first_test = first_epochs(record, threshold)
+    curves = record["curves"]
     phase, gap = classify(first_train, first_test, curves["train_acc"][-1],
                           curves["test_acc"][-1], threshold, gap_epochs)
     return {"phase": phase, "gap_epochs": gap, "first_train_epoch": first_train,
             "first_test_epoch": first_test}
+
+
+def classify_curves(curves: dict, threshold: float, gap_epochs: float) -> dict:
+    """Classify from a cell's recorded curves; returns the phase and the epochs it rests on."""
+    return classify_record({"curves": curves}, threshold, gap_epochs)

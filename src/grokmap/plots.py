@@ -1,8 +1,9 @@
 """Figures: discrete phase diagrams, S3-style smooth diagrams, training curves with the
 logged measurements, and S2's grokking step against the train fraction.
 
-Diagrams have one panel per width and per combination of the extra sweep axes (e.g. one
-per optimizer), each weight decay x train fraction."""
+Diagrams are weight decay (rows) x ``phases.diagram_columns`` (S0: train fraction; S3: learning
+rate), with one panel per combination of the other axes that do not vote for the majority
+(``phases.majority_over``), e.g. one per width or per optimizer."""
 from __future__ import annotations
 
 import math
@@ -15,10 +16,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import BoundaryNorm, ListedColormap, Normalize  # noqa: E402
 
-from .grid import extra_axes, short_label, spell  # noqa: E402
+from .grid import group_axes, short_label, spell, voters  # noqa: E402
 from .phases import PHASES  # noqa: E402
 
-__all__ = ["PHASE_COLORS", "plot_phase_diagram", "plot_smooth_diagram", "plot_curves",
+__all__ = ["PHASE_COLORS", "plot_phase_diagram", "plot_seed_diagrams", "plot_smooth_diagram", "plot_curves",
            "plot_grokking_step"]
 
 # One fixed colour per phase, so a diagram missing a phase keeps the others' colours.
@@ -26,92 +27,146 @@ PHASE_COLORS = {"confusion": "#3b3b3b", "memorization": "#d62728",
                 "grokking": "#ff9f1c", "comprehension": "#2a9d8f"}
 
 
-def _axes_values(phases: dict):
-    """(weight decays, train fractions, panels); a panel is (extra values tuple, width)."""
-    sweep = phases["settings"]["sweep"]
-    extras = extra_axes(sweep)
-    panels = []
-    for g in phases["groups"]:
-        key = (tuple(g[k] for k in extras), g["width"])
-        if key not in panels:
-            panels.append(key)
-    return (sorted(float(v) for v in sweep["weight_decay"]),
-            sorted(float(v) for v in sweep["train_fraction"]), panels)
+class _Layout:
+    """Where a group or cell goes: rows are weight decays, columns the values of
+    ``phases.diagram_columns`` (S0: train fraction; S3: learning rate), and every other axis
+    that does not vote (``phases.majority_over``) gets its own panel."""
+
+    def __init__(self, phases: dict):
+        sweep, ph = phases["settings"]["sweep"], phases["settings"]["phases"]
+        self.col = ph.get("diagram_columns", "train_fraction")
+        self.vote = voters(ph)
+        self.panel_axes = [a for a in group_axes(sweep, self.vote) if a not in ("weight_decay", self.col)]
+        self.varying = {a for a in self.panel_axes if len(sweep[a]) > 1}  # named in panel titles
+        self.wds = sorted(float(v) for v in sweep["weight_decay"])
+        values = list(sweep[self.col])
+        self.cols = sorted(values) if all(isinstance(v, (int, float)) for v in values) else values
+        self.panels = []
+        for g in phases["groups"]:
+            if self.panel(g) not in self.panels:
+                self.panels.append(self.panel(g))
+
+    def panel(self, row: dict) -> tuple:
+        return tuple(row[a] for a in self.panel_axes)
+
+    def key(self, row: dict) -> tuple:
+        return self.panel(row), float(row["weight_decay"]), row[self.col]
+
+    def title(self, panel: tuple, extra: str = "") -> str:
+        own = " ".join(f"{_axis_label(a)}={spell(v)}" for a, v in zip(self.panel_axes, panel) if a in self.varying)
+        return "\n".join(t for t in (own, extra) if t)
+
+    def label(self, ax, title: str) -> None:
+        ticks = [spell(c) for c in self.cols]
+        ax.set_xticks(range(len(ticks)), ticks, rotation=90 if len(ticks) > 6 else 0,
+                      fontsize=6 if len(ticks) > 10 else 8)
+        ax.set_yticks(range(len(self.wds)), [spell(w) for w in self.wds], fontsize=6 if len(self.wds) > 10 else 8)
+        ax.set_xlabel(_axis_label(self.col))
+        ax.set_ylabel("weight decay")
+        ax.set_title(title, fontsize=9)
+
+    def grid(self) -> np.ndarray:
+        return np.full((len(self.wds), len(self.cols)), np.nan)
+
+    def cells(self):
+        """(row index, column index, weight decay, column value) of every point of a panel."""
+        for i, wd in enumerate(self.wds):
+            for j, c in enumerate(self.cols):
+                yield i, j, wd, c
 
 
-def _group_key(row: dict, extras: list[str]) -> tuple:
-    return (tuple(row[k] for k in extras), row["weight_decay"], row["train_fraction"], row["width"])
-
-
-def _panel_title(phases: dict, panel: tuple) -> str:
-    extras = extra_axes(phases["settings"]["sweep"])
-    values, width = panel
-    return " ".join([f"{short_label(k)}={spell(v)}" for k, v in zip(extras, values)] + [f"width {width}"])
+def _axis_label(axis: str) -> str:
+    return (short_label(axis) if "." in axis else axis).replace("_", " ")
 
 
 def _panels(n: int, size=(3.6, 3.8), columns: int = 4):
     cols = min(n, columns)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(size[0] * cols + 1.6, size[1] * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(max(7.0, size[0] * cols + 2.2), size[1] * rows + 0.6),
+                             squeeze=False)
     flat = list(axes.ravel())
     for ax in flat[n:]:
         ax.axis("off")
     return fig, flat[:n]
 
 
-def _label(ax, wds, fracs, title):
-    ax.set_xticks(range(len(fracs)), [spell(f) for f in fracs])
-    ax.set_yticks(range(len(wds)), [spell(w) for w in wds])
-    ax.set_xlabel("train fraction")
-    ax.set_ylabel("weight decay")
-    ax.set_title(title, fontsize=9)
+_PHASE_CMAP = ListedColormap([PHASE_COLORS[p] for p in PHASES])
+_PHASE_NORM = BoundaryNorm(np.arange(len(PHASES) + 1) - 0.5, len(PHASES))
+
+
+def _phase_legend(fig) -> None:
+    handles = [plt.Rectangle((0, 0), 1, 1, color=PHASE_COLORS[p]) for p in PHASES]
+    fig.legend(handles, PHASES, loc="center right", frameon=False)
 
 
 def plot_phase_diagram(phases: dict, path: str | Path) -> None:
-    """Majority phase over seeds: one panel per width (and extra-axes combination)."""
-    wds, fracs, panels = _axes_values(phases)
-    extras = extra_axes(phases["settings"]["sweep"])
-    index = {_group_key(g, extras): g for g in phases["groups"]}
-    cmap = ListedColormap([PHASE_COLORS[p] for p in PHASES])
-    norm = BoundaryNorm(np.arange(len(PHASES) + 1) - 0.5, cmap.N)
-    fig, axes = _panels(len(panels))
-    for ax, (values, width) in zip(axes, panels):
-        grid = np.full((len(wds), len(fracs)), np.nan)
-        for i, wd in enumerate(wds):
-            for j, fr in enumerate(fracs):
-                g = index.get((values, wd, fr, width))
-                if g is None:
-                    continue
-                grid[i, j] = PHASES.index(g["phase"])
-                if g["n_seeds"] > 1:
-                    ax.text(j, i, f"{g['agreement']:.0%}", ha="center", va="center",
-                            fontsize=7, color="white")
-        ax.imshow(grid, cmap=cmap, norm=norm, origin="lower", aspect="auto")
-        _label(ax, wds, fracs, _panel_title(phases, (values, width)))
-    handles = [plt.Rectangle((0, 0), 1, 1, color=PHASE_COLORS[p]) for p in PHASES]
-    fig.legend(handles, PHASES, loc="center right", frameon=False)
+    """Majority phase over the voting axes (seeds): one panel per combination of the other axes."""
+    lay = _Layout(phases)
+    index = {lay.key(g): g for g in phases["groups"]}
+    fig, axes = _panels(len(lay.panels))
+    for ax, panel in zip(axes, lay.panels):
+        grid = lay.grid()
+        for i, j, wd, c in lay.cells():
+            g = index.get((panel, wd, c))
+            if g is None:
+                continue
+            grid[i, j] = PHASES.index(g["phase"])
+            if g["n_seeds"] > 1 and len(lay.cols) <= 8:
+                ax.text(j, i, f"{g['agreement']:.0%}", ha="center", va="center", fontsize=7, color="white")
+        ax.imshow(grid, cmap=_PHASE_CMAP, norm=_PHASE_NORM, origin="lower", aspect="auto")
+        lay.label(ax, lay.title(panel))
+    _phase_legend(fig)
     n_seeds = max((g["n_seeds"] for g in phases["groups"]), default=1)
-    fig.suptitle("Phase diagram" + (f" (majority of {n_seeds} seeds; text = agreement)"
-                                    if n_seeds > 1 else ""))
-    fig.tight_layout(rect=(0, 0, 0.84, 0.94))
+    vote = " x ".join(_axis_label(a) + "s" for a in lay.vote)
+    fig.suptitle("Phase diagram" + (f"\n(majority of {n_seeds} cells over {vote}"
+                                    + ("; text = agreement)" if len(lay.cols) <= 8 else ")")
+                                    if n_seeds > 1 else ""), fontsize=10)
+    fig.tight_layout(rect=(0, 0, 0.80, 0.93))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
+def plot_seed_diagrams(phases: dict, path: str | Path) -> None:
+    """S3 Appendix A: one diagram per combination of the voting axes (e.g. data seed x model
+    seed), each cell's own phase, beside the majority diagram."""
+    lay = _Layout(phases)
+    index = {(tuple(r[a] for a in lay.vote),) + lay.key(r): r for r in phases["cells"]}
+    combos = []
+    for r in phases["cells"]:
+        combo = tuple(r[a] for a in lay.vote)
+        if combo not in combos:
+            combos.append(combo)
+    panels = [(combo, panel) for panel in lay.panels for combo in combos]
+    fig, axes = _panels(len(panels), size=(3.2, 3.4), columns=max(3, min(len(combos), 5)))
+    for ax, (combo, panel) in zip(axes, panels):
+        grid = lay.grid()
+        for i, j, wd, c in lay.cells():
+            r = index.get((combo, panel, wd, c))
+            if r is not None:
+                grid[i, j] = PHASES.index(r["phase"])
+        ax.imshow(grid, cmap=_PHASE_CMAP, norm=_PHASE_NORM, origin="lower", aspect="auto")
+        lay.label(ax, lay.title(panel, " ".join(f"{_axis_label(a)}={spell(v)}" for a, v in zip(lay.vote, combo))))
+    _phase_legend(fig)
+    fig.suptitle(f"Phase diagram of each {' x '.join(_axis_label(a) for a in lay.vote)}", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 0.80, 0.95))
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def smooth_values(phases: dict) -> dict:
-    """Per group (extra values, wd, frac, width): (kind, value) for the smooth diagram (S3, 4.2).
+    """Per group (its :class:`_Layout` key): (kind, value) for the smooth diagram (S3, 4.2).
 
     generalizing (grokking/comprehension): log10(1 + max(0, T_test - T_train));
     memorization: log10(T_train); confusion: None (drawn darkest). Values are means over
-    the seeds that share the group's majority phase.
+    the voting cells that share the group's majority phase.
     """
-    extras = extra_axes(phases["settings"]["sweep"])
+    lay = _Layout(phases)
     by_group: dict[tuple, list] = {}
     for row in phases["cells"]:
-        by_group.setdefault(_group_key(row, extras), []).append(row)
+        by_group.setdefault(lay.key(row), []).append(row)
     out = {}
     for g in phases["groups"]:
-        key = _group_key(g, extras)
+        key = lay.key(g)
         members = [r for r in by_group[key] if r["phase"] == g["phase"]]
         if g["phase"] in ("grokking", "comprehension"):
             vals = [math.log10(1 + max(0, r["first_test_epoch"] - r["first_train_epoch"])) for r in members]
@@ -124,33 +179,33 @@ def smooth_values(phases: dict) -> dict:
 
 
 def plot_smooth_diagram(phases: dict, path: str | Path, max_epochs: int) -> None:
-    """S3's smooth phase diagram with one colour bar per shaded region."""
-    wds, fracs, panels = _axes_values(phases)
+    """S3's smooth phase diagram with one colour bar per shaded region; the scales run up to
+    ``phases.smooth_scale_max`` (S3's C) or else log10(1 + max_epochs)."""
+    lay = _Layout(phases)
     values = smooth_values(phases)
     gap = phases["settings"]["phases"]["grokking_gap_epochs"]
-    top = math.log10(1 + max_epochs)
+    top = phases["settings"]["phases"].get("smooth_scale_max") or math.log10(1 + max_epochs)
     gen_norm, mem_norm = Normalize(0, top), Normalize(0, top)
     gen_cmap, mem_cmap = plt.get_cmap("YlGn_r"), plt.get_cmap("Reds")
-    fig, axes = _panels(len(panels))
-    for ax, (extra_values, width) in zip(axes, panels):
-        rgba = np.ones((len(wds), len(fracs), 4))
-        for i, wd in enumerate(wds):
-            for j, fr in enumerate(fracs):
-                kind_value = values.get((extra_values, wd, fr, width))
-                if kind_value is None:
-                    continue
-                kind, v = kind_value
-                if kind == "generalizing":
-                    rgba[i, j] = gen_cmap(gen_norm(v))
-                    if v > math.log10(1 + gap):
-                        ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False,
-                                                   edgecolor="black", linewidth=1.2))
-                elif kind == "memorization":
-                    rgba[i, j] = mem_cmap(mem_norm(v))
-                else:
-                    rgba[i, j] = (0.05, 0.05, 0.05, 1.0)
+    fig, axes = _panels(len(lay.panels))
+    for ax, panel in zip(axes, lay.panels):
+        rgba = np.ones((len(lay.wds), len(lay.cols), 4))
+        for i, j, wd, c in lay.cells():
+            kind_value = values.get((panel, wd, c))
+            if kind_value is None:
+                continue
+            kind, v = kind_value
+            if kind == "generalizing":
+                rgba[i, j] = gen_cmap(gen_norm(v))
+                if v > math.log10(1 + gap):
+                    ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False,
+                                               edgecolor="black", linewidth=1.2))
+            elif kind == "memorization":
+                rgba[i, j] = mem_cmap(mem_norm(v))
+            else:
+                rgba[i, j] = (0.05, 0.05, 0.05, 1.0)
         ax.imshow(rgba, origin="lower", aspect="auto")
-        _label(ax, wds, fracs, _panel_title(phases, (extra_values, width)))
+        lay.label(ax, lay.title(panel))
     fig.tight_layout(rect=(0, 0, 0.80, 0.92))
     cax1 = fig.add_axes((0.82, 0.15, 0.02, 0.7))
     cb1 = fig.colorbar(plt.cm.ScalarMappable(gen_norm, gen_cmap), cax=cax1)
@@ -161,8 +216,8 @@ def plot_smooth_diagram(phases: dict, path: str | Path, max_epochs: int) -> None
     cb2 = fig.colorbar(plt.cm.ScalarMappable(mem_norm, mem_cmap), cax=cax2)
     cb2.set_label("log10(T_train); confusion is black", fontsize=7)
     cb2.ax.set_title("memorization", fontsize=7)
-    fig.suptitle(f"Smooth phase diagram (S3): outlined squares and the bar's black line mark "
-                 f"the grokking gap (> {spell(gap)} epochs)", fontsize=10)
+    fig.suptitle(f"Smooth phase diagram (S3)\noutlined squares and the bar's black line mark "
+                 f"the grokking gap (> {spell(gap)} epochs)", fontsize=9)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -208,40 +263,45 @@ def plot_curves(examples: dict, path: str | Path, threshold: float, loss_name: s
 
 def plot_grokking_step(phases: dict, path: str | Path) -> None:
     """S2: grokking step (first step with test accuracy >= phases.grokking_step_accuracy)
-    against the train fraction, mean with the seeds' standard deviation as error bars; one
-    line per weight decay, one panel per width (and extra-axes combination)."""
-    wds, fracs, panels = _axes_values(phases)
-    extras = extra_axes(phases["settings"]["sweep"])
-    index = {_group_key(g, extras): g for g in phases["groups"]}
-    fig, axes = _panels(len(panels), size=(4.2, 3.6), columns=3)
+    against the diagram's column axis (S2: train fraction), mean with the voting cells'
+    standard deviation as error bars; one line per weight decay, one panel per other axes."""
+    lay = _Layout(phases)
+    index = {lay.key(g): g for g in phases["groups"]}
+    fig, axes = _panels(len(lay.panels), size=(4.2, 3.6), columns=3)
     cmap = plt.get_cmap("viridis")
+    numeric = all(isinstance(c, (int, float)) for c in lay.cols)
+    xs_of = (lambda c: c) if numeric else lay.cols.index
     drawn = False
-    for ax, (values, width) in zip(axes, panels):
-        for i, wd in enumerate(wds):
+    for ax, panel in zip(axes, lay.panels):
+        for i, wd in enumerate(lay.wds):
             xs, means, stds = [], [], []
-            for fr in fracs:
-                g = index.get((values, wd, fr, width))
+            for c in lay.cols:
+                g = index.get((panel, wd, c))
                 if g and g["grokking_steps"]:
-                    xs.append(fr)
+                    xs.append(xs_of(c))
                     means.append(float(np.mean(g["grokking_steps"])))
                     stds.append(float(np.std(g["grokking_steps"])))
             if xs:
                 drawn = True
                 ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, linewidth=1.2,
-                            color=cmap(i / max(1, len(wds) - 1)), label=f"wd {spell(wd)}")
-        ax.set_xlabel("train fraction")
+                            color=cmap(i / max(1, len(lay.wds) - 1)), label=f"wd {spell(wd)}")
+        if numeric and min(lay.cols) > 0 and max(lay.cols) / min(lay.cols) >= 100:
+            ax.set_xscale("log")
+        ax.set_xlabel(_axis_label(lay.col))
         ax.set_ylabel("grokking step")
-        ax.set_title(_panel_title(phases, (values, width)), fontsize=9)
+        ax.set_title(lay.title(panel), fontsize=9)
         if ax.get_legend_handles_labels()[0]:
             ax.set_yscale("log")
-            ax.legend(fontsize=7)
+            ax.legend(fontsize=6, ncol=2 if len(lay.wds) > 8 else 1)
         else:
             ax.text(0.5, 0.5, "no cell reached the threshold", ha="center", va="center",
                     transform=ax.transAxes, fontsize=8)
-    pad = 0.05 * (max(fracs) - min(fracs) or 1.0)
+    xs_all = [xs_of(c) for c in lay.cols]
     tops = [ax.get_ylim() for ax in axes if ax.get_legend_handles_labels()[0]]
     for ax in axes:  # every panel on the same axes, so panels compare at a glance
-        ax.set_xlim(min(fracs) - pad, max(fracs) + pad)
+        if ax.get_xscale() == "linear":
+            pad = 0.05 * (max(xs_all) - min(xs_all) or 1.0)
+            ax.set_xlim(min(xs_all) - pad, max(xs_all) + pad)
         if tops and ax.get_legend_handles_labels()[0]:
             ax.set_ylim(min(t[0] for t in tops), max(t[1] for t in tops))
     thr = spell(phases["settings"]["phases"]["grokking_step_accuracy"])

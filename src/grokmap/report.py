@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .aggregate import axis_effects
-from .grid import Cell, cell_from_row, extra_axes, group_axes, short_label, spell
+from .grid import Cell, cell_from_row, extra_axes, group_axes, short_label, spell, voters
 from .io import package_versions
 from .phases import PHASES
 
@@ -84,7 +84,7 @@ def _mean_std(values: list) -> str:
 def _grokking_steps(phases: dict) -> list[str]:
     """S2's table: grokking step (mean ± std over seeds that reached it) per group."""
     sweep = phases["settings"]["sweep"]
-    shared = group_axes(sweep)
+    shared = group_axes(sweep, voters(phases["settings"]["phases"]))
     names = [short_label(k) if "." in k else k.replace("_", " ") for k in shared]
     rows = [[spell(g[k]) for k in shared] + [_mean_std(g["grokking_steps"]),
                                              f"{len(g['grokking_steps'])}/{g['n_seeds']}"]

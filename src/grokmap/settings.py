@@ -302,6 +302,11 @@ def _check_semantics(params: dict, run: dict, p_label: str, r_label: str) -> Non
     sweep = params["sweep"]
     extras = extra_axes(sweep)
     _check_layout(params, p_label)
+    models = {m for combo in itertools.product(*(sweep[k] for k in extras))
+              for m in [with_values(params, zip(extras, combo))["model"]["name"]]}
+    if "s3_mlp" in models and len(models) > 1:
+        raise SettingsError(f"{p_label}: 'sweep.model.name' mixes s3_mlp with {sorted(models - {'s3_mlp'})}; "
+                            f"allowed: s3_mlp alone (its cells train stacked) or the other models")
     for combo in itertools.product(*(sweep[k] for k in extras)):
         resolved = with_values(params, zip(extras, combo))
         where = p_label + (" (sweep " + ", ".join(f"{k}={v!r}" for k, v in zip(extras, combo)) + ")"

@@ -46,6 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .curves import first_logged_step
 from .models import seeded
 from .schedule import epoch_of, step_schedule
 
@@ -234,16 +235,6 @@ class Runs:
             self.runs[-1][1] += 1
         else:
             self.runs.append([value, 1])
-
-
-def first_logged_step(log: dict, split_name: str, threshold: float) -> Optional[int]:
-    """First logged step whose accuracy (correct / n, exact for 9 of 10 at 0.9) is >= threshold."""
-    n, step = log[f"n_{split_name}"], 0
-    for value, count in log[split_name]:
-        if value / n >= threshold:
-            return step + log["every"]
-        step += count * log["every"]
-    return None
 
 
 class _Cell:

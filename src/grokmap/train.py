@@ -226,7 +226,8 @@ class _Loop:
     def __init__(self, settings: dict, cell, progress: Optional[ProgressFn]):
         tk, tr = settings["task"], settings["training"]
         self.p = tk["modulus"]
-        (self.x, self.y), (self.tx, self.ty) = make_split(self.p, cell.train_fraction, cell.seed,
+        split_seed = cell.seed if tk["data_seed"] is None else tk["data_seed"]
+        (self.x, self.y), (self.tx, self.ty) = make_split(self.p, cell.train_fraction, split_seed,
                                                           tk["name"], tk["operands"])
         self.per_epoch, self.total, steps = step_schedule(tr, self.y.numel())
         self.evals = set(steps)

@@ -90,7 +90,7 @@ BAD_PARAMS = [
     (_set("training.batch_size", "half"), ["training.batch_size", "'half'", "'full'", "integer"]),
     (_set("training.batch_size", 0), ["training.batch_size", "'full'", ">= 1"]),
     (_set("training.max_steps", 0), ["training.max_steps", "null", ">= 1"]),
-    (_set("model.activation", "tanh"), ["model.activation", "'relu'", "'gelu'"]),
+    (_set("model.activation", "sigmoid"), ["model.activation", "'relu'", "'gelu'", "'tanh'"]),
     (_set("model.dropout", 1.0), ["model.dropout", "< 1"]),
     (_set("training.embedding_noise", -1), ["training.embedding_noise", ">= 0"]),
     (_set("training.momentum", 1.0), ["training.momentum", "< 1"]),
@@ -114,6 +114,21 @@ BAD_PARAMS = [
     (_set("sweep.model.name", []), ["sweep.model.name", "at least 1"]),
     (lambda q: (_set("task.name", "modular_division")(q), _set("sweep.task.modulus", [97, 91])(q))[-1],
      ["sweep task.modulus=91", "task.modulus", "prime"]),
+    # S3 (issue 8)
+    (_set("model.activation", "tanh"), ["model.activation", "'tanh'", "relu or gelu", "s3_mlp only"]),
+    (_set("model.name", "s3_mlp"), ["task.name", "'modular_addition'", "toy_addition, digits"]),
+    (_set("task.name", "toy_addition"), ["model.name", "'embed_concat_mlp'", "'s3_mlp'"]),
+    (lambda q: (_set("task.name", "digits")(q), _set("model.name", "s3_mlp")(q),
+                _set("training.optimizer", "sgd")(q))[-1], ["training.optimizer", "'sgd'", "adamw", "s3_mlp"]),
+    (_set("training.encoder_learning_rate", 0.001), ["training.encoder_learning_rate", "null", "s3_mlp only"]),
+    (_set("training.accuracy_every_steps", 1), ["training.accuracy_every_steps", "null", "s3_mlp only"]),
+    (_set("model.init_scale", 9.0), ["model.init_scale", "9", "s3_mlp only"]),
+    (_set("task.data_seed", -1), ["task.data_seed", "null", ">= 0"]),
+    (_set("phases.diagram_columns", "learning_rate"), ["phases.diagram_columns", "'learning_rate'",
+                                                       "train_fraction, width, seed"]),
+    (_set("phases.majority_over", ["weight_decay"]), ["phases.majority_over", "'weight_decay'", "seed"]),
+    (lambda q: (_set("task.name", "toy_addition")(q), _set("sweep.model.name", ["s3_mlp", "embed_concat_mlp"])(q))[-1],
+     ["sweep.model.name", "mixes s3_mlp"]),
 ]
 
 

@@ -45,7 +45,7 @@ def test_reduced_study_runs_end_to_end(studies, name):
     params = yaml.safe_load((studies.path / "studies" / "reduced" / f"{name}.yaml").read_text())
     out = studies.path / "results" / name
     assert json.loads((out / "validation.json").read_text())["passed"]
-    for fig in ("phase_diagram", "smooth_diagram", "curves", "grokking_step"):
+    for fig in ("phase_diagram", "smooth_diagram", "curves", "grokking_step", "seed_diagrams"):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 1000
     report = (out / "report.md").read_text()
     assert "## Grokking step" in report and "## Measurements" in report

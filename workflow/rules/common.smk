@@ -11,7 +11,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     [_SRC] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 
 from grokmap.cells import cell_settings
-from grokmap.cluster import CELL_MEM_MB, cell_runtime_minutes
+from grokmap.cluster import CELL_MEM_MB, cell_runtime_minutes, stack_runtime_minutes
 from grokmap.fingerprint import cell_files_complete, fingerprint, fingerprint_filename, training_code_files
 from grokmap.grid import AXES, axis_name, cell_from_wildcards, extra_axes
 from grokmap.grid import cells as grid_cells
@@ -40,6 +40,7 @@ OUT = {name: f"{R}/{rel}" for name, rel in {
     "validation": "validation.json", "metadata": "metadata.json", "report": "report.md",
     "phase_diagram": "figures/phase_diagram.png", "smooth_diagram": "figures/smooth_diagram.png",
     "curves": "figures/curves.png", "grokking_step": "figures/grokking_step.png",
+    "seed_diagrams": "figures/seed_diagrams.png",
 }.items()}
 
 # The cell path names every axis: extra axes first (e.g. training_optimizer={training_optimizer}),
@@ -58,6 +59,24 @@ FP_FILE = fingerprint_filename(TRAIN_FP)
 # Every rule that reads cells requests both files of each, so that a cell whose
 # fingerprint file is missing (or named for other settings) is retrained.
 CELL_OUTPUTS = CELLS + [f"{R}/cells/{c.relpath}/{FP_FILE}" for c in GRID]
+# S3's model (s3_mlp) trains stacked: the cells that still need training (missing, or trained
+# under other settings or code) are grouped by what they share and split into jobs of at most
+# config.yaml max_cells_per_job cells, at least one per core. A finished cell is in no job, so
+# growing the grid trains only the new cells; each cell keeps its own two files.
+from grokmap.cells import stack_groups, stackable
+
+STACKED = stackable(P)
+STACKS = []
+if STACKED:
+    try:
+        _CORES = int(workflow.cores)
+    except Exception:  # no --cores (e.g. a dry run)
+        _CORES = 1
+    _todo = [c for c in GRID if not cell_files_complete(f"{R}/cells/{c.relpath}/{FP_FILE}")]
+    for _group in stack_groups(CELL_SETTINGS, _todo):
+        _n = max(-(-len(_group) // RUN["max_cells_per_job"]), min(_CORES, len(_group)))
+        STACKS.extend(_group[_i::_n] for _i in range(_n))  # interleaved: similar work per job
+
 # All of params.yaml, as JSON, for the aggregation rules (tracked by their `params:`).
 PARAMS_JSON = json.dumps(P, sort_keys=True)
 
@@ -93,7 +112,8 @@ _MONITOR = []
 
 def _pending_cells():
     try:
-        return [str(j.output[0]) for j in workflow.dag.needrun_jobs() if j.rule.name == "train_cell"]
+        return [str(f) for j in workflow.dag.needrun_jobs() if j.rule.name.startswith("train_")
+                for f in j.output if str(f).endswith("/metrics.json")]
     except Exception:  # older/newer Snakemake internals: fall back to missing files
         return [c for c in CELLS if not os.path.exists(c)]
 

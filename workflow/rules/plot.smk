@@ -1,5 +1,6 @@
 # Figures from phases.json (and, for the curves, the representative cells' records).
-# The diagrams have one panel per width and per combination of extra sweep axes.
+# The diagrams are weight decay x phases.diagram_columns, one panel per combination of the
+# other axes that do not vote (phases.majority_over); seed_diagrams.png draws each voter alone.
 
 
 rule plot_phase_diagrams:
@@ -13,6 +14,8 @@ rule plot_phase_diagrams:
                       category="Figures"),
         grokking_step=report(OUT["grokking_step"], caption="../report/grokking_step.rst",
                              category="Figures"),
+        seed_diagrams=report(OUT["seed_diagrams"], caption="../report/seed_diagrams.rst",
+                             category="Figures"),
     log:
         R + "/logs/plot_phase_diagrams.log",
     params:
@@ -20,7 +23,7 @@ rule plot_phase_diagrams:
     shell:
         "{PY} {input.script} --phases-json {input.phases} --max-epochs {params.max_epochs}"
         " --phase-diagram {output.discrete} --smooth-diagram {output.smooth}"
-        " --grokking-step {output.grokking_step}"
+        " --grokking-step {output.grokking_step} --seed-diagrams {output.seed_diagrams}"
         " --log-level {LOG_LEVEL} 2> {log}"
 
 

@@ -10,6 +10,7 @@ rule write_report:
         smooth=OUT["smooth_diagram"],
         curves=OUT["curves"],
         grokking_step=OUT["grokking_step"],
+        seed_diagrams=OUT["seed_diagrams"],
     output:
         report=OUT["report"],
         metadata=OUT["metadata"],
@@ -22,4 +23,5 @@ rule write_report:
         " --phases-json {input.phases} --metadata {output.metadata} --report {output.report}"
         " --figure 'Phase diagram={input.discrete}' --figure 'Smooth phase diagram={input.smooth}'"
         " --figure 'Training curves and measurements={input.curves}'"
-        " --figure 'Grokking step by train fraction={input.grokking_step}' --log-level {LOG_LEVEL} 2> {log}"
+        " --figure 'Grokking step={input.grokking_step}'"
+        " --figure 'Phase diagram of each seed={input.seed_diagrams}' --log-level {LOG_LEVEL} 2> {log}"

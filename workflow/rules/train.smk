@@ -10,22 +10,45 @@
 # e.g. after `git checkout` + `dvc checkout` of an earlier sweep.
 
 
-rule train_cell:
-    output:
-        metrics=CELL_DIR + "/metrics.json",
-        fingerprint=CELL_DIR + "/" + FP_FILE,
-    log:
-        R + "/logs/cells/" + CELL_KEY + ".log",
-    threads: RUN["threads_per_job"]
-    resources:
-        # what a batch system is asked for (src/grokmap/cluster.py); ignored locally
-        mem_mb=CELL_MEM_MB,
-        runtime=lambda wc: cell_runtime_minutes(P, cell_from_wildcards(wc, P["sweep"])),
-    run:
-        # In the scheduler's process (the profile sets force-use-threads), so torch is
-        # imported once per run rather than once per cell; scripts/train_cell.py is the
-        # same job as a command.
-        from grokmap.cell_cli import train_cell_job
+if not STACKED:
+    rule train_cell:
+        output:
+            metrics=CELL_DIR + "/metrics.json",
+            fingerprint=CELL_DIR + "/" + FP_FILE,
+        log:
+            R + "/logs/cells/" + CELL_KEY + ".log",
+        threads: RUN["threads_per_job"]
+        resources:
+            # what a batch system is asked for (src/grokmap/cluster.py); ignored locally
+            mem_mb=CELL_MEM_MB,
+            runtime=lambda wc: cell_runtime_minutes(P, cell_from_wildcards(wc, P["sweep"])),
+        run:
+            # In the scheduler's process (the profile sets force-use-threads), so torch is
+            # imported once per run rather than once per cell; scripts/train_cell.py is the
+            # same job as a command.
+            from grokmap.cell_cli import train_cell_job
 
-        train_cell_job(wildcards, CELL_SETTINGS_JSON, threads, output.metrics, output.fingerprint,
-                       log[0], LOG_LEVEL)
+            train_cell_job(wildcards, CELL_SETTINGS_JSON, threads, output.metrics, output.fingerprint,
+                           log[0], LOG_LEVEL)
+
+
+# S3's model: one job per stack of cells (common.smk STACKS), each writing every cell's two files.
+for _k, _stack in enumerate(STACKS):
+    rule:
+        name: f"train_stack_{_k}"
+        output:
+            [f"{R}/cells/{c.relpath}/{f}" for c in _stack for f in ("metrics.json", FP_FILE)],
+        log:
+            f"{R}/logs/stacks/stack_{_k}_of_{len(STACKS)}.log",
+        threads: RUN["threads_per_job"]
+        resources:
+            mem_mb=CELL_MEM_MB,
+            runtime=stack_runtime_minutes(P, _stack),
+        params:
+            # the cells of this job, by their path spellings (a loop variable would be read late)
+            cells=[c.wildcards for c in _stack],
+        run:
+            from grokmap.cell_cli import train_stack_job
+
+            train_stack_job(params.cells, CELL_SETTINGS_JSON, threads, list(output)[0::2],
+                            list(output)[1::2], log[0], LOG_LEVEL)

@@ -100,12 +100,16 @@ def _measurements(phases: dict) -> list[str]:
     """Mean of the logged measurements at the first and last evaluation, per phase."""
     rows = []
     for ph in PHASES:
-        members = [r for r in phases["cells"] if r["phase"] == ph and r.get("final_ipr") is not None]
+        members = [r for r in phases["cells"] if r["phase"] == ph and r.get("final_param_norm") is not None]
         if not members:
             continue
-        mean = lambda k: sum(r[k] for r in members) / len(members)  # noqa: E731
-        rows.append([ph, len(members), f"{mean('initial_ipr'):.3f}", f"{mean('final_ipr'):.3f}",
-                     f"{mean('final_param_norm'):.1f}", f"{mean('final_active_fraction'):.2f}"])
+
+        def mean(key, digits):  # "-" where a model does not log it (S3's model: the norm only)
+            vals = [r[key] for r in members if r.get(key) is not None]
+            return f"{sum(vals) / len(vals):.{digits}f}" if vals else "-"
+
+        rows.append([ph, len(members), mean("initial_ipr", 3), mean("final_ipr", 3),
+                     mean("final_param_norm", 1), mean("final_active_fraction", 2)])
     if not rows:
         return []
     return ["## Measurements", "",

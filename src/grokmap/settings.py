@@ -218,6 +218,8 @@ def _check_task_and_model(params: dict, sweep: dict, label: str) -> None:
     else:
         if tr["optimizer"] != "adamw":
             refuse("training.optimizer", tr["optimizer"], "adamw with model 's3_mlp' (S3)")
+        if md["depth"] != 2:
+            refuse("model.depth", md["depth"], "2 with model 's3_mlp' (S3's two hidden layers)")
         if k != 2:
             refuse("task.operands", k, f"2 with task '{name}'")
         if tr["embedding_noise"] or md["dropout"]:

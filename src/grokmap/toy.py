@@ -206,8 +206,8 @@ def build(cfg: S3Config) -> S3Model:
 def _loss(out: torch.Tensor, y: torch.Tensor, loss: str, targets) -> torch.Tensor:
     """Per-cell loss over the last-but-one dim: cross-entropy, or MSE to the class targets
     (mean over examples and outputs, nn.MSELoss's reduction)."""
-    if loss == "cross_entropy":
-        return F.cross_entropy(out.transpose(-1, -2) if out.dim() == 3 else out, y, reduction="none").mean(-1)
+    if loss == "cross_entropy":  # flattened: no transposed copy of the stacked outputs
+        return F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1), reduction="none").view(y.shape).mean(-1)
     return (out - _rows(targets, y)).pow(2).mean((-1, -2))
 
 
@@ -343,7 +343,9 @@ def train_single(cfg: S3Config, progress: Optional[Callable] = None) -> dict:
 
 class _StackedAdamW:
     """AdamW over stacked parameters with per-cell lr and weight decay per group: torch's fused
-    AdamW kernel (one pass over parameter, gradient and both moments) on each cell's slices."""
+    AdamW kernel (one pass over parameter, gradient and both moments) on each cell's slices.
+    Cells of a stack step in lockstep, so they share one step counter per parameter; the
+    per-cell views of parameters and moments are made once (and again after :meth:`keep`)."""
 
     def __init__(self, params: list[torch.Tensor], groups: list[list[int]], hyper: list[list[tuple]],
                  betas: tuple, eps: float):
@@ -352,26 +354,37 @@ class _StackedAdamW:
         (self.b1, self.b2), self.eps = betas, eps
         self.m = [torch.zeros_like(p) for p in params]
         self.v = [torch.zeros_like(p) for p in params]
-        self.steps = [[torch.zeros((), dtype=torch.float32) for _ in params] for _ in hyper]
+        self.count = [torch.zeros((), dtype=torch.float32) for _ in params]
+        self._views()
+
+    def _views(self) -> None:
+        """One fused call per distinct (group, lr, weight decay): e.g. every cell's embeddings
+        (S3: one encoder lr for all) together, and the decoders of cells that differ only in seeds."""
+        p, m, v = ([t.unbind(0) for t in ts] for ts in (self.params, self.m, self.v))
+        calls: dict[tuple, list] = {}
+        for i, hyper in enumerate(self.hyper):
+            for g, group in enumerate(self.groups):
+                calls.setdefault((g, *hyper[g]), []).extend((k, i) for k in group)
+        self.calls = [(lr, wd, pairs, [p[k][i] for k, i in pairs], [m[k][i] for k, i in pairs],
+                       [v[k][i] for k, i in pairs], [self.count[k] for k, _ in pairs])
+                      for (_, lr, wd), pairs in calls.items()]
 
     @torch.no_grad()
     def step(self) -> None:
-        for i, steps in enumerate(self.steps):
-            torch._foreach_add_(steps, 1)
-            for g, group in enumerate(self.groups):
-                lr, wd = self.hyper[i][g]
-                torch._fused_adamw_([self.params[k][i] for k in group], [self.params[k].grad[i] for k in group],
-                                    [self.m[k][i] for k in group], [self.v[k][i] for k in group], [],
-                                    [steps[k] for k in group], lr=lr, beta1=self.b1, beta2=self.b2,
-                                    weight_decay=wd, eps=self.eps, amsgrad=False, maximize=False)
+        torch._foreach_add_(self.count, 1)
+        grads = [p.grad.unbind(0) for p in self.params]
+        for lr, wd, pairs, ps, ms, vs, counts in self.calls:
+            torch._fused_adamw_(ps, [grads[k][i] for k, i in pairs], ms, vs, [], counts, lr=lr,
+                                beta1=self.b1, beta2=self.b2, weight_decay=wd, eps=self.eps,
+                                amsgrad=False, maximize=False)
 
     def keep(self, idx: torch.Tensor, keep_list: list[int]) -> None:
         """Drop every cell not in ``idx`` (parameters are re-made as new leaves)."""
         self.params = [p.detach()[idx].clone().requires_grad_() for p in self.params]
         self.m = [m[idx].clone() for m in self.m]
         self.v = [v[idx].clone() for v in self.v]
-        self.steps = [self.steps[i] for i in keep_list]
         self.hyper = [self.hyper[i] for i in keep_list]
+        self._views()
 
 
 def _layout(name: str, t: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,96 @@
+"""S3's model in the workflow (issue 8): cells that still need training run as stacked jobs,
+each cell keeps its own files and invalidation, and a stacked cell equals the same cell
+trained alone."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from grokmap.grid import cells
+
+from .helpers import Project
+
+SMALL = {  # studies/reduced/s3_toy_classification.yaml, smaller still
+    "training": {"max_epochs": 300},
+    "sweep": {"weight_decay": [0.0, 5.0], "task.data_seed": [41],
+              "training.learning_rate": [0.0001, 0.001, 0.01]},
+}
+
+
+def _stack_jobs(output: str) -> list[str]:
+    return re.findall(r"\(Rule: (train_stack_\d+)\)", output)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    proj = Project(tmp_path_factory.mktemp("s3"), {})
+    study = yaml.safe_load((proj.path / "studies" / "reduced" / "s3_toy_classification.yaml").read_text())
+    (proj.path / "params.yaml").write_text(yaml.safe_dump(study, sort_keys=False))
+    proj.edit_params(SMALL)
+    proj.first = proj.snakemake()
+    return proj
+
+
+def test_pending_cells_train_as_stacks_one_job_per_core(project):
+    out = project.first.stdout + project.first.stderr
+    assert sorted(_stack_jobs(out)) == ["train_stack_0", "train_stack_1"]  # --cores 2, 6 cells
+    assert "train_cell" not in out
+    logs = sorted((project.path / "results" / "logs" / "stacks").glob("*.log"))
+    assert [p.name for p in logs] == ["stack_0_of_2.log", "stack_1_of_2.log"]
+    assert "training 3 cells as one stack" in logs[0].read_text()
+    grid = cells(project.params["sweep"])
+    for cell in grid:
+        d = project.path / "results" / "cells" / cell.relpath
+        record = json.loads((d / "metrics.json").read_text())
+        assert len(list(d.glob("fingerprint-*.json"))) == 1
+        assert record["stacked_cells"] == 3
+        log = record["accuracy_log"]  # every step, run-length encoded
+        assert log["every"] == 1 and sum(n for _, n in log["train"]) == record["steps_run"]
+    assert json.loads((project.path / "results" / "validation.json").read_text())["passed"]
+    assert "Nothing to be done" in (lambda p: p.stdout + p.stderr)(project.snakemake())
+
+
+def test_a_stacked_cell_equals_the_same_cell_trained_alone(project):
+    """scripts/train_cell.py trains one cell on the one-cell path (nn.Module + torch.optim.AdamW)."""
+    cell = cells(project.params["sweep"])[1]
+    stacked = json.loads((project.path / "results" / "cells" / cell.relpath / "metrics.json").read_text())
+    settings = stacked["settings"]
+    fp_name = next((project.path / "results" / "cells" / cell.relpath).glob("fingerprint-*.json")).name
+    out = project.path / "alone" / "metrics.json"
+    args = [x for k, v in cell.wildcards.items() if k in ("wd", "frac", "width", "seed") for x in (f"--{k}", v)]
+    args += [x for k, v in cell.wildcards.items() if k not in ("wd", "frac", "width", "seed")
+             for x in ("--axis", f"{k}={v}")]
+    subprocess.run([sys.executable, str(project.path / "scripts" / "train_cell.py"), *args,
+                    "--settings", json.dumps(settings), "--out", str(out),
+                    "--fingerprint-out", str(out.parent / fp_name)], check=True, cwd=project.path,
+                   env={"PYTHONPATH": str(project.path / "src"), "PATH": "/usr/bin:/bin"})
+    alone = json.loads(out.read_text())
+    assert alone["stacked_cells"] == 1 and alone["steps_run"] == stacked["steps_run"]
+    assert alone["accuracy_log"] == stacked["accuracy_log"]
+    for key in ("train_loss", "test_loss", "param_norm"):
+        assert alone["curves"][key] == pytest.approx(stacked["curves"][key], rel=1e-3), key
+
+
+def test_a_new_learning_rate_trains_only_its_cells_and_phase_edits_train_nothing(project):
+    before = project.cell_files()
+    project.edit_params({"sweep": {"training.learning_rate": [0.0001, 0.001, 0.01, 0.003]}})
+    out = project.snakemake()
+    after = project.cell_files()
+    assert len(after) == len(before) + 2
+    assert {k: after[k] for k in before} == before  # the finished cells were not touched
+    log = next(iter(sorted((project.path / "results" / "logs" / "stacks").glob("stack_*_of_*.log"),
+                           key=lambda p: p.stat().st_mtime)[-1:]))
+    assert len(_stack_jobs(out.stdout + out.stderr)) == 2 and "training 1 cells as one stack" in log.read_text()
+
+    phases_before = json.loads((project.path / "results" / "phases.json").read_text())
+    project.edit_params({"phases": {"accuracy_threshold": 0.5, "majority_over": ["task.data_seed"]}})
+    out = project.snakemake()
+    assert not _stack_jobs(out.stdout + out.stderr) and project.cell_files() == after
+    phases = json.loads((project.path / "results" / "phases.json").read_text())
+    assert phases["settings"]["phases"]["accuracy_threshold"] == 0.5
+    assert [r["first_train_epoch"] for r in phases["cells"]] != [r["first_train_epoch"] for r in phases_before["cells"]]

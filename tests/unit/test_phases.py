@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from grokmap.phases import classify, classify_curves, first_epoch_at
+from grokmap.phases import classify, classify_curves, classify_record, first_epoch_at
 
 T, GAP = 0.95, 200
 
@@ -37,3 +37,21 @@ def test_first_epoch_and_curves():
         "comprehension", 200, 200, 400)
     assert classify_curves(curves, T, 199)["phase"] == "grokking"
     assert classify_curves(curves, 0.98, GAP)["phase"] == "memorization"
+
+
+def test_s3_records_classify_from_the_per_step_accuracy_log():
+    """S3: first step at 90 % from the run-length encoded log (exact: 9 of 10 counts), the
+    1e3-step rule as gap 999 at one step per epoch, and minibatch steps turned into epochs."""
+    log = {"every": 1, "n_train": 45, "n_test": 10, "train": [[30, 99], [41, 5000]], "test": [[5, 1098], [9, 4001]]}
+    record = {"accuracy_log": log, "steps_per_epoch": 1,
+              "curves": {"epoch": [5099], "train_acc": [41 / 45], "test_acc": [0.9]}}
+    c = classify_record(record, 0.9, 999)
+    assert (c["first_train_epoch"], c["first_test_epoch"], c["phase"], c["gap_epochs"]) == (100, 1099, "comprehension", 999)
+    log["test"] = [[5, 1099], [9, 4000]]
+    assert classify_record(record, 0.9, 999)["phase"] == "grokking"  # 1,000 steps later
+    log["test"] = [[8, 5099]]
+    assert classify_record(record, 0.9, 999)["phase"] == "memorization"
+    log["every"], record["steps_per_epoch"] = 10, 5  # digits: logged every 10 steps, 5 steps per epoch
+    log["test"] = [[5, 100], [9, 409]]
+    c = classify_record(record, 0.9, 199.8)
+    assert (c["first_train_epoch"], c["first_test_epoch"]) == (200, 202)

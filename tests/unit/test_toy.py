@@ -6,8 +6,13 @@ from dataclasses import replace
 import pytest
 import torch
 
-from grokmap.toy import (S3Config, class_targets, first_logged_step, load_digits, split, toy_pairs,
-                         train_single, train_stacked)
+from grokmap.cells import cell_settings, stack_groups
+from grokmap.grid import cells, resolve_settings
+from grokmap.settings import load_settings
+from grokmap.toy import (S3Config, class_targets, config_from_settings, first_logged_step, load_digits, split,
+                         stack_key, toy_pairs, train_single, train_stacked)
+
+from ..conftest import ROOT, SCHEMAS
 
 TOY = S3Config(task="toy_addition", decoder_lr=1e-3, weight_decay=0.0, encoder_lr=1e-3, encoder_wd=0.0,
                data_seed=0, model_seed=0, steps=150, eval_steps=(50, 100, 150))
@@ -107,3 +112,16 @@ def test_the_toy_model_learns_its_training_set():
 def test_cells_that_differ_in_shape_do_not_stack():
     with pytest.raises(ValueError, match="cannot train stacked"):
         train_stacked([TOY, replace(TOY, steps=20, eval_steps=(20,))])
+
+
+def test_the_workflow_groups_exactly_the_cells_that_can_stack():
+    """grokmap.cells.stack_groups (torch-free, used by the workflow) puts cells in one group only
+    when grokmap.toy would stack them, and splits them when a shared setting differs."""
+    params = load_settings(ROOT / "studies" / "reduced" / "s3_toy_activations.yaml", ROOT / "config.yaml",
+                           SCHEMAS).params
+    settings = cell_settings(params)
+    groups = stack_groups(settings, cells(params["sweep"]))
+    assert len(groups) == 3 and sum(map(len, groups)) == len(cells(params["sweep"]))  # one per activation
+    for group in groups:
+        keys = {stack_key(config_from_settings(resolve_settings(settings, c), c)) for c in group}
+        assert len(keys) == 1

@@ -13,6 +13,8 @@
 # What to compute is params.yaml; how to run is config.yaml. Both are validated against
 # workflow/schemas/ before any job starts. Each sweep cell is its own target:
 #   results/cells/wd=<wd>/frac=<frac>/width=<width>/seed=<seed>/metrics.json
+# (S3's model trains the cells that need it in stacks, several cells per job, each cell still
+# writing its own files: workflow/rules/train.smk.)
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/train.smk"

@@ -2,6 +2,7 @@
 
 * confusion     - train accuracy never reached the threshold, or final train accuracy is below it;
 * memorization  - test accuracy never reached it, or final test accuracy is below it;
+  (the final-accuracy conditions apply with ``phases.require_final_accuracy``: S0 yes, S3 no)
 * grokking      - (first eval epoch with test >= threshold) - (first with train >= threshold) > gap;
 * comprehension - otherwise (both reached, test lagging by at most the gap).
 
@@ -20,11 +21,14 @@ PHASES: tuple[str, ...] = ("confusion", "memorization", "grokking", "comprehensi
 
 
 def classify(first_train: Optional[int], first_test: Optional[int], final_train: float,
-             final_test: float, threshold: float, gap_epochs: float) -> tuple[str, Optional[int]]:
-    """Phase and generalization gap (epochs; None unless both splits reached the threshold)."""
-    if first_train is None or final_train < threshold:
+             final_test: float, threshold: float, gap_epochs: float,
+             require_final: bool = True) -> tuple[str, Optional[int]]:
+    """Phase and generalization gap (epochs; None unless both splits reached the threshold).
+    ``require_final`` (S0): a split that reached the threshold must also end at or above it;
+    S3 judges by the first-threshold steps alone."""
+    if first_train is None or (require_final and final_train < threshold):
         return "confusion", None
-    if first_test is None or final_test < threshold:
+    if first_test is None or (require_final and final_test < threshold):
         return "memorization", None
     gap = first_test - first_train
     return ("grokking" if gap > gap_epochs else "comprehension"), gap
@@ -43,12 +47,12 @@ def first_epochs(record: dict, threshold: float) -> tuple[Optional[float], Optio
     return tuple(None if s is None else epoch_of(s, per_epoch) for s in steps)
 
 
-def classify_record(record: dict, threshold: float, gap_epochs: float) -> dict:
+def classify_record(record: dict, threshold: float, gap_epochs: float, require_final: bool = True) -> dict:
     """Classify a cell record (its accuracy log if it has one, else its curves)."""
     first_train, first_test = first_epochs(record, threshold)
     curves = record["curves"]
     phase, gap = classify(first_train, first_test, curves["train_acc"][-1],
-                          curves["test_acc"][-1], threshold, gap_epochs)
+                          curves["test_acc"][-1], threshold, gap_epochs, require_final)
     return {"phase": phase, "gap_epochs": gap, "first_train_epoch": first_train,
             "first_test_epoch": first_test}
 

@@ -27,6 +27,13 @@ def test_boundary_table(ft, fte, trf, tef, phase, gap):
     assert classify(ft, fte, trf, tef, T, GAP) == (phase, gap)
 
 
+def test_without_the_final_accuracy_rule_first_steps_alone_decide():
+    """S3's Table 1: a split that reached the threshold counts even if it fell back later."""
+    assert classify(100, None, 0.94, 0.01, T, GAP, require_final=False) == ("memorization", None)
+    assert classify(100, 200, 1.0, 0.94, T, GAP, require_final=False) == ("comprehension", 100)
+    assert classify(None, None, 0.94, 0.01, T, GAP, require_final=False) == ("confusion", None)
+
+
 def test_first_epoch_and_curves():
     curves = {"epoch": [100, 200, 300, 400], "train_acc": [0.5, 0.96, 1.0, 1.0],
               "test_acc": [0.01, 0.2, 0.5, 0.97], "train_loss": [1] * 4, "test_loss": [1] * 4}

@@ -128,3 +128,24 @@ def test_an_extra_axis_through_dvc_experiments(repo):
     assert "training.optimizer" in (repo.path / "results" / "phases.csv").read_text().splitlines()[0]
     diff = dvc(repo, "params", "diff", "--all").stdout
     assert "sweep.training.optimizer" in diff
+
+
+def test_an_s3_study_through_dvc(repo):
+    """S3's stacked cells under DVC: `dvc repro` trains the grid in stack jobs; a new learning
+    rate through `dvc exp run -S` trains only its own cells, and `dvc params diff` names it."""
+    import yaml
+
+    study = yaml.safe_load((repo.path / "studies" / "reduced" / "s3_toy_classification.yaml").read_text())
+    (repo.path / "params.yaml").write_text(yaml.safe_dump(study, sort_keys=False))
+    repo.edit_params({"training": {"max_epochs": 200},
+                      "sweep": {"weight_decay": [0.0, 5.0], "task.data_seed": [41],
+                                "training.learning_rate": [0.001, 0.01]}})
+    out = dvc(repo, "repro")
+    assert "train_stack_" in out.stdout + out.stderr
+    _commit(repo, "s3 baseline")
+    before = repo.cell_files()
+    assert len(before) == 4
+    dvc(repo, "exp", "run", "-S", "sweep.training.learning_rate=[0.001,0.01,0.003]")
+    after = repo.cell_files()
+    assert len(after) == 6 and _rewritten(before, after) == {k for k in after if "0.003" in k}
+    assert "sweep.training.learning_rate" in dvc(repo, "params", "diff").stdout

@@ -132,9 +132,9 @@ def _train_stack(given: list, settings: dict, threads: int, outs: list, fp_paths
     log.info("training %d cells as one stack (fingerprint %s, process %d): %s", len(cells), fp[:12],
              os.getpid(), ", ".join(c.relpath for c in cells))
     started = time.perf_counter()
-    records = run_stack(settings, cells, fp, log.info)
-    for record, out, fp_path in zip(records, outs, fp_paths):
-        _write(record, fp, fp_doc, out, fp_path)
+    files = {c: (o, f) for c, o, f in zip(cells, outs, fp_paths)}
+    # each cell's files are written as soon as it finishes: a killed job keeps those cells
+    run_stack(settings, cells, fp, log.info, lambda cell, record: _write(record, fp, fp_doc, *files[cell]))
     log.info("done in %.1f s (%.3f s per cell)", time.perf_counter() - started,
              (time.perf_counter() - started) / len(cells))
 

@@ -67,14 +67,20 @@ def stack_groups(settings: dict, cells: list[Cell]) -> list[list[Cell]]:
     return list(groups.values())
 
 
-def run_stack(settings: dict, cells: list[Cell], fingerprint: str, progress=None) -> list[dict]:
-    """Train ``cells`` (one of :func:`stack_groups`) as one stacked computation; one record each."""
+def run_stack(settings: dict, cells: list[Cell], fingerprint: str, progress=None, on_record=None) -> list[dict]:
+    """Train ``cells`` (one of :func:`stack_groups`) as one stacked computation; one record
+    each. ``on_record(cell, record)`` gets each record as soon as its cell finishes."""
     from .toy import config_from_settings, train_stacked
 
-    started = time.perf_counter()
-    results = train_stacked([config_from_settings(resolve_settings(settings, c), c) for c in cells], progress)
-    share = (time.perf_counter() - started) / max(1, len(cells))
-    return [_record(settings, c, fingerprint, r, share) for c, r in zip(cells, results)]
+    records: list = [None] * len(cells)
+
+    def done(i: int, result: dict) -> None:
+        records[i] = _record(settings, cells[i], fingerprint, result, result["train_seconds"])
+        if on_record:
+            on_record(cells[i], records[i])
+
+    train_stacked([config_from_settings(resolve_settings(settings, c), c) for c in cells], progress, done)
+    return records
 
 
 def _record(settings: dict, cell: Cell, fingerprint: str, result: dict, seconds: float) -> dict:

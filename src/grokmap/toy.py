@@ -391,8 +391,12 @@ def _layout(name: str, t: torch.Tensor) -> torch.Tensor:
     return t.t() if name.endswith("weight") else t
 
 
-def train_stacked(configs: Sequence[S3Config], progress: Optional[Callable[[str], None]] = None) -> list[dict]:
-    """Train every config as one stacked computation; one result per config, in order."""
+def train_stacked(configs: Sequence[S3Config], progress: Optional[Callable[[str], None]] = None,
+                  on_done: Optional[Callable[[int, dict], None]] = None) -> list[dict]:
+    """Train every config as one stacked computation; one result per config, in order.
+    ``on_done(index, result)`` is called as soon as a cell finishes (early stop, non-finite
+    loss or the budget), so its result can be saved before the others finish. A result's
+    ``train_seconds`` is the stack's time until then, divided by the stack's size."""
     if not configs:
         return []
     if len({stack_key(c) for c in configs}) != 1:
@@ -418,6 +422,7 @@ def train_stacked(configs: Sequence[S3Config], progress: Optional[Callable[[str]
     data["targets"] = torch.stack(tg) if tg[0] is not None else None  # (C, classes, out)
     n_train, n_test = data["y"].shape[1], data["ty"].shape[1]
     cells = [_Cell(c, n_train, n_test) for c in configs]
+    results: list = [None] * len(configs)
     samplers = [_batch_indices(c, n_train) for c in configs]
     active = list(range(len(configs)))  # original index of each stack row
     act, loss_name, toy = _ACT[cfg0.activation], cfg0.loss, cfg0.task == "toy_addition"
@@ -477,6 +482,12 @@ def train_stacked(configs: Sequence[S3Config], progress: Optional[Callable[[str]
         if progress and (step % report_every == 0):
             progress(f"step {step}/{cfg0.steps}: {len(active)} of {len(configs)} cells still training")
         keep = [row for row, i in enumerate(active) if not cells[i].done]
+        for row, i in enumerate(active):
+            if cells[i].done:
+                results[i] = cells[i].result((time.perf_counter() - started) / len(configs), n_parameters,
+                                             len(configs))
+                if on_done:
+                    on_done(i, results[i])
         if not keep:
             break
         if len(keep) < len(active):
@@ -485,8 +496,7 @@ def train_stacked(configs: Sequence[S3Config], progress: Optional[Callable[[str]
             active = [active[row] for row in keep]
             data = {k: (v[idx] if v is not None else None) for k, v in data.items()}
             out = None  # the parameters are new leaves: recompute the forward
-    seconds = (time.perf_counter() - started) / len(configs)
-    return [c.result(seconds, n_parameters, len(configs)) for c in cells]
+    return results
 
 
 def with_budget(cfg: S3Config, steps: int, eval_every: int) -> S3Config:

@@ -84,8 +84,10 @@ def test_cells_that_stop_early_leave_the_stack_and_keep_their_own_record(float64
     base = replace(TOY, steps=600, eval_steps=(200, 400, 600), early_stop_accuracy=0.9)
     configs = [replace(base, weight_decay=wd, data_seed=ds, model_seed=ms)
                for wd, ds, ms in ((0.0, 0, 1), (1.0, 2, 0), (0.0, 0, 0), (1.0, 0, 0))]
-    stacked = train_stacked(configs)
+    finished = []  # (index, steps run) in the order the cells were handed out
+    stacked = train_stacked(configs, on_done=lambda i, r: finished.append((i, r["steps_run"])))
     assert [r["stopped_early"] for r in stacked] == [True, True, False, False]
+    assert [i for i, _ in finished] == [0, 1, 2, 3] and finished[1][1] < finished[2][1] == 600
     # the cells that went on are bit-identical to a stack that never held the stopped ones
     for got, alone in zip(stacked[2:], train_stacked(configs[2:])):
         assert got == {**alone, "train_seconds": got["train_seconds"], "stacked_cells": 4}

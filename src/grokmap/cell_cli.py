@@ -129,8 +129,10 @@ def _train_stack(given: list, settings: dict, threads: int, outs: list, fp_paths
     prepared = [_prepare(g, settings, threads, f) for g, f in zip(given, fp_paths)]
     cells = [c for c, _, _ in prepared]
     fp, fp_doc = prepared[0][1], prepared[0][2]
-    log.info("training %d cells as one stack (fingerprint %s, process %d): %s", len(cells), fp[:12],
-             os.getpid(), ", ".join(c.relpath for c in cells))
+    log.info("training %d cells as one stack (fingerprint %s, process %d), from %s to %s", len(cells), fp[:12],
+             os.getpid(), cells[0].relpath, cells[-1].relpath)
+    for c in cells:
+        log.debug("in this stack: %s", c.relpath)
     started = time.perf_counter()
     files = {c: (o, f) for c, o, f in zip(cells, outs, fp_paths)}
     # each cell's files are written as soon as it finishes: a killed job keeps those cells

@@ -12,14 +12,21 @@ import pytest
 import yaml
 
 from grokmap.grid import cells
+from grokmap.settings import load_settings
 
 from .helpers import Project
 
 SMALL = {  # studies/reduced/s3_toy_classification.yaml, smaller still
     "training": {"max_epochs": 300},
-    "sweep": {"weight_decay": [0.0, 5.0], "task.data_seed": [41],
-              "training.learning_rate": [0.0001, 0.001, 0.01]},
+    "sweep": {"weight_decay": [0.0, 5.0], "task": {"data_seed": [41]},
+              "training": {"learning_rate": [0.0001, 0.001, 0.01]}},
 }
+
+
+def _grid(proj) -> list:
+    """The project's cells, from its params.yaml as the workflow reads it (nested axes too)."""
+    params = load_settings(proj.path / "params.yaml", proj.path / "config.yaml", proj.path / "workflow" / "schemas").params
+    return cells(params["sweep"])
 
 
 def _stack_jobs(output: str) -> list[str]:
@@ -43,7 +50,7 @@ def test_pending_cells_train_as_stacks_one_job_per_core(project):
     logs = sorted((project.path / "results" / "logs" / "stacks").glob("*.log"))
     assert [p.name for p in logs] == ["stack_0_of_2.log", "stack_1_of_2.log"]
     assert "training 3 cells as one stack" in logs[0].read_text()
-    grid = cells(project.params["sweep"])
+    grid = _grid(project)
     for cell in grid:
         d = project.path / "results" / "cells" / cell.relpath
         record = json.loads((d / "metrics.json").read_text())
@@ -57,7 +64,7 @@ def test_pending_cells_train_as_stacks_one_job_per_core(project):
 
 def test_a_stacked_cell_equals_the_same_cell_trained_alone(project):
     """scripts/train_cell.py trains one cell on the one-cell path (nn.Module + torch.optim.AdamW)."""
-    cell = cells(project.params["sweep"])[1]
+    cell = _grid(project)[1]
     stacked = json.loads((project.path / "results" / "cells" / cell.relpath / "metrics.json").read_text())
     settings = stacked["settings"]
     fp_name = next((project.path / "results" / "cells" / cell.relpath).glob("fingerprint-*.json")).name
@@ -78,7 +85,7 @@ def test_a_stacked_cell_equals_the_same_cell_trained_alone(project):
 
 def test_a_new_learning_rate_trains_only_its_cells_and_phase_edits_train_nothing(project):
     before = project.cell_files()
-    project.edit_params({"sweep": {"training.learning_rate": [0.0001, 0.001, 0.01, 0.003]}})
+    project.edit_params({"sweep": {"training": {"learning_rate": [0.0001, 0.001, 0.01, 0.003]}}})
     out = project.snakemake()
     after = project.cell_files()
     assert len(after) == len(before) + 2

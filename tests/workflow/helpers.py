@@ -4,8 +4,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -75,3 +77,16 @@ class Project:
 def trained_jobs(output: str) -> int:
     """Number of train_cell jobs Snakemake reports as finished in a run's output."""
     return len(re.findall(r"\(Rule: train_cell\)", output))
+
+
+def kill_when(proj, condition, timeout=120, **env_extra):
+    """Start `snakemake --cores 2` in the project and SIGKILL its process group once condition() holds."""
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", **env_extra)
+    proc = subprocess.Popen([str(BIN / "snakemake"), "--cores", "2"], cwd=proj.path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + timeout
+    while not condition() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before the kill point"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()

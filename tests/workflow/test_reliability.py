@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import time
 
 import pytest
 
-from .helpers import BIN, Project, trained_jobs
+from .helpers import BIN, Project, kill_when, trained_jobs
 
 pytestmark = pytest.mark.workflow
 
@@ -30,18 +28,6 @@ def reference(tmp_path_factory):
     return proj
 
 
-def _kill_when(proj, condition, timeout=120, **env_extra):
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", **env_extra)
-    proc = subprocess.Popen([str(BIN / "snakemake"), "--cores", "2"], cwd=proj.path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + timeout
-    while not condition() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run finished before the kill point"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
 KILL_POINTS = {
     "before any cell finished": lambda p: (p.path / "results" / "logs" / "cells").exists(),
     "after two cells": lambda p: len(p.cell_files()) >= 2,
@@ -58,7 +44,7 @@ def test_sigkill_then_same_command_resumes(tmp_path, reference, point):
     proj.edit_params(SLOW)
     # mid-write: every atomic write pauses 2 s between its temporary file and the rename
     pause = {"GROKMAP_TEST_PAUSE_BEFORE_RENAME": "2"} if point.startswith("mid-write") else {}
-    _kill_when(proj, lambda: KILL_POINTS[point](proj), **pause)
+    kill_when(proj, lambda: KILL_POINTS[point](proj), **pause)
     # finished = both files of the cell written (metrics.json, then its fingerprint file)
     survived = {k: v for k, v in proj.cell_files().items()
                 if list((proj.path / k).parent.glob("fingerprint-*.json"))}

@@ -14,7 +14,7 @@ import yaml
 from grokmap.grid import cells
 from grokmap.settings import load_settings
 
-from .helpers import Project
+from .helpers import Project, kill_when
 
 SMALL = {  # studies/reduced/s3_toy_classification.yaml, smaller still
     "training": {"max_epochs": 300},
@@ -101,3 +101,24 @@ def test_a_new_learning_rate_trains_only_its_cells_and_phase_edits_train_nothing
     phases = json.loads((project.path / "results" / "phases.json").read_text())
     assert phases["settings"]["phases"]["accuracy_threshold"] == 0.5
     assert [r["first_train_epoch"] for r in phases["cells"]] != [r["first_train_epoch"] for r in phases_before["cells"]]
+
+
+def test_a_killed_stack_keeps_the_cells_that_had_finished(tmp_path):
+    """Cells that stop early are written at once; SIGKILL the run after the first one, and the
+    same command trains only the others."""
+    proj = Project(tmp_path, {})
+    study = yaml.safe_load((proj.path / "studies" / "reduced" / "s3_toy_classification.yaml").read_text())
+    (proj.path / "params.yaml").write_text(yaml.safe_dump(study, sort_keys=False))
+    # lr 1.6e-4 and 3.2e-4 at wd 0 reach 90 % on both splits within ~1,100 steps (comprehension)
+    # and stop; lr 1e-5 and wd 20 train the whole budget
+    proj.edit_params({"training": {"max_epochs": 6000},
+                      "sweep": {"weight_decay": [0.0, 20.0], "task": {"data_seed": [42]},
+                                "training": {"learning_rate": [0.000158, 0.000316, 1e-05]}}})
+    kill_when(proj, lambda: len(proj.cell_files()) >= 1, timeout=300)
+    survived = {k: v for k, v in proj.cell_files().items()
+                if list((proj.path / k).parent.glob("fingerprint-*.json"))}
+    assert survived and all("wd=0/" in k for k in survived)
+    proj.snakemake()
+    after = proj.cell_files()
+    assert len(after) == 6 and {k: after[k] for k in survived} == survived
+    assert json.loads((proj.path / "results" / "validation.json").read_text())["passed"]

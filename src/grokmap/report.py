@@ -137,7 +137,11 @@ def render_report(phases: dict, metadata: dict, figures: dict[str, str]) -> str:
            + ("" if s["training"]["max_steps"] is None and "training.max_steps" not in extras
               else f" or {st('training', 'max_steps')} steps")
            + ", evaluated every "
-           f"{st('training', 'eval_every_epochs')}. A split has reached when its accuracy is "
+           f"{st('training', 'eval_every_epochs')}"
+           + ("" if s["training"].get("accuracy_every_steps") is None
+              else " (accuracy every step)" if s["training"]["accuracy_every_steps"] == 1
+              else f" (accuracy every {st('training', 'accuracy_every_steps')} steps)")
+           + ". A split has reached when its accuracy is "
            f">= {spell(thr['accuracy_threshold'])}; grokking means test reached more than "
            f"{spell(thr['grokking_gap_epochs'])} epochs after train."
            + ("".join(f" Swept: {k} ({', '.join(spell(v) for v in s['sweep'][k])})." for k in extras)),

@@ -60,7 +60,7 @@ def test_reduced_study_runs_end_to_end(studies, name):
     assert (f"or {steps} steps" in header) == (steps is not None), header
     assert ("(depth" in header) == (params["model"]["name"] != "quadratic_mlp"), header
     every = params["training"]["accuracy_every_steps"]
-    assert ("(accuracy every step" in header) == (every is not None), header
+    assert ("(accuracy every " in header) == (every is not None), header
     grid = cells(params["sweep"])
     rows = list(csv.DictReader((out / "phases.csv").open()))
     assert len(rows) == len(grid)

@@ -403,8 +403,14 @@ def train_stacked(configs: Sequence[S3Config], progress: Optional[Callable[[str]
         raise ValueError("cells differ in more than learning rates, weight decays and seeds; "
                          "they cannot train stacked")
     started = time.perf_counter()
+    configs = list(configs)
+    # A stack always has at least two rows: batched kernels round a single matrix differently,
+    # and a cell's numbers must not depend on the stack it trains in. A lone cell trains beside
+    # a copy of itself; when one cell is left, a finished one stays as padding.
+    rows_cfg = configs + configs[:1] if len(configs) == 1 else configs
+    handed: set[int] = {1} if len(configs) == 1 else set()  # rows whose cell is finished and returned
     cfg0 = configs[0]
-    models = [build(c) for c in configs]
+    models = [build(c) for c in rows_cfg]
     names = [n for n, _ in models[0].named_parameters()]
     n_parameters = sum(p.numel() for p in models[0].parameters())
     enc = set(models[0].encoder_names())
@@ -414,17 +420,17 @@ def train_stacked(configs: Sequence[S3Config], progress: Optional[Callable[[str]
     del models
     groups = [[k for k, n in enumerate(names) if n in enc], [k for k, n in enumerate(names) if n not in enc]]
     opt = _StackedAdamW(params, groups, [[(c.encoder_lr, c.encoder_wd), (c.decoder_lr, c.weight_decay)]
-                                         for c in configs], cfg0.betas, cfg0.eps)
-    splits = [split(c) for c in configs]
+                                         for c in rows_cfg], cfg0.betas, cfg0.eps)
+    splits = [split(c) for c in rows_cfg]
     data = {"x": torch.stack([s[0][0] for s in splits]), "y": torch.stack([s[0][1] for s in splits]),
             "tx": torch.stack([s[1][0] for s in splits]), "ty": torch.stack([s[1][1] for s in splits])}
-    tg = [class_targets(c) for c in configs]
+    tg = [class_targets(c) for c in rows_cfg]
     data["targets"] = torch.stack(tg) if tg[0] is not None else None  # (C, classes, out)
     n_train, n_test = data["y"].shape[1], data["ty"].shape[1]
-    cells = [_Cell(c, n_train, n_test) for c in configs]
+    cells = [_Cell(c, n_train, n_test) for c in rows_cfg]
     results: list = [None] * len(configs)
-    samplers = [_batch_indices(c, n_train) for c in configs]
-    active = list(range(len(configs)))  # original index of each stack row
+    samplers = [_batch_indices(c, n_train) for c in rows_cfg]
+    active = list(range(len(rows_cfg)))  # original index of each stack row
     act, loss_name, toy = _ACT[cfg0.activation], cfg0.loss, cfg0.task == "toy_addition"
     idx_of = {n: k for k, n in enumerate(names)}
 
@@ -461,7 +467,8 @@ def train_stacked(configs: Sequence[S3Config], progress: Optional[Callable[[str]
             _loss(forward(bx), by, loss_name, data["targets"]).sum().backward()
         opt.step()
         log_acc = cfg0.acc_every is not None and step % cfg0.acc_every == 0
-        need_eval = any(cells[i].wants_eval(step) for i in active)
+        live = [(row, i) for row, i in enumerate(active) if i not in handed]
+        need_eval = any(cells[i].wants_eval(step) for _, i in live)
         with torch.set_grad_enabled(full_batch and step < cfg0.steps):
             out = forward(data["x"]) if (full_batch or log_acc or need_eval) else None
         with torch.no_grad():
@@ -470,26 +477,29 @@ def train_stacked(configs: Sequence[S3Config], progress: Optional[Callable[[str]
                 tr_c = _correct(out, data["y"], loss_name, data["targets"]).tolist()
                 te_c = _correct(tout, data["ty"], loss_name, data["targets"]).tolist()
             if log_acc:
-                for row, i in enumerate(active):
+                for row, i in live:
                     cells[i].log_accuracy(step, tr_c[row], te_c[row])
-            if need_eval or any(cells[i].done for i in active):
-                rows = [row for row, i in enumerate(active) if cells[i].wants_eval(step)]
+            if need_eval or any(cells[i].done for _, i in live):
+                rows = [row for row, i in live if cells[i].wants_eval(step)]
                 tr_l = _loss(out, data["y"], loss_name, data["targets"]).tolist()
                 te_l = _loss(tout, data["ty"], loss_name, data["targets"]).tolist()
                 norms = torch.sqrt(sum(p.detach().pow(2).flatten(1).sum(1) for p in opt.params)).tolist()
                 for row in rows:
                     cells[active[row]].evaluate(step, (tr_l[row], tr_c[row]), (te_l[row], te_c[row]), norms[row])
         if progress and (step % report_every == 0):
-            progress(f"step {step}/{cfg0.steps}: {len(active)} of {len(configs)} cells still training")
-        keep = [row for row, i in enumerate(active) if not cells[i].done]
-        for row, i in enumerate(active):
+            progress(f"step {step}/{cfg0.steps}: {len(live)} of {len(configs)} cells still training")
+        for _, i in live:
             if cells[i].done:
+                handed.add(i)
                 results[i] = cells[i].result((time.perf_counter() - started) / len(configs), n_parameters,
                                              len(configs))
                 if on_done:
                     on_done(i, results[i])
+        keep = [row for row, i in enumerate(active) if i not in handed]
         if not keep:
             break
+        if len(keep) == 1 and len(active) > 1:  # never a stack of one: keep a finished row as padding
+            keep = sorted(keep + [next(row for row in range(len(active)) if row not in keep)])
         if len(keep) < len(active):
             idx = torch.tensor(keep)
             opt.keep(idx, keep)

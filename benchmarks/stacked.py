@@ -2,10 +2,10 @@
 """Stacked vs one-at-a-time training of S3's toy grid (a benchmark, not a test).
 
     .venv/bin/python benchmarks/stacked.py                     # 21 x 21 grid, 200 steps
-    .venv/bin/python benchmarks/stacked.py --steps 1000 --stack 64 --stack 441
+    .venv/bin/python benchmarks/stacked.py --steps 1000 --stack 64 --stack 441 --every 2
 
-Both paths train the same cells (studies/s3_toy_classification.yaml's decoder lr
-logspace(1e-5, 1e-2, 21) x weight decay linspace(0, 20, 21), one data and one model seed)
+Both paths train the same cells (the decoder learning rate x weight decay grid of
+studies/s3_toy_classification.yaml, 21 x 21, for one data and one model seed)
 for the same number of full-batch steps with accuracy logged every step, as S3 does, on one
 thread, without early stopping. The one-at-a-time path (grokmap.toy.train_single: nn.Module,
 autograd, torch.optim.AdamW) is timed on a sample of cells and scaled to the grid; the stacked
@@ -23,38 +23,46 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from grokmap.toy import S3Config, train_single, train_stacked, with_budget  # noqa: E402
+from grokmap.cells import cell_settings  # noqa: E402
+from grokmap.grid import cells  # noqa: E402
+from grokmap.settings import load_settings  # noqa: E402
+from grokmap.toy import S3Config, config_from_settings, train_single, train_stacked, with_budget  # noqa: E402
 
 
-def grid(n: int, steps: int, loss: str) -> list[S3Config]:
-    base = with_budget(S3Config(task="toy_addition", decoder_lr=1e-3, weight_decay=0.0, encoder_lr=1e-3,
-                                encoder_wd=0.0, data_seed=42, model_seed=101, steps=steps, eval_steps=(steps,),
-                                loss=loss), steps, max(1, steps // 10))
-    return [replace(base, decoder_lr=float(lr), weight_decay=float(wd))
-            for lr in np.logspace(-5, -2, n) for wd in np.linspace(0, 20, n)]
+def grid(study: str, data_seed: int, model_seed: int, every: int, steps: int) -> list[S3Config]:
+    """The study's learning rate x weight decay cells for one data and model seed (every
+    ``every``-th value of each), at ``steps`` steps without early stopping."""
+    params = load_settings(ROOT / "studies" / f"{study}.yaml", ROOT / "config.yaml", ROOT / "workflow" / "schemas").params
+    sweep = params["sweep"]
+    lrs, wds = sweep["training.learning_rate"][::every], sweep["weight_decay"][::every]
+    shared = cell_settings(params)
+    return [with_budget(replace(config_from_settings(shared, c), early_stop_accuracy=2.0), steps, max(1, steps // 10))
+            for c in cells(sweep) if c.seed == model_seed and dict(c.extra)["task.data_seed"] == data_seed
+            and dict(c.extra)["training.learning_rate"] in lrs and c.weight_decay in wds]
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--grid", type=int, default=21)
+    ap.add_argument("--study", default="s3_toy_classification", choices=["s3_toy_classification", "s3_toy_regression"])
+    ap.add_argument("--data-seed", type=int, default=42)
+    ap.add_argument("--model-seed", type=int, default=101)
+    ap.add_argument("--every", type=int, default=1, help="every n-th learning rate and weight decay of the study")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--sample", type=int, default=10, help="cells timed one at a time")
     ap.add_argument("--stack", type=int, action="append", help="cells per stack (repeatable; default: the grid)")
-    ap.add_argument("--loss", default="cross_entropy", choices=["cross_entropy", "mse"])
     ap.add_argument("--json", help="also write the numbers here")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    configs = grid(args.grid, args.steps, args.loss)
+    configs = grid(args.study, args.data_seed, args.model_seed, args.every, args.steps)
     n = len(configs)
     train_single(with_budget(configs[0], 5, 5))  # warm-up: first use of torch.optim imports torch._dynamo
     start = time.perf_counter()
     for cfg in configs[:: max(1, n // args.sample)][: args.sample]:
         train_single(cfg)
     single = (time.perf_counter() - start) / args.sample
-    print(f"{n} cells x {args.steps} steps ({args.loss}, accuracy every step, 1 thread)")
+    print(f"{n} cells of {args.study} x {args.steps} steps (accuracy every step, 1 thread)")
     print(f"one at a time: {single * n:.1f} s for the grid ({single / args.steps * 1e6:.0f} us per cell-step)")
     out = {"cells": n, "steps": args.steps, "single_us_per_cell_step": single / args.steps * 1e6, "stacked": {}}
     for size in args.stack or [n]:

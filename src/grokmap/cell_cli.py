@@ -137,8 +137,8 @@ def _train_stack(given: list, settings: dict, threads: int, outs: list, fp_paths
     files = {c: (o, f) for c, o, f in zip(cells, outs, fp_paths)}
     # each cell's files are written as soon as it finishes: a killed job keeps those cells
     run_stack(settings, cells, fp, log.info, lambda cell, record: _write(record, fp, fp_doc, *files[cell]))
-    log.info("done in %.1f s (%.3f s per cell)", time.perf_counter() - started,
-             (time.perf_counter() - started) / len(cells))
+    seconds = time.perf_counter() - started
+    log.info("done in %.1f s (%.3f s per cell)", seconds, seconds / len(cells))
 
 
 def train_cell_main(argv=None) -> int:

@@ -79,7 +79,7 @@ def run_stack(settings: dict, cells: list[Cell], fingerprint: str, progress=None
         if on_record:
             on_record(cells[i], records[i])
 
-    train_stacked([config_from_settings(resolve_settings(settings, c), c) for c in cells], progress, done)
+    train_stacked([config_from_settings(settings, c) for c in cells], progress, done)
     return records
 
 

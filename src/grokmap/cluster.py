@@ -20,8 +20,9 @@ CELL_MEM_MB = 1000
 _SAFE_GFLOPS = 5.0
 
 
-def multiply_adds_per_example(model: dict, p: int, width: int, operands: int) -> int:
+def multiply_adds_per_example(model: dict, task: dict, width: int) -> int:
     """Multiply-adds of one forward pass for one example (weights only; good to a factor ~2)."""
+    p, operands = task["modulus"], task["operands"]
     name, depth, k = model["name"], model["depth"], operands
     if name == "embed_concat_mlp":
         return k * model["embedding_dim"] * width + (depth - 1) * width * width + width * p
@@ -32,8 +33,9 @@ def multiply_adds_per_example(model: dict, p: int, width: int, operands: int) ->
         return k * 4 * width * ((d + width) + (depth - 1) * 2 * width) + width * p
     if name == "quadratic_mlp":
         return k * width + width * p  # the first layer is a gather of K columns
-    if name == "s3_mlp":  # toy_addition: 1-d input (p: its 2p-1 classes); digits: 64 pixels
-        return (64 if p is None else 1) * width + width * width + width * (10 if p is None else 2 * p - 1)
+    if name == "s3_mlp":  # toy_addition: 1-d input, 2p-1 classes; digits: 64 pixels, 10 classes
+        digits = task["name"] == "digits"
+        return (64 if digits else 1) * width + width * width + width * (10 if digits else 2 * p - 1)
     raise ValueError(f"unknown model {name!r}")
 
 
@@ -45,9 +47,8 @@ def _cell_seconds(params: dict, cell: Cell) -> float:
     n_train = int(n * cell.train_fraction)
     _, total, evals = step_schedule(tr, n_train)
     rows = n_train if tr["batch_size"] == "full" else tr["batch_size"]
-    macs = multiply_adds_per_example(s["model"], None if tk["name"] == "digits" else p, cell.width,
-                                     tk["operands"])
-    accuracy_logs = total // tr["accuracy_every_steps"] if tr.get("accuracy_every_steps") else 0
+    macs = multiply_adds_per_example(s["model"], tk, cell.width)
+    accuracy_logs = total // tr["accuracy_every_steps"] if tr["accuracy_every_steps"] else 0
     flops = 2 * macs * (3 * rows * total + n * (len(evals) + accuracy_logs))
     return 2 * flops / (_SAFE_GFLOPS * 1e9)
 

@@ -207,9 +207,9 @@ def _check_task_and_model(params: dict, sweep: dict, label: str) -> None:
             refuse("task.name", name, f"one of {', '.join(S3_TASKS)} with model 's3_mlp'")
         refuse("model.name", md["name"], f"'s3_mlp' with task '{name}' (S3's tasks train only s3_mlp)")
     if not s3:
-        for key, value in (("model.activation", md["activation"]),):
-            if value not in ("relu", "gelu"):
-                refuse(key, value, f"relu or gelu with model '{md['name']}' (tanh and leaky_relu: s3_mlp only)")
+        if md["activation"] not in ("relu", "gelu"):
+            refuse("model.activation", md["activation"],
+                   f"relu or gelu with model '{md['name']}' (tanh and leaky_relu: s3_mlp only)")
         for key in ("encoder_learning_rate", "encoder_weight_decay", "accuracy_every_steps"):
             if tr[key] is not None:
                 refuse(f"training.{key}", tr[key], f"null with model '{md['name']}' (s3_mlp only)")

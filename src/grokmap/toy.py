@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .curves import first_logged_step
+from .grid import resolve_settings
 from .models import seeded
 from .schedule import epoch_of, step_schedule
 
@@ -58,7 +59,8 @@ _ACT = {"tanh": torch.tanh, "relu": torch.relu, "leaky_relu": F.leaky_relu, "gel
 
 @dataclass(frozen=True)
 class S3Config:
-    """One S3 cell: everything it trains with (from :func:`config_from_settings`)."""
+    """One S3 cell: everything it trains with. No defaults here: the values come from params.yaml
+    through :func:`config_from_settings` (tests and benchmarks start from a study file's cell)."""
 
     task: str  # toy_addition | digits
     decoder_lr: float
@@ -69,34 +71,32 @@ class S3Config:
     model_seed: int
     steps: int
     eval_steps: tuple  # curve evaluations (the last is ``steps``)
-    per_epoch: int = 1
-    batch_size: Optional[int] = None  # None: full batch
-    acc_every: Optional[int] = 1  # accuracy log every this many steps (None: none)
-    activation: str = "tanh"
-    loss: str = "cross_entropy"
-    hidden: int = 200
-    modulus: int = 10
-    target_dim: int = 30
-    train_fraction: float = 0.82
-    init_scale: float = 1.0
-    betas: tuple = (0.9, 0.999)
-    eps: float = 1e-8
-    early_stop_accuracy: float = 2.0  # > 1: never
-    early_stop_evals: int = 1
-
-    def shape_key(self) -> tuple:
-        """What cells must share to train stacked: everything but lrs, weight decays and seeds."""
-        return stack_key(self)
+    per_epoch: int
+    batch_size: Optional[int]  # None: full batch
+    acc_every: Optional[int]  # accuracy log every this many steps (None: none)
+    activation: str
+    loss: str
+    hidden: int
+    modulus: int
+    target_dim: int
+    train_fraction: float
+    init_scale: float
+    betas: tuple
+    eps: float
+    early_stop_accuracy: float  # > 1: never
+    early_stop_evals: int
 
 
 def stack_key(cfg: S3Config) -> tuple:
+    """What cells must share to train stacked: everything but learning rates, weight decays and seeds."""
     return tuple(v for k, v in cfg.__dict__.items()
                  if k not in ("decoder_lr", "weight_decay", "encoder_lr", "encoder_wd", "data_seed", "model_seed"))
 
 
 def config_from_settings(settings: dict, cell) -> S3Config:
-    """The S3 cell of resolved settings (extra axes already in place) and its core axes."""
-    tk, md, tr = settings["task"], settings["model"], settings["training"]
+    """The S3 config of ``cell`` under the settings every cell shares (its extra axes are put in place here)."""
+    own = resolve_settings(settings, cell)
+    tk, md, tr = own["task"], own["model"], own["training"]
     n_train = int(task_examples(tk) * cell.train_fraction)
     per_epoch, total, evals = step_schedule(tr, n_train)
     return S3Config(

@@ -214,7 +214,7 @@ def train_cell(params: dict, cell, progress: Optional[ProgressFn] = None) -> dic
     if settings["model"]["name"] == "s3_mlp":  # S3's experiments: grokmap.toy
         from .toy import config_from_settings, train_single
 
-        return train_single(config_from_settings(settings, cell),
+        return train_single(config_from_settings(params, cell),
                             progress and (lambda epoch, c: progress(epoch, {k: c[k][-1] for k in c})))
     run = _train_fused if uses_fused_path(settings) else train_generic
     return run(settings, cell, progress)

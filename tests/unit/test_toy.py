@@ -7,17 +7,27 @@ import pytest
 import torch
 
 from grokmap.cells import cell_settings, stack_groups
-from grokmap.grid import cells, resolve_settings
+from grokmap.grid import cells
 from grokmap.settings import load_settings
 from grokmap.toy import (S3Config, class_targets, config_from_settings, first_logged_step, load_digits, split,
                          stack_key, toy_pairs, train_single, train_stacked)
 
 from ..conftest import ROOT, SCHEMAS
 
-TOY = S3Config(task="toy_addition", decoder_lr=1e-3, weight_decay=0.0, encoder_lr=1e-3, encoder_wd=0.0,
-               data_seed=0, model_seed=0, steps=150, eval_steps=(50, 100, 150))
-DIGITS = replace(TOY, task="digits", activation="relu", loss="mse", init_scale=9.0, batch_size=200,
-                 acc_every=5, train_fraction=0.5565, steps=30, eval_steps=(15, 30), per_epoch=5)
+
+
+def _study_cell(name: str) -> S3Config:
+    """The first cell of studies/reduced/<name>.yaml, as the workflow would train it."""
+    params = load_settings(ROOT / "studies" / "reduced" / f"{name}.yaml", ROOT / "config.yaml", SCHEMAS).params
+    return config_from_settings(cell_settings(params), cells(params["sweep"])[0])
+
+
+# S3's toy (tanh, cross-entropy, 45/10 pairs, hidden 200, accuracy every step) and digits (ReLU, MSE,
+# x9 init, batch 200, 5 steps per epoch), short budgets; early_stop_accuracy 2 never stops
+TOY = replace(_study_cell("s3_toy_classification"), decoder_lr=1e-3, weight_decay=0.0, data_seed=0, model_seed=0,
+              steps=150, eval_steps=(50, 100, 150), early_stop_accuracy=2.0)
+DIGITS = replace(_study_cell("s3_digits"), decoder_lr=1e-3, weight_decay=0.0, encoder_wd=0.0, data_seed=0,
+                 model_seed=0, acc_every=5, steps=30, eval_steps=(15, 30), early_stop_accuracy=2.0)
 # four cells that differ in everything a stack allows: lr, weight decay, data seed, model seed
 CELLS = [(1e-3, 0.0, 0, 0), (3e-3, 5.0, 0, 1), (1e-2, 1.0, 1, 0), (1e-4, 10.0, 2, 2)]
 
@@ -125,7 +135,7 @@ def test_the_workflow_groups_exactly_the_cells_that_can_stack():
     groups = stack_groups(settings, cells(params["sweep"]))
     assert len(groups) == 3 and sum(map(len, groups)) == len(cells(params["sweep"]))  # one per activation
     for group in groups:
-        keys = {stack_key(config_from_settings(resolve_settings(settings, c), c)) for c in group}
+        keys = {stack_key(config_from_settings(settings, c)) for c in group}
         assert len(keys) == 1
 
 

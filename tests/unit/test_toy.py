@@ -153,3 +153,14 @@ def test_a_cells_numbers_do_not_depend_on_the_stack_it_trains_in():
     assert pair[0]["stopped_early"] and not pair[1]["stopped_early"]
     lone = train_stacked([runner])[0]
     assert pair[1]["curves"] == lone["curves"] and pair[1]["accuracy_log"] == lone["accuracy_log"]
+
+
+def test_a_stacks_cluster_time_limit_is_the_sum_of_its_cells():
+    from grokmap.cluster import cell_runtime_minutes, stack_runtime_minutes
+
+    params = load_settings(ROOT / "studies" / "s3_digits.yaml", ROOT / "config.yaml", SCHEMAS).params
+    grid = cells(params["sweep"])
+    one = cell_runtime_minutes(params, grid[0])
+    assert one > 5  # 1e5 steps of batch 200 at the assumed slow 5 GFLOP/s
+    # each cell's share (its limit rounds up by < 1 minute and adds 2 for start-up), one start-up
+    assert stack_runtime_minutes(params, grid[:10]) >= 10 * (one - 3)

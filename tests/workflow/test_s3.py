@@ -122,3 +122,10 @@ def test_a_killed_stack_keeps_the_cells_that_had_finished(tmp_path):
     after = proj.cell_files()
     assert len(after) == 6 and {k: after[k] for k in survived} == survived
     assert json.loads((proj.path / "results" / "validation.json").read_text())["passed"]
+
+
+def test_max_cells_per_job_bounds_every_stack(project, tmp_path):
+    """A dry run into a fresh results directory: every cell is pending; at most 2 per job."""
+    n = len(_grid(project))  # 6 or 8 cells, depending on whether the test that adds a learning rate ran
+    out = project.snakemake("-n", "--config", f"results_dir={tmp_path}/other", "max_cells_per_job=2")
+    assert len(set(re.findall(r"train_stack_\d+", out.stdout + out.stderr))) == -(-n // 2) > 2  # more than one per core

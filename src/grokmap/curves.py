@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Optional, Sequence
 
-__all__ = ["first_epoch_at", "first_logged_step"]
+__all__ = ["EarlyStop", "first_epoch_at", "first_logged_step"]
 
 
 def first_epoch_at(epochs: Sequence[int], values: Sequence[float], threshold: float) -> Optional[int]:
@@ -24,3 +24,28 @@ def first_logged_step(log: dict, split: str, threshold: float) -> Optional[int]:
             return step + log["every"]
         step += count * log["every"]
     return None
+
+
+class EarlyStop:
+    """``training.early_stop_rule`` over the accuracies seen at successive checks:
+
+    * ``together`` (S0): train and test both >= ``accuracy`` at ``evals`` consecutive checks;
+    * ``each_reached`` (S3's code): each split has been >= ``accuracy`` at some check, not
+      necessarily the same one (``evals`` is 1 with this rule; the settings check says so).
+    """
+
+    def __init__(self, accuracy: float, evals: int, rule: str):
+        if rule not in ("together", "each_reached"):
+            raise ValueError(f"unknown early-stop rule {rule!r}")
+        self.accuracy, self.evals, self.rule = accuracy, evals, rule
+        self.run, self.train_reached, self.test_reached = 0, False, False
+
+    def update(self, train_acc: float, test_acc: float) -> bool:
+        """Whether to stop after this check."""
+        if self.rule == "each_reached":
+            self.train_reached |= train_acc >= self.accuracy
+            self.test_reached |= test_acc >= self.accuracy
+            return self.train_reached and self.test_reached
+        ok = train_acc >= self.accuracy and test_acc >= self.accuracy
+        self.run = self.run + 1 if ok else 0
+        return self.run >= self.evals

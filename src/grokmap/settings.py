@@ -198,6 +198,9 @@ def _check_task_and_model(params: dict, sweep: dict, label: str) -> None:
     def refuse(key, value, allowed):
         raise SettingsError(f"{label}: '{key}' = {value!r} is not allowed; allowed: {allowed}")
 
+    if tr["early_stop_rule"] == "each_reached" and tr["early_stop_evals"] != 1:
+        refuse("training.early_stop_evals", tr["early_stop_evals"],
+               "1 with training.early_stop_rule 'each_reached' (each split needs to reach it once)")
     if tr["eval_every_epochs"] > tr["max_epochs"]:
         refuse("training.eval_every_epochs", tr["eval_every_epochs"],
                f"at most training.max_epochs ({tr['max_epochs']})")

@@ -4,17 +4,24 @@ issue 8): the toy addition task, the digits task, one cell at a time and many ce
 Tasks (``task.name``):
 
 * ``toy_addition``: the pairs a <= b of 0..p-1 (p = ``task.modulus``; S3: p = 10, 55 pairs),
-  label a + b (2p - 1 classes). With ``loss: mse`` the targets are one N(0, 1) vector of size
-  ``task.target_dim`` per label (S3: 30), drawn from the data seed; a prediction is the
-  nearest target vector.
+  label a + b (2p - 1 classes), listed b-major as S3's code lists them (a meshgrid masked by
+  a <= b: (0,0), (0,1), (1,1), (0,2), ...). The data seed splits them as S3 does, with
+  scikit-learn's ``train_test_split(train_size=int(n * train_fraction), random_state=data seed)``.
+  With ``loss: mse`` the targets are one N(0, 1) vector of size ``task.target_dim`` per label
+  (S3: 30): ``torch.randn(2p - 1, target_dim)`` as the first draw after seeding torch with the
+  data seed; a prediction is the nearest target vector.
 * ``digits``: scikit-learn's bundled 8x8 digits (1,797 images, read from the package's data
   file, nothing downloaded), pixels scaled to [0, 1]; with ``loss: mse`` the targets are one-hot.
+  S3's MNIST code draws its 1,000 training images with ``np.random.choice(n, 1000,
+  replace=False)`` after seeding numpy: here ``RandomState(data seed).permutation(n)[:n_train]``,
+  the same draw; the other images are the test set (S3: MNIST's separate 10,000).
 
-Either way a data seed permutes the examples and the first ``int(n * train_fraction)`` train.
-
-Model (``model.name: s3_mlp``): toy_addition reads E_a + E_b, 1-d embeddings U(-0.5, 0.5);
-digits reads the 64 pixels. Then width -> width -> out with ``model.activation``, PyTorch's
-default init, every parameter multiplied by ``model.init_scale`` (S3's MNIST: 9). AdamW with
+Model (``model.name: s3_mlp``), built right after ``torch.manual_seed(model seed)`` in S3's
+order: toy_addition creates an ``nn.Embedding(p, 1)`` (its N(0, 1) init drawn and then
+overwritten by U(-0.5, 0.5), as S3's code does, so the draws that follow match) and reads
+E_a + E_b; digits reads the 64 pixels. Then width -> width -> out with ``model.activation``
+(leaky_relu: slope 0.1, S3's), PyTorch's default init, every parameter multiplied by
+``model.init_scale`` (S3's MNIST: 9). AdamW with
 two groups: the encoder (toy: the embeddings; digits: the first two layers) at
 ``training.encoder_learning_rate`` / ``encoder_weight_decay`` and the decoder (toy: the MLP;
 digits: the last layer) at the cell's learning rate and weight decay.
@@ -22,6 +29,10 @@ digits: the last layer) at the cell's learning rate and weight decay.
 Logs: curves (loss, accuracy, parameter norm) at the evaluation schedule, and - when
 ``training.accuracy_every_steps`` is set - train and test accuracy every that many steps,
 stored run-length encoded as correct counts (S3 needs the first step at 90 %, from 1e5 steps).
+With full-batch training the train accuracy logged at step t is that of step t's own forward
+pass, before its update (S3's code measures it on the output it takes the gradient of), and
+the test accuracy is after the update; with minibatches both are after the update, on the
+whole train and test sets.
 
 :func:`train_single` is the textbook loop (nn.Module, autograd, torch.optim.AdamW).
 :func:`train_stacked` trains C cells that share shapes and budget as one computation: every
@@ -46,7 +57,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .curves import first_logged_step
+from .curves import EarlyStop, first_logged_step
 from .grid import resolve_settings
 from .models import seeded
 from .schedule import epoch_of, step_schedule
@@ -54,7 +65,8 @@ from .schedule import epoch_of, step_schedule
 __all__ = ["S3Config", "config_from_settings", "toy_pairs", "load_digits", "split", "class_targets",
            "S3Model", "train_single", "train_stacked", "stack_key", "first_logged_step", "Runs"]
 
-_ACT = {"tanh": torch.tanh, "relu": torch.relu, "leaky_relu": F.leaky_relu, "gelu": F.gelu}
+_ACT = {"tanh": torch.tanh, "relu": torch.relu, "gelu": F.gelu,
+        "leaky_relu": functools.partial(F.leaky_relu, negative_slope=0.1)}  # S3's slope
 
 
 @dataclass(frozen=True)
@@ -85,6 +97,7 @@ class S3Config:
     eps: float
     early_stop_accuracy: float  # > 1: never
     early_stop_evals: int
+    early_stop_rule: str
 
 
 def stack_key(cfg: S3Config) -> tuple:
@@ -109,14 +122,15 @@ def config_from_settings(settings: dict, cell) -> S3Config:
         acc_every=tr["accuracy_every_steps"], activation=md["activation"], loss=tr["loss"],
         hidden=cell.width, modulus=tk["modulus"], target_dim=tk["target_dim"],
         train_fraction=cell.train_fraction, init_scale=md["init_scale"], betas=tuple(tr["betas"]),
-        eps=tr["eps"], early_stop_accuracy=tr["early_stop_accuracy"], early_stop_evals=tr["early_stop_evals"])
+        eps=tr["eps"], early_stop_accuracy=tr["early_stop_accuracy"], early_stop_evals=tr["early_stop_evals"],
+        early_stop_rule=tr["early_stop_rule"])
 
 
 # --- data -------------------------------------------------------------------------------------
 
 def toy_pairs(p: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
-    """The p(p+1)/2 pairs (a, b), a <= b, a-major, and their sums."""
-    x = torch.tensor([(a, b) for a in range(p) for b in range(a, p)])
+    """The p(p+1)/2 pairs (a, b), a <= b, b-major (S3's order), and their sums."""
+    x = torch.tensor([(a, b) for b in range(p) for a in range(b + 1)])
     return x, x.sum(1)
 
 
@@ -148,25 +162,37 @@ def n_classes(cfg: S3Config) -> int:
     return 2 * cfg.modulus - 1 if cfg.task == "toy_addition" else 10
 
 
+def split_order(task: str, n: int, n_train: int, data_seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test indices as S3's code draws them: toy_addition - scikit-learn's
+    train_test_split(random_state=data_seed); digits - numpy's choice without replacement
+    (= RandomState(data_seed).permutation(n)[:n_train]), the rest testing."""
+    if task == "toy_addition":
+        from sklearn.model_selection import train_test_split
+
+        tr, te = train_test_split(np.arange(n), train_size=n_train, random_state=data_seed)
+        return tr, te
+    perm = np.random.RandomState(data_seed).permutation(n)
+    return perm[:n_train], perm[n_train:]
+
+
 def split(cfg: S3Config):
-    """Train and test (x, y): the data seed permutes the examples; the first int(n * frac) train."""
+    """Train and test (x, y) of the cell's data seed (:func:`split_order`)."""
     x, y = _examples(cfg)
-    perm = torch.from_numpy(np.random.RandomState(cfg.data_seed).permutation(len(y)))
-    n_train = int(len(y) * cfg.train_fraction)
-    tr, te = perm[:n_train], perm[n_train:]
+    tr, te = (torch.from_numpy(i) for i in split_order(cfg.task, len(y), int(len(y) * cfg.train_fraction),
+                                                          cfg.data_seed))
     if x.is_floating_point():
         x = x.to(torch.get_default_dtype())
     return (x[tr], y[tr]), (x[te], y[te])
 
 
 def class_targets(cfg: S3Config) -> Optional[torch.Tensor]:
-    """MSE targets per class (classes, out): toy_addition's N(0, 1) vectors from the data seed,
-    digits' one-hot rows; None for cross-entropy."""
+    """MSE targets per class (classes, out): toy_addition's N(0, 1) vectors, the first draw of
+    torch's generator seeded with the data seed (S3); digits' one-hot rows; None for cross-entropy."""
     if cfg.loss != "mse":
         return None
     if cfg.task == "digits":
         return torch.eye(10)
-    g = torch.Generator().manual_seed(10_000 + cfg.data_seed)
+    g = torch.Generator().manual_seed(cfg.data_seed)
     return torch.randn(n_classes(cfg), cfg.target_dim, generator=g)
 
 
@@ -182,8 +208,9 @@ class S3Model(nn.Module):
     def __init__(self, cfg: S3Config):
         super().__init__()
         toy = cfg.task == "toy_addition"
-        if toy:
-            self.embed = nn.Parameter(torch.rand(cfg.modulus, 1) - 0.5)  # U(-0.5, 0.5)
+        if toy:  # S3: nn.Embedding (its N(0, 1) init draws too), then U(-0.5, 0.5)
+            self.embed = nn.Embedding(cfg.modulus, 1).weight
+            nn.init.uniform_(self.embed, -0.5, 0.5)
         w = cfg.hidden
         self.l1, self.l2, self.l3 = nn.Linear(1 if toy else 64, w), nn.Linear(w, w), nn.Linear(w, _out_dim(cfg))
         self.act = _ACT[cfg.activation]
@@ -245,7 +272,8 @@ class _Cell:
         self.curves = {k: [] for k in ("epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc",
                                        "param_norm", "active_fraction", "ipr")}
         self.train_runs, self.test_runs = Runs(), Runs()
-        self.streak, self.stopped_early, self.non_finite, self.done = 0, False, False, False
+        self.stopped_early, self.non_finite, self.done = False, False, False
+        self.stopper = EarlyStop(cfg.early_stop_accuracy, cfg.early_stop_evals, cfg.early_stop_rule)
         self.evals = set(cfg.eval_steps)
 
     def log_accuracy(self, step: int, train_correct: int, test_correct: int) -> None:
@@ -273,9 +301,7 @@ class _Cell:
             self.done = True
 
     def _check_stop(self, step: int, train_acc: float, test_acc: float) -> None:
-        ok = train_acc >= self.cfg.early_stop_accuracy and test_acc >= self.cfg.early_stop_accuracy
-        self.streak = self.streak + 1 if ok else 0
-        if self.streak >= self.cfg.early_stop_evals:
+        if self.stopper.update(train_acc, test_acc):
             self.stopped_early, self.done = step < self.cfg.steps, True
 
     def result(self, seconds: float, n_parameters: int, stacked: int) -> dict:
@@ -320,12 +346,17 @@ def train_single(cfg: S3Config, progress: Optional[Callable] = None) -> dict:
         else:
             idx = sample()
             bx, by = x[idx], y[idx]
-        _loss(model(bx), by, cfg.loss, targets).backward()
+        bout = model(bx)
+        _loss(bout, by, cfg.loss, targets).backward()
+        log_acc = cfg.acc_every is not None and step % cfg.acc_every == 0
+        if log_acc and sample is None:  # full batch: this step's own forward pass, before the update
+            train_correct = int(_correct(bout.detach(), y, cfg.loss, targets))
         opt.step()
         with torch.no_grad():
-            if cfg.acc_every is not None and step % cfg.acc_every == 0:
-                cell.log_accuracy(step, int(_correct(model(x), y, cfg.loss, targets)),
-                                  int(_correct(model(tx), ty, cfg.loss, targets)))
+            if log_acc:
+                if sample is not None:
+                    train_correct = int(_correct(model(x), y, cfg.loss, targets))
+                cell.log_accuracy(step, train_correct, int(_correct(model(tx), ty, cfg.loss, targets)))
             if cell.wants_eval(step):
                 out, tout = model(x), model(tx)
                 norm = float(torch.sqrt(sum(p.pow(2).sum() for p in model.parameters())))
@@ -458,15 +489,17 @@ def train_stacked(configs: Sequence[S3Config], progress: Optional[Callable[[str]
     for step in range(1, cfg0.steps + 1):
         for p in opt.params:
             p.grad = None
+        log_acc = cfg0.acc_every is not None and step % cfg0.acc_every == 0
         if full_batch:
             if out is None:
                 out = forward(data["x"])
             _loss(out, data["y"], loss_name, data["targets"]).sum().backward()
+            if log_acc:  # this step's own forward pass, before the update (S3)
+                pre_c = _correct(out.detach(), data["y"], loss_name, data["targets"]).tolist()
         else:
             bx, by = batch()
             _loss(forward(bx), by, loss_name, data["targets"]).sum().backward()
         opt.step()
-        log_acc = cfg0.acc_every is not None and step % cfg0.acc_every == 0
         live = [(row, i) for row, i in enumerate(active) if i not in handed]
         need_eval = any(cells[i].wants_eval(step) for _, i in live)
         with torch.set_grad_enabled(full_batch and step < cfg0.steps):
@@ -477,8 +510,9 @@ def train_stacked(configs: Sequence[S3Config], progress: Optional[Callable[[str]
                 tr_c = _correct(out, data["y"], loss_name, data["targets"]).tolist()
                 te_c = _correct(tout, data["ty"], loss_name, data["targets"]).tolist()
             if log_acc:
+                logged = pre_c if full_batch else tr_c
                 for row, i in live:
-                    cells[i].log_accuracy(step, tr_c[row], te_c[row])
+                    cells[i].log_accuracy(step, logged[row], te_c[row])
             if need_eval or any(cells[i].done for _, i in live):
                 rows = [row for row, i in live if cells[i].wants_eval(step)]
                 tr_l = _loss(out, data["y"], loss_name, data["targets"]).tolist()

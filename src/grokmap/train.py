@@ -17,9 +17,9 @@ Three implementations:
 Budgets: with full-batch training an epoch is one optimizer step; with minibatches an epoch
 is ceil(n_train / batch_size) steps, each sampling its batch with replacement from the cell's
 own generator. Evaluations happen every ``eval_every_epochs`` epochs and at the last step;
-training stops at ``max_epochs`` or ``max_steps``, whichever comes first, or early once train
-and test accuracy are both >= ``early_stop_accuracy`` at ``early_stop_evals`` consecutive
-evaluations. Every evaluation also records the parameter L2 norm, the fraction of active
+training stops at ``max_epochs`` or ``max_steps``, whichever comes first, or early by ``early_stop_rule`` (:class:`grokmap.curves.EarlyStop`): train and
+test accuracy both >= ``early_stop_accuracy`` at ``early_stop_evals`` consecutive evaluations,
+or each of them >= it at some evaluation. Every evaluation also records the parameter L2 norm, the fraction of active
 hidden neurons and the Fourier IPR of the first layer (:mod:`grokmap.models`).
 """
 from __future__ import annotations
@@ -32,6 +32,7 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
+from .curves import EarlyStop
 from .data import make_split
 from .grid import resolve_settings
 from .models import EmbedConcatMLP, Perturb, active_fraction, build_model, first_layer_maps, ipr
@@ -64,18 +65,6 @@ class Curves:
 
     def as_dict(self) -> dict:
         return {k: list(v) for k, v in self.__dict__.items()}
-
-
-class _EarlyStop:
-    """Counts consecutive evaluations with both accuracies at or above the target."""
-
-    def __init__(self, accuracy: float, evals: int):
-        self.accuracy, self.evals, self.run = accuracy, evals, 0
-
-    def update(self, train_acc: float, test_acc: float) -> bool:
-        ok = train_acc >= self.accuracy and test_acc >= self.accuracy
-        self.run = self.run + 1 if ok else 0
-        return self.run >= self.evals
 
 
 def _metrics(logits: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
@@ -231,7 +220,7 @@ class _Loop:
                                                           tk["name"], tk["operands"])
         self.per_epoch, self.total, steps = step_schedule(tr, self.y.numel())
         self.evals = set(steps)
-        self.stopper = _EarlyStop(tr["early_stop_accuracy"], tr["early_stop_evals"])
+        self.stopper = EarlyStop(tr["early_stop_accuracy"], tr["early_stop_evals"], tr["early_stop_rule"])
         self.curves, self.non_finite, self.stopped_early = Curves(), False, False
         self.progress = progress
         self.start = time.perf_counter()
@@ -378,7 +367,7 @@ def train_reference(params: dict, cell) -> dict:
     opt = torch.optim.AdamW(model.parameters(), lr=tr["learning_rate"], betas=tuple(tr["betas"]),
                             eps=tr["eps"], weight_decay=cell.weight_decay, foreach=False)
     evals = set(eval_schedule(tr["max_epochs"], tr["eval_every_epochs"]))
-    stopper = _EarlyStop(tr["early_stop_accuracy"], tr["early_stop_evals"])
+    stopper = EarlyStop(tr["early_stop_accuracy"], tr["early_stop_evals"], tr["early_stop_rule"])
     curves = Curves()
     for epoch in range(1, tr["max_epochs"] + 1):
         opt.zero_grad(set_to_none=True)

@@ -13,7 +13,9 @@ from .grid import AXES, Cell, extra_axes, group_axes, spell, voters
 from .io import read_json
 from .phases import PHASES, classify_record
 
-__all__ = ["cell_path", "load_records", "classify_sweep", "summary_metrics", "phases_csv"]
+__all__ = ["TIE", "cell_path", "load_records", "classify_sweep", "summary_metrics", "phases_csv"]
+
+TIE = "tie"  # a seed group whose top phases have equal votes (its ``tied_phases`` say which)
 
 CSV_FIELDS = ("weight_decay", "train_fraction", "width", "seed", "phase", "gap_epochs",
               "first_train_epoch", "first_test_epoch", "grokking_step", "final_train_acc",
@@ -42,11 +44,14 @@ def load_records(results_dir, cells: Iterable[Cell], settings: dict,
     return out
 
 
-def _majority(phases: list[str]) -> tuple[str, float]:
+def _majority(phases: list[str]) -> tuple[str, float, list[str]]:
+    """Majority phase, its share of the votes, and the phases tied for the most votes (in
+    PHASES order; more than one only for a tie). A tie is reported as :data:`TIE`, never
+    resolved in favour of one phase."""
     counts = Counter(phases)
-    # Ties go to the phase listed first in PHASES, so the result is deterministic.
-    best = max(PHASES, key=lambda ph: (counts[ph], -PHASES.index(ph)))
-    return best, counts[best] / len(phases)
+    top = max(counts.values())
+    tied = [ph for ph in PHASES if counts[ph] == top]
+    return (tied[0] if len(tied) == 1 else TIE), top / len(phases), tied
 
 
 def first_step_at(curves: dict, threshold: float):
@@ -87,11 +92,12 @@ def classify_sweep(records: dict[Cell, dict], phase_params: dict, sweep: dict) -
         groups.setdefault(tuple(row[k] for k in shared), []).append(row)
     group_rows = []
     for key, members in groups.items():
-        phase, agreement = _majority([m["phase"] for m in members])
+        phase, agreement, tied = _majority([m["phase"] for m in members])
         gaps = [m["gap_epochs"] for m in members if m["phase"] == phase and m["gap_epochs"] is not None]
         steps = [m["grokking_step"] for m in members if m["grokking_step"] is not None]
         group_rows.append({**dict(zip(shared, key)),
                            "phase": phase, "agreement": agreement, "n_seeds": len(members),
+                           "tied_phases": tied if phase == TIE else [],
                            "seed_phases": {"/".join(spell(m[a]) for a in vote): m["phase"] for m in members},
                            "mean_gap_epochs": sum(gaps) / len(gaps) if gaps else None,
                            "grokking_steps": steps})
@@ -100,7 +106,7 @@ def classify_sweep(records: dict[Cell, dict], phase_params: dict, sweep: dict) -
         "settings": {"phases": phase_params, "sweep": sweep},
         "n_cells": len(rows),
         "counts": {ph: counts.get(ph, 0) for ph in PHASES},
-        "group_counts": {ph: sum(g["phase"] == ph for g in group_rows) for ph in PHASES},
+        "group_counts": {ph: sum(g["phase"] == ph for g in group_rows) for ph in (*PHASES, TIE)},
         "non_finite_cells": sum(bool(r["non_finite_loss"]) for r in rows),
         "cells": rows,
         "groups": group_rows,
@@ -118,6 +124,7 @@ def summary_metrics(phases: dict) -> dict:
         "grokking_fraction": counts["grokking"] / n if n else 0.0,
         "generalizing_fraction": (counts["grokking"] + counts["comprehension"]) / n if n else 0.0,
         "seed_agreement_mean": sum(g["agreement"] for g in groups) / len(groups) if groups else 0.0,
+        "tied_groups": phases["group_counts"][TIE],
         "non_finite_cells": phases["non_finite_cells"],
     }
 

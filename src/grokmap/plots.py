@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import BoundaryNorm, ListedColormap, Normalize  # noqa: E402
 
 from .grid import group_axes, short_label, spell, voters  # noqa: E402
+from .aggregate import TIE  # noqa: E402
 from .phases import PHASES  # noqa: E402
 
 __all__ = ["PHASE_COLORS", "plot_phase_diagram", "plot_seed_diagrams", "plot_smooth_diagram", "plot_curves",
@@ -94,9 +95,21 @@ _PHASE_CMAP = ListedColormap([PHASE_COLORS[p] for p in PHASES])
 _PHASE_NORM = BoundaryNorm(np.arange(len(PHASES) + 1) - 0.5, len(PHASES))
 
 
-def _phase_legend(fig) -> None:
+TIE_STYLE = {"facecolor": "#e6e6e6", "edgecolor": "#555555", "hatch": "///", "linewidth": 0.0}
+
+
+def _tie_patch(i: int, j: int):
+    """A hatched square over a diagram point whose voters tie (no majority phase)."""
+    return plt.Rectangle((j - 0.5, i - 0.5), 1, 1, **TIE_STYLE)
+
+
+def _phase_legend(fig, tie: bool = False) -> None:
     handles = [plt.Rectangle((0, 0), 1, 1, color=PHASE_COLORS[p]) for p in PHASES]
-    fig.legend(handles, PHASES, loc="center right", frameon=False)
+    labels = list(PHASES)
+    if tie:
+        handles.append(plt.Rectangle((0, 0), 1, 1, **TIE_STYLE))
+        labels.append("tie (no majority)")
+    fig.legend(handles, labels, loc="center right", frameon=False)
 
 
 def plot_phase_diagram(phases: dict, path: str | Path) -> None:
@@ -110,12 +123,15 @@ def plot_phase_diagram(phases: dict, path: str | Path) -> None:
             g = index.get((panel, wd, c))
             if g is None:
                 continue
-            grid[i, j] = PHASES.index(g["phase"])
+            if g["phase"] == TIE:
+                ax.add_patch(_tie_patch(i, j))
+            else:
+                grid[i, j] = PHASES.index(g["phase"])
             if g["n_seeds"] > 1 and len(lay.cols) <= 8:
                 ax.text(j, i, f"{g['agreement']:.0%}", ha="center", va="center", fontsize=7, color="white")
         ax.imshow(grid, cmap=_PHASE_CMAP, norm=_PHASE_NORM, origin="lower", aspect="auto")
         lay.label(ax, lay.title(panel))
-    _phase_legend(fig)
+    _phase_legend(fig, tie=any(g["phase"] == TIE for g in phases["groups"]))
     n_seeds = max((g["n_seeds"] for g in phases["groups"]), default=1)
     vote = " x ".join(_axis_label(a) + "s" for a in lay.vote)
     fig.suptitle("Phase diagram" + (f"\n(majority of {n_seeds} cells over {vote}"
@@ -157,8 +173,8 @@ def smooth_values(phases: dict) -> dict:
     """Per group (its :class:`_Layout` key): (kind, value) for the smooth diagram (S3, 4.2).
 
     generalizing (grokking/comprehension): log10(1 + max(0, T_test - T_train));
-    memorization: log10(T_train); confusion: None (drawn darkest). Values are means over
-    the voting cells that share the group's majority phase.
+    memorization: log10(T_train); confusion: None (drawn darkest); a tie: None (hatched).
+    Values are means over the voting cells that share the group's majority phase.
     """
     lay = _Layout(phases)
     by_group: dict[tuple, list] = {}
@@ -174,7 +190,7 @@ def smooth_values(phases: dict) -> dict:
         elif g["phase"] == "memorization":
             out[key] = ("memorization", float(np.mean([math.log10(r["first_train_epoch"]) for r in members])))
         else:
-            out[key] = ("confusion", None)
+            out[key] = (g["phase"], None)  # confusion or tie
     return out
 
 
@@ -202,6 +218,8 @@ def plot_smooth_diagram(phases: dict, path: str | Path, max_epochs: int) -> None
                                                edgecolor="black", linewidth=1.2))
             elif kind == "memorization":
                 rgba[i, j] = mem_cmap(mem_norm(v))
+            elif kind == TIE:
+                ax.add_patch(_tie_patch(i, j))
             else:
                 rgba[i, j] = (0.05, 0.05, 0.05, 1.0)
         ax.imshow(rgba, origin="lower", aspect="auto")

@@ -7,7 +7,7 @@ import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .aggregate import axis_effects
+from .aggregate import TIE, axis_effects
 from .grid import Cell, cell_from_row, extra_axes, group_axes, short_label, spell, voters
 from .io import package_versions
 from .phases import PHASES
@@ -24,6 +24,12 @@ def representatives(phases: dict) -> dict[str, Cell]:
             picks[row["phase"]] = row
     sweep = phases["settings"]["sweep"]
     return {ph: cell_from_row(r, sweep) for ph, r in picks.items()}
+
+
+def _group_label(group: dict, phases: dict) -> str:
+    """A seed group's settings, e.g. 'weight_decay=8 learning_rate=0.000316'."""
+    shared = group_axes(phases["settings"]["sweep"], voters(phases["settings"]["phases"]))
+    return " ".join(f"{short_label(k) if '.' in k else k}={spell(group[k])}" for k in shared)
 
 
 def _git_revision(cwd: str | Path = ".") -> str | None:
@@ -164,6 +170,11 @@ def render_report(phases: dict, metadata: dict, figures: dict[str, str]) -> str:
         out += ["## Agreement across seeds", "",
                 f"Mean agreement with the majority phase: {sum(agree) / len(agree):.0%}; "
                 f"{sum(a == 1 for a in agree)} of {len(agree)} points agree fully.", ""]
+        ties = [g for g in phases["groups"] if g["phase"] == TIE]
+        if ties:
+            out += [f"{len(ties)} point(s) have no majority: their voters tie (hatched in the diagrams; "
+                    "counted as neither phase): "
+                    + "; ".join(f"{_group_label(g, phases)} ({' = '.join(g['tied_phases'])})" for g in ties), ""]
     out += _grokking_steps(phases)
     out += _measurements(phases)
     out += ["## Figures", ""]

@@ -58,6 +58,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .curves import EarlyStop, first_logged_step
+from .data import batch_sampler
 from .grid import resolve_settings
 from .models import seeded
 from .schedule import epoch_of, step_schedule
@@ -85,6 +86,7 @@ class S3Config:
     eval_steps: tuple  # curve evaluations (the last is ``steps``)
     per_epoch: int
     batch_size: Optional[int]  # None: full batch
+    batch_sampling: str  # with_replacement | epoch_shuffle
     acc_every: Optional[int]  # accuracy log every this many steps (None: none)
     activation: str
     loss: str
@@ -119,6 +121,7 @@ def config_from_settings(settings: dict, cell) -> S3Config:
         data_seed=cell.seed if tk["data_seed"] is None else tk["data_seed"], model_seed=cell.seed,
         steps=total, eval_steps=tuple(evals), per_epoch=per_epoch,
         batch_size=None if tr["batch_size"] == "full" else tr["batch_size"],
+        batch_sampling=tr["batch_sampling"],
         acc_every=tr["accuracy_every_steps"], activation=md["activation"], loss=tr["loss"],
         hidden=cell.width, modulus=tk["modulus"], target_dim=tk["target_dim"],
         train_fraction=cell.train_fraction, init_scale=md["init_scale"], betas=tuple(tr["betas"]),
@@ -316,11 +319,11 @@ class _Cell:
 
 
 def _batch_indices(cfg: S3Config, n_train: int):
-    """The cell's minibatch sampler (with replacement, from a generator seeded by the model seed)."""
+    """The cell's minibatch sampler (``training.batch_sampling``; S3's digits: epoch_shuffle), from
+    a generator seeded by the model seed; None for full batch."""
     if cfg.batch_size is None:
         return None
-    g = torch.Generator().manual_seed(cfg.model_seed)
-    return lambda: torch.randint(n_train, (cfg.batch_size,), generator=g)
+    return batch_sampler(n_train, cfg.batch_size, cfg.batch_sampling, torch.Generator().manual_seed(cfg.model_seed))
 
 
 # --- one cell -----------------------------------------------------------------------------------

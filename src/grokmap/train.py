@@ -15,8 +15,8 @@ Three implementations:
   check the fast path.
 
 Budgets: with full-batch training an epoch is one optimizer step; with minibatches an epoch
-is ceil(n_train / batch_size) steps, each sampling its batch with replacement from the cell's
-own generator. Evaluations happen every ``eval_every_epochs`` epochs and at the last step;
+is ceil(n_train / batch_size) steps, each taking its batch from the cell's own generator
+(``batch_sampling``: uniformly with replacement, or epoch by epoch from a fresh permutation). Evaluations happen every ``eval_every_epochs`` epochs and at the last step;
 training stops at ``max_epochs`` or ``max_steps``, whichever comes first, or early by ``early_stop_rule`` (:class:`grokmap.curves.EarlyStop`): train and
 test accuracy both >= ``early_stop_accuracy`` at ``early_stop_evals`` consecutive evaluations,
 or each of them >= it at some evaluation. Every evaluation also records the parameter L2 norm, the fraction of active
@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from .curves import EarlyStop
-from .data import make_split
+from .data import batch_sampler, make_split
 from .grid import resolve_settings
 from .models import EmbedConcatMLP, Perturb, active_fraction, build_model, first_layer_maps, ipr
 from .optim import AdamW
@@ -333,12 +333,13 @@ def train_generic(settings: dict, cell, progress: Optional[ProgressFn] = None) -
     opt = _optimizer(tr, model.parameters(), cell.weight_decay)
     generator = torch.Generator().manual_seed(cell.seed)  # batches, dropout, noise: this cell's own
     perturb = Perturb(md["dropout"], tr["embedding_noise"], generator)
-    n, batch = loop.y.numel(), tr["batch_size"]
+    batch = tr["batch_size"]
+    sample = None if batch == "full" else batch_sampler(loop.y.numel(), batch, tr["batch_sampling"], generator)
     for step in range(1, loop.total + 1):
         if batch == "full":
             xb, yb = loop.x, loop.y
         else:
-            idx = torch.randint(n, (batch,), generator=generator)
+            idx = sample()
             xb, yb = loop.x[idx], loop.y[idx]
         opt.zero_grad(set_to_none=True)
         _loss(model.features(xb, perturb)[0], yb, tr["loss"]).backward()

@@ -62,3 +62,13 @@ def test_s3_records_classify_from_the_per_step_accuracy_log():
     log["test"] = [[5, 100], [9, 409]]
     c = classify_record(record, 0.9, 199.8)
     assert (c["first_train_epoch"], c["first_test_epoch"]) == (200, 202)
+
+
+def test_a_tied_vote_is_a_tie_not_the_non_generalising_phase():
+    """Two seeds, one groks and one memorises: the group is a tie, counted apart from both."""
+    from grokmap.aggregate import TIE, _majority
+
+    assert _majority(["memorization", "grokking"]) == (TIE, 0.5, ["memorization", "grokking"])
+    assert _majority(["grokking", "memorization", "grokking"])[:2] == ("grokking", 2 / 3)
+    assert _majority(["confusion", "comprehension", "grokking", "memorization"])[0] == TIE
+    assert _majority(["comprehension"]) == ("comprehension", 1.0, ["comprehension"])

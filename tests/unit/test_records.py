@@ -178,3 +178,32 @@ def test_dvc_stage_depends_on_every_training_module():
 
     deps = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["train_cells"]["deps"]
     assert {f"src/grokmap/{m}.py" for m in TRAINING_MODULES} <= set(deps)
+
+
+def test_a_tied_seed_group_is_reported_as_a_tie_and_hatched(tiny_sweep, tmp_path):
+    """One seed memorises, the other comprehends: the group's phase is 'tie' (not the first
+    phase in the list), counted apart, named in the report and drawn hatched."""
+    import copy
+
+    from grokmap.aggregate import TIE
+    from grokmap.plots import plot_phase_diagram, plot_smooth_diagram
+    from grokmap.report import render_report
+
+    params, settings, fp, root, grid = tiny_sweep
+    records = copy.deepcopy(load_records(root, grid, settings, fp))
+    first_group = [c for c in grid if c.weight_decay == 0.0]
+    for cell, test_value in zip(first_group, (0.0, 1.0)):
+        curves = records[cell]["curves"]
+        curves["train_acc"] = [1.0] * len(curves["train_acc"])
+        curves["test_acc"] = [test_value] * len(curves["test_acc"])
+        records[cell]["final"].update(train_acc=1.0, test_acc=test_value)
+    phases = classify_sweep(records, params["phases"], params["sweep"])
+    tied = [g for g in phases["groups"] if g["weight_decay"] == 0.0][0]
+    assert tied["phase"] == TIE and tied["tied_phases"] == ["memorization", "comprehension"]
+    assert phases["group_counts"][TIE] == 1 and summary_metrics(phases)["tied_groups"] == 1
+    assert sum(phases["group_counts"].values()) == len(phases["groups"])
+    plot_phase_diagram(phases, tmp_path / "phase.png")
+    plot_smooth_diagram(phases, tmp_path / "smooth.png", params["training"]["max_epochs"])
+    assert (tmp_path / "phase.png").stat().st_size > 0 and (tmp_path / "smooth.png").stat().st_size > 0
+    text = render_report(phases, build_metadata(params, phases, [1.0] * 4), {})
+    assert "1 point(s) have no majority" in text and "memorization = comprehension" in text

@@ -9,16 +9,17 @@ from typing import Iterable
 
 from .curves import first_epoch_at, first_logged_step
 from .record import CellRecordError, check_record
-from .grid import AXES, Cell, extra_axes, group_axes, spell, voters
+from .grid import AXES, Cell, extra_axes, group_axes, short_label, spell, voters
 from .io import read_json
 from .phases import PHASES, classify_record
 
-__all__ = ["TIE", "cell_path", "load_records", "classify_sweep", "summary_metrics", "phases_csv"]
+__all__ = ["TIE", "cell_path", "load_records", "classify_sweep", "summary_metrics", "phases_csv",
+           "reproduction_csv"]
 
 TIE = "tie"  # a seed group whose top phases have equal votes (its ``tied_phases`` say which)
 
 CSV_FIELDS = ("weight_decay", "train_fraction", "width", "seed", "phase", "gap_epochs",
-              "first_train_epoch", "first_test_epoch", "grokking_step", "final_train_acc",
+              "first_train_epoch", "first_test_epoch", "first_train_step", "first_test_step", "grokking_step", "final_train_acc",
               "final_test_acc", "initial_ipr", "final_ipr", "final_param_norm",
               "final_active_fraction", "epochs_run", "steps_run", "non_finite_loss")
 
@@ -151,3 +152,19 @@ def axis_effects(phases: dict) -> dict:
         items = per.items() if name in extras else sorted(per.items())  # extras: as listed
         out[name] = {v: {ph: c.get(ph, 0) for ph in PHASES} for v, c in items}
     return out
+
+
+def reproduction_csv(phases: dict) -> str:
+    """A reproduction record's per-cell table (docs/reproductions/): one column per swept axis
+    with more than one value (short names: ``training.learning_rate`` -> ``learning_rate``),
+    then the phase and the first steps at the threshold, values as in phases.csv."""
+    sweep = phases["settings"]["sweep"]
+    axes = [k for k in extra_axes(sweep) + [name for name, _, _ in AXES] if len(sweep[k]) > 1]
+    names = [short_label(k) if "." in k else k for k in axes]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(names + ["phase", "first_train_step", "first_test_step"])
+    for row in phases["cells"]:
+        writer.writerow([row[k] for k in axes] + [row["phase"]] + [
+            "" if row[k] is None else row[k] for k in ("first_train_step", "first_test_step")])
+    return buf.getvalue()

@@ -15,7 +15,8 @@ from typing import Optional
 from .curves import first_epoch_at, first_logged_step
 from .schedule import epoch_of
 
-__all__ = ["PHASES", "first_epoch_at", "classify", "classify_curves", "classify_record", "first_epochs"]
+__all__ = ["PHASES", "first_epoch_at", "classify", "classify_curves", "classify_record", "first_epochs",
+           "first_steps"]
 
 PHASES: tuple[str, ...] = ("confusion", "memorization", "grokking", "comprehension")
 
@@ -47,14 +48,26 @@ def first_epochs(record: dict, threshold: float) -> tuple[Optional[float], Optio
     return tuple(None if s is None else epoch_of(s, per_epoch) for s in steps)
 
 
+def first_steps(record: dict, threshold: float) -> tuple[Optional[int], Optional[int]]:
+    """The same first crossings as :func:`first_epochs`, in optimizer steps (S3's T_train, T_test)."""
+    log = record.get("accuracy_log")
+    if log is not None:
+        return tuple(first_logged_step(log, split, threshold) for split in ("train", "test"))
+    curves = record["curves"]
+    steps = curves.get("step") or curves["epoch"]
+    return (first_epoch_at(steps, curves["train_acc"], threshold),
+            first_epoch_at(steps, curves["test_acc"], threshold))
+
+
 def classify_record(record: dict, threshold: float, gap_epochs: float, require_final: bool = True) -> dict:
     """Classify a cell record (its accuracy log if it has one, else its curves)."""
     first_train, first_test = first_epochs(record, threshold)
+    train_step, test_step = first_steps(record, threshold)
     curves = record["curves"]
     phase, gap = classify(first_train, first_test, curves["train_acc"][-1],
                           curves["test_acc"][-1], threshold, gap_epochs, require_final)
     return {"phase": phase, "gap_epochs": gap, "first_train_epoch": first_train,
-            "first_test_epoch": first_test}
+            "first_test_epoch": first_test, "first_train_step": train_step, "first_test_step": test_step}
 
 
 def classify_curves(curves: dict, threshold: float, gap_epochs: float) -> dict:

@@ -350,7 +350,7 @@ def train_generic(settings: dict, cell, progress: Optional[ProgressFn] = None) -
             with torch.no_grad():
                 measures = {
                     "param_norm": float(torch.sqrt(sum((q.detach() ** 2).sum() for q in model.parameters()))),
-                    "active_fraction": active_fraction((h_train + h_test) / (n + loop.ty.numel())),
+                    "active_fraction": active_fraction((h_train + h_test) / (loop.y.numel() + loop.ty.numel())),
                     "ipr": ipr(model.operand_maps()),
                 }
             if loop.record(step, (train_loss, train_acc), (test_loss, test_acc), measures):

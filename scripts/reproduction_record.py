@@ -1,0 +1,35 @@
+"""Copy a finished sweep into a reproduction record under docs/reproductions/ (README there):
+<name>.csv (per-cell phase table), <name>_phase_diagram.png and <name>_smooth_diagram.png.
+
+    .venv/bin/python scripts/reproduction_record.py results/repro/<run> docs/reproductions/<name>
+"""
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from grokmap.aggregate import reproduction_csv  # noqa: E402
+from grokmap.io import atomic_write_text  # noqa: E402
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("results_dir", type=Path, help="a results directory the workflow finished (phases.json)")
+    p.add_argument("out", type=Path, help="output path without extension, e.g. docs/reproductions/name")
+    args = p.parse_args()
+    phases_path = args.results_dir / "phases.json"
+    if not phases_path.is_file():
+        sys.stderr.write(f"{phases_path}: missing; run the workflow for {args.results_dir} first\n")
+        return 1
+    atomic_write_text(args.out.with_suffix(".csv"), reproduction_csv(json.loads(phases_path.read_text())))
+    for fig in ("phase_diagram", "smooth_diagram"):
+        shutil.copyfile(args.results_dir / "figures" / f"{fig}.png", f"{args.out}_{fig}.png")
+    print(f"wrote {args.out}.csv and its two diagrams")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

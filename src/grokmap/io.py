@@ -16,16 +16,29 @@ _PAUSE = os.environ.get("GROKMAP_TEST_PAUSE_BEFORE_RENAME")
 __all__ = ["atomic_write_text", "atomic_write_json", "read_json", "package_versions"]
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it (os.umask would race with other threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write via a temporary file in the same directory, fsync, then rename over ``path``.
 
     A reader (or a resumed sweep) sees either the old file, no file, or the whole new
-    file, never a half-written one, even if the process is killed mid-write.
+    file, never a half-written one, even if the process is killed mid-write. The file gets
+    the permissions any new file of the process gets (0666 less the umask).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; results get the usual permissions
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
             fh.flush()

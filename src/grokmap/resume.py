@@ -1,18 +1,23 @@
 """Resuming after a crash: recognise the scheduler lock left by a killed run.
 
-The scheduler records its PID and process start time while it runs. A lock whose
-recorded scheduler no longer exists (SIGKILL, power loss) is stale and may be removed,
-so the same command resumes the sweep; a lock held by a live process is left alone.
+Every run registers itself while it runs: one file per scheduler process in
+``.snakemake/grokmap-runs/<pid>.run`` with its PID, process start time and results directory.
+Snakemake's locks (``.snakemake/locks``) belong to the checkout; they are stale only when no
+registered run is alive any more (SIGKILL, power loss), and only then removed, so the same
+command resumes the sweep. A live run's lock is never removed, and a second run may not start
+on a results directory a live run is writing (:func:`live_run_on`).
 """
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Optional
 
-__all__ = ["record_scheduler", "forget_scheduler", "remove_stale_lock"]
+__all__ = ["record_scheduler", "forget_scheduler", "remove_stale_lock", "live_run_on", "scheduler_running",
+           "incomplete_markers", "repair_incomplete"]
 
-_PIDFILE = "grokmap-scheduler.pid"
+_RUNS = "grokmap-runs"
 
 
 def _start_time(pid: int) -> Optional[str]:
@@ -23,35 +28,54 @@ def _start_time(pid: int) -> Optional[str]:
     return stat.rsplit(")", 1)[1].split()[19]  # field 22: start time since boot
 
 
-def record_scheduler(state_dir: str | os.PathLike, pid: int | None = None) -> None:
+def record_scheduler(state_dir: str | os.PathLike, results_dir: str | os.PathLike, pid: int | None = None) -> None:
+    """Register this scheduler (or ``pid``) as writing ``results_dir``."""
     pid = pid or os.getpid()
-    path = Path(state_dir) / _PIDFILE
+    path = Path(state_dir) / _RUNS / f"{pid}.run"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"{pid} {_start_time(pid) or '?'}\n")
+    path.write_text(f"{pid} {_start_time(pid) or '?'} {socket.gethostname()} {os.path.abspath(results_dir)}\n")
 
 
-def forget_scheduler(state_dir: str | os.PathLike) -> None:
-    (Path(state_dir) / _PIDFILE).unlink(missing_ok=True)
+def forget_scheduler(state_dir: str | os.PathLike, pid: int | None = None) -> None:
+    (Path(state_dir) / _RUNS / f"{pid or os.getpid()}.run").unlink(missing_ok=True)
 
 
-def remove_stale_lock(state_dir: str | os.PathLike) -> Optional[int]:
-    """Delete ``locks/*.lock`` if the run that wrote them is dead; return its PID, else None."""
-    state_dir = Path(state_dir)
-    locks = list((state_dir / "locks").glob("*.lock"))
-    pidfile = state_dir / _PIDFILE
-    if not locks or not pidfile.exists():
-        return None
-    try:
-        pid_text, start = pidfile.read_text().split()
-        pid = int(pid_text)
-    except ValueError:
-        return None
-    if _start_time(pid) is not None and _start_time(pid) == start:
-        return None  # that scheduler is still running
-    for lock in locks:
-        lock.unlink(missing_ok=True)
-    pidfile.unlink(missing_ok=True)
-    return pid
+def _runs(state_dir: str | os.PathLike) -> list[tuple[int, bool, str, Path]]:
+    """(pid, alive, results directory, registration file) of every registered run. A run
+    registered on another host (a cluster's submit node seen from a compute node) counts as
+    alive: its process cannot be checked from here."""
+    out, host = [], socket.gethostname()
+    for path in sorted((Path(state_dir) / _RUNS).glob("*.run")):
+        try:
+            pid_text, start, where, results = path.read_text().rstrip("\n").split(" ", 3)
+            pid = int(pid_text)
+        except (OSError, ValueError):
+            continue
+        alive = where != host or (start != "?" and _start_time(pid) == start)
+        out.append((pid, alive, results, path))
+    return out
+
+
+def live_run_on(state_dir: str | os.PathLike, results_dir: str | os.PathLike) -> Optional[int]:
+    """PID of a live run (not this process) writing ``results_dir``, or None."""
+    target = os.path.abspath(results_dir)
+    for pid, alive, results, _ in _runs(state_dir):
+        if alive and results == target and pid != os.getpid():
+            return pid
+    return None
+
+
+def remove_stale_lock(state_dir: str | os.PathLike) -> list[int]:
+    """Forget the registrations of dead runs; when no registered run is alive, delete
+    Snakemake's ``locks/*.lock`` (a killed run's). Returns the dead runs' PIDs."""
+    runs = _runs(state_dir)
+    dead = [(pid, path) for pid, alive, _, path in runs if not alive]
+    for _, path in dead:
+        path.unlink(missing_ok=True)
+    if dead and not any(alive for _, alive, _, _ in runs):
+        for lock in (Path(state_dir) / "locks").glob("*.lock"):
+            lock.unlink(missing_ok=True)
+    return [pid for pid, _ in dead]
 
 
 def incomplete_markers(state_dir: str | os.PathLike) -> dict[str, Path]:
@@ -98,5 +122,5 @@ def repair_incomplete(state_dir: str | os.PathLike, is_complete) -> tuple[list[s
 
 
 def scheduler_running(state_dir: str | os.PathLike) -> bool:
-    """True while a lock is held (call after :func:`remove_stale_lock`)."""
-    return any((Path(state_dir) / "locks").glob("*.lock"))
+    """True while a registered run is alive or a lock is held (call after :func:`remove_stale_lock`)."""
+    return any(alive for _, alive, _, _ in _runs(state_dir)) or any((Path(state_dir) / "locks").glob("*.lock"))

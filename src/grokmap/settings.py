@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -21,7 +22,8 @@ import yaml
 from .grid import WORD, extra_axes, spell, with_values
 from .tasks import S3_TASKS, TASKS, is_prime, task_size
 
-__all__ = ["SettingsError", "Settings", "load_settings", "load_yaml", "validate_document"]
+__all__ = ["SettingsError", "Settings", "load_settings", "load_yaml", "validate_document", "RESULTS_MARKER",
+           "check_results_dir", "mark_results_dir"]
 
 
 class SettingsError(ValueError):
@@ -42,15 +44,80 @@ _FLOAT_RE = re.compile(
 )
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_RE, list("-+0123456789."))
 
+# What a settings file may expand to once YAML aliases are followed (a few aliases nested in a
+# small file can stand for billions of values; the largest study has a few hundred).
+MAX_YAML_NODES = 100_000
+MAX_SETTINGS_BYTES = 1_000_000
+
+
+def _expanded_size(node: yaml.Node, memo: dict) -> int:
+    """Nodes the document stands for with every alias expanded (memoised per node object, so
+    shared nodes cost one visit; the result is capped just past the limit)."""
+    key = id(node)
+    if key not in memo:
+        memo[key] = MAX_YAML_NODES + 1  # a cycle counts as too large
+        if isinstance(node, yaml.MappingNode):
+            size = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            size = 1 + sum(_expanded_size(v, memo) for v in node.value)
+        else:
+            size = 1
+        memo[key] = min(size, MAX_YAML_NODES + 1)
+    return memo[key]
+
+
+def _refuse_duplicate_keys(node: yaml.Node, path: Path, seen: set) -> None:
+    """A key given twice in one mapping (Snakemake's loader keeps the last, DVC refuses the file)."""
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        keys: dict = {}
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode) and k.value != "<<":
+                if k.value in keys:
+                    raise SettingsError(
+                        f"{path}: key '{k.value}' is given twice in one mapping (lines {keys[k.value] + 1} and "
+                        f"{k.start_mark.line + 1}); allowed: each key once")
+                keys[k.value] = k.start_mark.line
+            _refuse_duplicate_keys(v, path, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for v in node.value:
+            _refuse_duplicate_keys(v, path, seen)
+
 
 def load_yaml(path: str | os.PathLike) -> Any:
-    """Parse a YAML file, turning syntax errors into a SettingsError with the line."""
+    """Parse a YAML file, turning syntax errors into a SettingsError with the line. Refused
+    before anything is built: non-UTF-8 or binary files, keys given twice, and documents
+    whose aliases expand past MAX_YAML_NODES values."""
     path = Path(path)
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except FileNotFoundError:
         raise SettingsError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise SettingsError(f"{path}: is a directory; allowed: a YAML file") from None
+    except OSError as exc:
+        raise SettingsError(f"{path}: cannot be read ({exc.strerror}); allowed: a readable YAML file") from None
+    if len(data) > MAX_SETTINGS_BYTES:
+        raise SettingsError(f"{path}: {len(data):,} bytes; allowed: a settings file of at most "
+                            f"{MAX_SETTINGS_BYTES:,} bytes")
     try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"{path}: not UTF-8 text (byte {exc.start} is 0x{data[exc.start]:02x}); "
+                            f"allowed: a UTF-8 YAML file") from None
+    if "\x00" in text:
+        raise SettingsError(f"{path}: contains NUL bytes (a binary file?); allowed: a UTF-8 YAML file")
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+        if node is None:
+            return None
+        size = _expanded_size(node, {})
+        if size > MAX_YAML_NODES:
+            raise SettingsError(f"{path}: its YAML aliases expand to more than {MAX_YAML_NODES:,} values; "
+                                f"allowed: a settings file of at most {MAX_YAML_NODES:,} values once expanded")
+        _refuse_duplicate_keys(node, path, set())
         return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -154,6 +221,19 @@ def _describe(error: jsonschema.ValidationError, label: str) -> str:
             f"allowed: {_allowed(error)}")
 
 
+def _refuse_non_finite(value: Any, path: list, label: str) -> None:
+    """NaN and infinities are no setting's value: NaN compares false with everything, so a NaN
+    threshold or gap silently changes every phase."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SettingsError(f"{label}: '{_key(path)}' = {value!r} is not allowed; allowed: a finite number")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _refuse_non_finite(v, path + [k], label)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _refuse_non_finite(v, path + [i], label)
+
+
 def validate_document(doc: Any, schema: Mapping, label: str) -> Any:
     """Coerce numbers, then validate; raise SettingsError naming the first problem."""
     if doc is None:
@@ -161,6 +241,7 @@ def validate_document(doc: Any, schema: Mapping, label: str) -> Any:
     if not isinstance(doc, dict):
         raise SettingsError(f"{label}: expected a mapping of keys at the top level, got {doc!r}")
     doc = _coerce(doc, schema)
+    _refuse_non_finite(doc, [], label)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(doc), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
@@ -317,6 +398,7 @@ def _check_semantics(params: dict, run: dict, p_label: str, r_label: str) -> Non
         where = p_label + (" (sweep " + ", ".join(f"{k}={v!r}" for k, v in zip(extras, combo)) + ")"
                            if extras else "")
         _check_task_and_model(resolved, sweep, where)
+    check_results_dir(run["results_dir"], r_label, _longest_cell_path(sweep))
     results = Path(run["results_dir"])
     probe = results
     while not probe.exists():
@@ -327,6 +409,92 @@ def _check_semantics(params: dict, run: dict, p_label: str, r_label: str) -> Non
         raise SettingsError(
             f"{r_label}: 'results_dir' = {run['results_dir']!r} cannot be written "
             f"({probe} is not a writable directory); allowed: a writable directory path")
+
+
+RESULTS_MARKER = ".grokmap-results"  # written into every results directory the workflow uses
+# What the workflow writes at the top of a results directory: a directory holding only these
+# (made before the marker existed) is taken as the workflow's too.
+_RESULT_ENTRIES = {"cells", "logs", "figures", "phases.json", "phases.csv", "metrics.json", "validation.json",
+                   "metadata.json", "report.md", RESULTS_MARKER}
+_TEMP_FILE = re.compile(r"^\..+\.tmp$")  # an atomic write's temporary file, left by a kill
+_NAME_MAX, _PATH_MAX = 255, 4000  # bytes per path component; a whole path, with room to spare
+
+
+def _longest_cell_path(sweep: dict) -> str:
+    """The longest path below results_dir that a cell of this sweep writes."""
+    from .grid import AXES, axis_name
+
+    parts = [f"{axis_name(k)}={max((spell(v) for v in sweep[k]), key=len)}" for k in extra_axes(sweep)]
+    parts += [f"{short}={max((spell(typ(v)) for v in sweep[name]), key=len)}" for name, short, typ in AXES]
+    return "cells/" + "/".join(parts) + "/fingerprint-0123456789abcdef.json"
+
+
+def check_results_dir(results_dir: str, label: str, longest_rel: str = "") -> None:
+    """Refuse a results directory the workflow cannot own: braces (Snakemake reads them as
+    wildcards), paths too long for the file system, and an existing directory with files the
+    workflow did not write (e.g. '/', a home or system directory). A directory is the
+    workflow's when it holds RESULTS_MARKER, or only names the workflow writes, or nothing."""
+    def refuse(why: str, allowed: str):
+        raise SettingsError(f"{label}: 'results_dir' = {results_dir!r} {why}; allowed: {allowed}")
+
+    if not results_dir.strip():
+        refuse("is empty", "a directory path")
+    if "{" in results_dir or "}" in results_dir:
+        refuse("contains '{' or '}' (Snakemake reads them as wildcards)", "a path without braces")
+    full = os.path.join(results_dir, longest_rel)
+    for part in Path(full).parts:
+        if len(os.fsencode(part)) > _NAME_MAX:
+            refuse(f"makes a path component of {len(os.fsencode(part))} bytes ({part[:40]}...)",
+                   f"components of at most {_NAME_MAX} bytes")
+    if len(os.fsencode(os.path.abspath(full))) > _PATH_MAX:
+        refuse(f"makes cell paths of {len(os.fsencode(os.path.abspath(full)))} bytes",
+               f"a shorter path (cell paths of at most {_PATH_MAX} bytes)")
+    path = Path(results_dir)
+    if path.is_dir():
+        try:
+            foreign = _foreign_entries(path)
+        except OSError as exc:
+            refuse(f"cannot be listed ({exc.strerror})", "a readable directory")
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            refuse(f"already holds files the workflow did not write ({shown})",
+                   f"a new or empty directory, or one the workflow made (it holds {RESULTS_MARKER})")
+
+
+def _ours(entry: str) -> bool:
+    return entry in _RESULT_ENTRIES or entry.startswith(".grokmap") or bool(_TEMP_FILE.match(entry))
+
+
+def _is_results_tree(path: Path, depth: int) -> bool:
+    """Whether a sub-directory holds only results directories (stops at the first other entry)."""
+    if (path / RESULTS_MARKER).exists():
+        return True
+    if depth <= 0 or path.is_symlink():
+        return False
+    try:
+        entries = os.listdir(path)
+    except OSError:
+        return False
+    return all(_ours(e) or ((path / e).is_dir() and _is_results_tree(path / e, depth - 1)) for e in entries)
+
+
+def _foreign_entries(path: Path, depth: int = 3) -> list[str]:
+    """Entries of ``path`` the workflow did not write: none if it holds RESULTS_MARKER; else
+    every name other than the workflow's own files and sub-directories that hold only results
+    directories (e.g. results/ holding the studies' results/<study>/), to ``depth`` levels."""
+    if (path / RESULTS_MARKER).exists():
+        return []
+    return [e for e in sorted(os.listdir(path))
+            if not _ours(e) and not ((path / e).is_dir() and _is_results_tree(path / e, depth - 1))]
+
+
+def mark_results_dir(results_dir: str | os.PathLike) -> None:
+    """Make the directory and mark it as the workflow's (called when a real run starts)."""
+    path = Path(results_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    marker = path / RESULTS_MARKER
+    if not marker.exists():
+        marker.write_text("This directory is written by the grokmap workflow (README: results).\n")
 
 
 def load_settings(params_path: str | os.PathLike | None, config_path: str | os.PathLike,

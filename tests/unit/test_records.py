@@ -142,16 +142,28 @@ def test_incomplete_markers_round_trip(tmp_path):
     kept, deleted = repair_incomplete(state, lambda p: p == str(done))
     assert kept == [str(done)] and deleted == [str(partial)] and done.exists() and not partial.exists()
     assert incomplete_markers(state) == {}
-    # a lock whose scheduler is alive is kept; a dead one's is removed
+    # locks stay while any registered run is alive; the dead runs are forgotten
+    from grokmap.resume import forget_scheduler, live_run_on, record_scheduler, scheduler_running
+
     (state / "locks").mkdir()
     (state / "locks" / "0.output.lock").write_text("x")
-    from grokmap.resume import record_scheduler
-    record_scheduler(state)
-    assert remove_stale_lock(state) is None
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    record_scheduler(state, dead.pid)
-    assert remove_stale_lock(state) == dead.pid and not list((state / "locks").iterdir())
+    try:
+        record_scheduler(state, tmp_path / "results_a", live.pid)
+        record_scheduler(state, tmp_path / "results_b", dead.pid)  # killed after the live run started
+        assert remove_stale_lock(state) == [dead.pid] and list((state / "locks").iterdir())
+        assert live_run_on(state, tmp_path / "results_a") == live.pid and live_run_on(state, tmp_path / "results_b") is None
+        assert scheduler_running(state)
+    finally:
+        live.kill()
+        live.wait()
+    assert remove_stale_lock(state) == [live.pid] and not list((state / "locks").iterdir())
+    assert not scheduler_running(state)
+    record_scheduler(state, tmp_path / "results_a")
+    forget_scheduler(state)
+    assert not list((state / "grokmap-runs").iterdir())
 
 
 def test_cell_files_complete_needs_both_agreeing_files(tiny_sweep, tmp_path):

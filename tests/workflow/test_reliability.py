@@ -101,6 +101,11 @@ BAD_INPUTS = [
     ("task.name: modular_exponentiation", "'task.name' = 'modular_exponentiation'"),
     ("training.eval_every_epochs: 100000", "at most training.max_epochs"),
     ("phases.accuracy_threshold: 1.2", "'phases.accuracy_threshold' = 1.2 is not allowed; allowed: a number >= 0 and <= 1"),
+    # non-finite numbers: NaN compares false with everything, so it would change phases silently
+    ("phases.accuracy_threshold: .nan", "'phases.accuracy_threshold' = nan is not allowed; allowed: a finite number"),
+    ("phases.grokking_gap_epochs: .inf", "'phases.grokking_gap_epochs' = inf is not allowed; allowed: a finite number"),
+    ("sweep.weight_decay: [0.0, .nan]", "'sweep.weight_decay[1]' = nan is not allowed; allowed: a finite number"),
+    ("training.learning_rate: -.inf", "'training.learning_rate' = -inf is not allowed"),
 ]
 
 
@@ -156,3 +161,113 @@ def test_bad_input_through_dvc_and_yaml_syntax(tmp_path):
     assert out.returncode != 0
     assert "'task.modulus' = 23.5 is not allowed" in out.stdout + out.stderr
     assert not (proj.path / "results" / "cells").exists()
+
+
+def _refused_before_work(proj, out, message):
+    assert out.returncode != 0, out.stdout[-2000:]
+    assert message in out.stderr, out.stderr[-3000:]
+    assert "Traceback" not in out.stderr
+    assert not (proj.path / "results" / "cells").exists()
+
+
+def test_non_finite_numbers_through_config_text(tmp_path):
+    proj = Project(tmp_path)
+    out = proj.snakemake("--config", "phases={accuracy_threshold: nan}", check=False)
+    _refused_before_work(proj, out, "'phases.accuracy_threshold' = nan is not allowed; allowed: a finite number")
+    out = proj.snakemake("--config", "sweep={training: {learning_rate: [0.01, inf]}}", check=False)
+    _refused_before_work(proj, out, "'training.learning_rate' = inf is not allowed; allowed: a finite number")
+
+
+@pytest.mark.parametrize("content,message", [
+    ("task:\n  modulus: 23\n  modulus: 29\n", "key 'modulus' is given twice in one mapping"),
+    ("a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+     "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n",
+     "its YAML aliases expand to more than 100,000 values"),
+    (b"\xff\xfe\x00\x01binary", "not UTF-8 text"),
+])
+def test_yaml_hazards_are_refused(tmp_path, content, message):
+    proj = Project(tmp_path)
+    path = proj.path / "params.yaml"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif "modulus" in content:  # a duplicate key inside the real file
+        path.write_text(path.read_text().replace("  modulus: 23\n", "  modulus: 23\n  modulus: 29\n", 1))
+    else:
+        path.write_text(content)
+    out = proj.snakemake(check=False)
+    _refused_before_work(proj, out, message)
+
+
+@pytest.mark.parametrize("results_dir,message", [
+    ("/", "already holds files the workflow did not write"),
+    ("/usr", "already holds files the workflow did not write"),
+    ("res{x}", "contains '{' or '}'"),
+    ("r" * 300, "makes a path component of 300 bytes"),
+    ("mine", "already holds files the workflow did not write (notes.txt)"),
+])
+def test_results_dir_must_be_the_workflows(tmp_path, results_dir, message):
+    proj = Project(tmp_path)
+    (proj.path / "mine").mkdir()
+    (proj.path / "mine" / "notes.txt").write_text("a researcher's own file")
+    out = proj.snakemake("--config", f"results_dir={results_dir}", check=False)
+    _refused_before_work(proj, out, message)
+    assert (proj.path / "mine" / "notes.txt").read_text() == "a researcher's own file"
+
+
+def test_results_get_normal_permissions_and_a_marker_absolute_paths_work(tmp_path):
+    proj = Project(tmp_path)
+    scratch = tmp_path / "scratch" / "run1"  # absolute, outside the checkout
+    old = os.umask(0o022)
+    try:
+        proj.snakemake("--config", f"results_dir={scratch}")
+    finally:
+        os.umask(old)
+    assert (scratch / ".grokmap-results").exists()
+    for name in ("phases.json", "phases.csv", "report.md", "validation.json"):
+        assert (scratch / name).stat().st_mode & 0o777 == 0o644, name
+    cell = next((scratch / "cells").rglob("metrics.json"))
+    assert cell.stat().st_mode & 0o777 == 0o644
+    assert not (proj.path / "results").exists()  # nothing written outside the chosen directory
+    # the directory is the workflow's now: a second run accepts it and has nothing to do
+    out = proj.snakemake("--config", f"results_dir={scratch}")
+    assert trained_jobs(out.stdout + out.stderr) == 0
+
+
+def test_a_killed_run_never_breaks_a_live_runs_lock(tmp_path):
+    """Two live runs in two results directories of one checkout; A is killed after B started.
+    B's command started again is refused (B is alive) and B finishes untouched, every cell
+    trained once; A's command then resumes A."""
+    import signal
+    import time
+
+    proj = Project(tmp_path)
+    proj.edit_params(SLOW)
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+
+    def start(results):
+        return subprocess.Popen([str(BIN / "snakemake"), "--cores", "1", "--config", f"results_dir={results}"],
+                                cwd=proj.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, start_new_session=True)
+
+    runs = proj.path / ".snakemake" / "grokmap-runs"
+    a = start("ra")
+    deadline = time.time() + 120
+    while not (runs.exists() and len(list(runs.glob("*.run"))) >= 1) and time.time() < deadline:
+        time.sleep(0.05)
+    b = start("rb")
+    while not len(list(runs.glob("*.run"))) >= 2 and time.time() < deadline:
+        time.sleep(0.05)
+    assert a.poll() is None and b.poll() is None, "both runs must be live"
+    os.killpg(a.pid, signal.SIGKILL)
+    a.wait()
+    again = proj.snakemake("--config", "results_dir=rb", check=False)
+    assert again.returncode != 0 and "is being written by a live run" in again.stderr
+    assert "Traceback" not in again.stderr
+    out, _ = b.communicate(timeout=900)
+    assert b.returncode == 0, out[-3000:]
+    assert trained_jobs(out) == 6 and json.loads(proj.read("rb/validation.json"))["passed"]
+    resumed = proj.snakemake("--config", "results_dir=ra")
+    assert json.loads(proj.read("ra/validation.json"))["passed"]
+    assert trained_jobs(resumed.stdout + resumed.stderr) + len(
+        [1 for _ in (proj.path / "ra" / "cells").rglob("fingerprint-*.json")]) >= 6

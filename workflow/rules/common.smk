@@ -91,16 +91,24 @@ wildcard_constraints:
 # Resume with the same command after a crash: drop the lock of a scheduler that no longer
 # exists; of the outputs Snakemake marked incomplete, keep cells whose two files are
 # complete and agree (outputs are written atomically) and delete anything else.
-from grokmap.resume import (forget_scheduler, record_scheduler, remove_stale_lock,
+from grokmap.resume import (forget_scheduler, live_run_on, record_scheduler, remove_stale_lock,
                             repair_incomplete, scheduler_running)
 
 _STATE = Path(".snakemake")
-_dead = remove_stale_lock(_STATE)
+# A dry run changes nothing; a job that Snakemake spawns (it passes --nolock) runs inside a live run.
+_DRY_RUN = any(a in ("-n", "--dry-run", "--dryrun", "--nolock") or (a.startswith("-") and not a.startswith("--")
+                                                                    and "n" in a[1:]) for a in sys.argv[1:])
+_live = None if _DRY_RUN else live_run_on(_STATE, R)
+if _live:
+    sys.stderr.write(f"Invalid settings: results_dir {R!r} is being written by a live run (pid {_live}); "
+                     f"allowed: wait for it to finish (or stop it), or choose another results_dir\n")
+    sys.exit(1)
+_dead = [] if _DRY_RUN else remove_stale_lock(_STATE)
 if _dead:
-    sys.stderr.write(f"[resume] removed the lock left by a killed run (pid {_dead})\n")
+    sys.stderr.write(f"[resume] forgot {len(_dead)} killed run(s) (pid {', '.join(map(str, _dead))})\n")
 
 
-if not scheduler_running(_STATE):
+if not _DRY_RUN and not scheduler_running(_STATE):
     _kept, _deleted = repair_incomplete(_STATE, cell_files_complete)
     if _kept or _deleted:
         sys.stderr.write(f"[resume] after an interrupted run: kept {len(_kept)} finished cell "
@@ -120,8 +128,10 @@ def _pending_cells():
 
 onstart:
     from grokmap.progress import ProgressMonitor
+    from grokmap.settings import mark_results_dir
 
-    record_scheduler(_STATE)
+    mark_results_dir(R)  # this directory is the workflow's from now on (settings.check_results_dir)
+    record_scheduler(_STATE, R)
     _MONITOR.append(ProgressMonitor(_pending_cells(), len(CELLS)).begin())
 
 

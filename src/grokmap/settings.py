@@ -384,9 +384,45 @@ def _check_layout(params: dict, label: str) -> None:
                                 f"({', '.join(a for a in axes if a != ph['diagram_columns'])})")
 
 
+def _check_limits(resolved: dict, sweep: dict, run: dict, label: str, r_label: str) -> None:
+    """What one combination of the extra axes needs per cell, against the limits (limits.py)."""
+    from .limits import MAX_EVALUATIONS, MAX_STEPS, cell_budget, cell_memory_mb, machine_memory_mb
+
+    tr, tk = resolved["training"], resolved["task"]
+    n = task_size(tk["modulus"], tk["name"], tk["operands"])
+    n_train = max(1, int(n * max(sweep["train_fraction"])))
+    steps, evaluations = cell_budget(tr, n_train)
+    if steps > MAX_STEPS:
+        raise SettingsError(f"{label}: 'training.max_epochs' = {tr['max_epochs']} gives {steps:,} optimizer steps "
+                            f"per cell; allowed: at most {MAX_STEPS:,} (set training.max_steps to cap them)")
+    if evaluations > MAX_EVALUATIONS:
+        raise SettingsError(f"{label}: 'training.eval_every_epochs' = {tr['eval_every_epochs']} with max_epochs "
+                            f"{tr['max_epochs']} gives {evaluations:,} evaluations per cell; allowed: at most "
+                            f"{MAX_EVALUATIONS:,} (evaluate less often)")
+    limit = run["memory_limit_mb"]
+    if limit == "auto":
+        limit = machine_memory_mb()
+        limit_text = f"this machine's {limit:,} MB (config.yaml memory_limit_mb: auto; set a number for a cluster)"
+    else:
+        limit_text = f"memory_limit_mb = {limit:,} MB (config.yaml)"
+    width = max(sweep["width"])
+    need = cell_memory_mb(resolved, width, max(sweep["train_fraction"]))
+    if limit and need > limit:
+        raise SettingsError(f"{label}: 'sweep.width' = {width} needs about {need:,.0f} MB per cell (model "
+                            f"{resolved['model']['name']}, task {tk['name']} with p={tk['modulus']}); allowed: "
+                            f"at most {limit_text}")
+
+
 def _check_semantics(params: dict, run: dict, p_label: str, r_label: str) -> None:
     sweep = params["sweep"]
     extras = extra_axes(sweep)
+    from .limits import sweep_cells
+
+    n_cells = sweep_cells(sweep)
+    if n_cells > run["max_sweep_cells"]:
+        sizes = " x ".join(f"{len(v)} {k}" for k, v in sweep.items())
+        raise SettingsError(f"{p_label}: 'sweep' has {n_cells:,} cells ({sizes}); allowed: at most "
+                            f"{run['max_sweep_cells']:,} (config.yaml max_sweep_cells; raise it for a cluster)")
     _check_layout(params, p_label)
     models = {m for combo in itertools.product(*(sweep[k] for k in extras))
               for m in [with_values(params, zip(extras, combo))["model"]["name"]]}
@@ -398,6 +434,7 @@ def _check_semantics(params: dict, run: dict, p_label: str, r_label: str) -> Non
         where = p_label + (" (sweep " + ", ".join(f"{k}={v!r}" for k, v in zip(extras, combo)) + ")"
                            if extras else "")
         _check_task_and_model(resolved, sweep, where)
+        _check_limits(resolved, sweep, run, where, r_label)
     check_results_dir(run["results_dir"], r_label, _longest_cell_path(sweep))
     results = Path(run["results_dir"])
     probe = results

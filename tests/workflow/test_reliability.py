@@ -106,6 +106,10 @@ BAD_INPUTS = [
     ("phases.grokking_gap_epochs: .inf", "'phases.grokking_gap_epochs' = inf is not allowed; allowed: a finite number"),
     ("sweep.weight_decay: [0.0, .nan]", "'sweep.weight_decay[1]' = nan is not allowed; allowed: a finite number"),
     ("training.learning_rate: -.inf", "'training.learning_rate' = -inf is not allowed"),
+    # what cannot fit, refused with the estimate and the limit before any job
+    ("training.max_epochs: 1000000000000", "optimizer steps per cell; allowed: at most 1,000,000,000"),
+    ("sweep.width: [10000000]", "'sweep.width' = 10000000 needs about"),
+    ("sweep.seed: [" + ", ".join(str(i) for i in range(2000)) + "]", "'sweep' has 24,000 cells"),
 ]
 
 

@@ -32,6 +32,7 @@ rule all:
     input:
         OUT["validation"],
         OUT["report"],
+        AGG_STAMP,  # the aggregation's settings stamp: under new settings it is missing, so all of it reruns
 
 
 rule cells:

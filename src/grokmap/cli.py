@@ -36,6 +36,11 @@ def _run(main, args) -> int:
         main(args)
     except Exception as exc:  # the message is for the user; the rule's log keeps it
         log.error("%s: %s", type(exc).__name__, exc)
+        for stale in getattr(args, "on_failure_remove", None) or []:
+            # downstream results of a failed aggregation or validation must not survive it
+            if Path(stale).exists():
+                Path(stale).unlink()
+                log.error("removed %s: it would no longer match validated results", stale)
         if args.log_level.upper() == "DEBUG":
             raise
         return 1
@@ -59,6 +64,8 @@ def _aggregate_parser(description: str) -> argparse.ArgumentParser:
     p = _parser(description)
     p.add_argument("--params", required=True, help="JSON of the validated params.yaml")
     p.add_argument("--results-dir", required=True)
+    p.add_argument("--on-failure-remove", action="append", default=[],
+                   help="a published output to delete if this step fails (repeatable)")
     return p
 
 
@@ -67,6 +74,8 @@ def classify_phases_main(argv=None) -> int:
     p.add_argument("--phases-json", required=True)
     p.add_argument("--phases-csv", required=True)
     p.add_argument("--metrics-json", required=True)
+    p.add_argument("--settings-stamp", help="file named by the hash of the phases and sweep settings; "
+                                            "written last, holding them")
     args = p.parse_args(argv)
 
     def main(args):
@@ -78,6 +87,8 @@ def classify_phases_main(argv=None) -> int:
         atomic_write_json(args.phases_json, phases)
         atomic_write_text(args.phases_csv, phases_csv(phases))
         atomic_write_json(args.metrics_json, summary_metrics(phases))
+        if args.settings_stamp:
+            atomic_write_json(args.settings_stamp, phases["settings"])
         log.info("classified %d cells: %s", phases["n_cells"], phases["counts"])
 
     return _run(main, args)

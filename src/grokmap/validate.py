@@ -1,17 +1,148 @@
-"""The results validator (S0's, stronger): the last rule of the DAG.
+"""The results validator: the last rule of the DAG, written independently of the code it checks.
 
-It re-derives everything it can from the per-cell records and fails the workflow when the
-aggregated outputs disagree with them: full grid coverage, no duplicates, phases and gaps
-re-derived from the curves, counts, summary metrics and metadata.
+It imports nothing from aggregation, classification or the curve helpers. From the raw
+per-cell records (curves, and the per-step accuracy log where there is one) it re-derives,
+with its own short code, every number that aggregation published - each cell's first
+threshold crossings, phase, gap and grokking step, every seed group's vote (ties included),
+the phase counts, the fractions of metrics.json and the metadata counts - and compares them
+with phases.json, metrics.json and metadata.json. It also checks each record against itself:
+final values, first crossings at the early-stop accuracy and the stop rule against its own
+curves, and the accuracy log against the evaluated test accuracy, so a record edited in one
+place is caught. Any disagreement fails the workflow.
 """
 from __future__ import annotations
 
+import math
 from collections import Counter
 
-from .aggregate import classify_sweep, summary_metrics
-from .grid import Cell, cell_from_row
+from .grid import Cell, cell_from_row, group_axes, voters
 
 __all__ = ["validate_outputs"]
+
+_PHASES = ("confusion", "memorization", "grokking", "comprehension")
+
+
+def _crossings(points, threshold: float):
+    """First x whose value >= threshold in a list of (x, value) pairs, else None."""
+    return next((x for x, v in points if v >= threshold), None)
+
+
+def _log_points(log: dict, split: str):
+    """(step, accuracy) at every logged step of a run-length encoded accuracy log."""
+    n, every, step = log[f"n_{split}"], log["every"], 0
+    for correct, count in log[split]:
+        for _ in range(count):
+            step += every
+            yield step, correct / n
+
+
+def _first_log_step(log: dict, split: str, threshold: float):
+    n, every, step = log[f"n_{split}"], log["every"], 0
+    for correct, count in log[split]:  # a run's first step is the only candidate in it
+        if correct / n >= threshold:
+            return step + every
+        step += every * count
+    return None
+
+
+def _epoch(step, per_epoch: int):
+    if step is None:
+        return None
+    return step // per_epoch if step % per_epoch == 0 else round(step / per_epoch, 4)
+
+
+def _derive(record: dict, ph: dict) -> dict:
+    """Everything aggregation publishes about one cell, re-derived from its record."""
+    curves, thr = record["curves"], ph["accuracy_threshold"]
+    steps = curves.get("step") or curves["epoch"]
+    per_epoch = record.get("steps_per_epoch", 1)
+    log = record.get("accuracy_log")
+    if log is not None:
+        first_train, first_test = (_first_log_step(log, s, thr) for s in ("train", "test"))
+        grok = _first_log_step(log, "test", ph["grokking_step_accuracy"])
+        train_epoch, test_epoch = _epoch(first_train, per_epoch), _epoch(first_test, per_epoch)
+    else:
+        first_train = _crossings(zip(steps, curves["train_acc"]), thr)
+        first_test = _crossings(zip(steps, curves["test_acc"]), thr)
+        grok = _crossings(zip(steps, curves["test_acc"]), ph["grokking_step_accuracy"])
+        train_epoch = _crossings(zip(curves["epoch"], curves["train_acc"]), thr)
+        test_epoch = _crossings(zip(curves["epoch"], curves["test_acc"]), thr)
+    final_ok = not ph.get("require_final_accuracy", True)
+    gap = None
+    if train_epoch is None or not (final_ok or curves["train_acc"][-1] >= thr):
+        phase = "confusion"
+    elif test_epoch is None or not (final_ok or curves["test_acc"][-1] >= thr):
+        phase = "memorization"
+    else:
+        gap = test_epoch - train_epoch
+        phase = "grokking" if gap > ph["grokking_gap_epochs"] else "comprehension"
+    last = {k: (curves.get(k) or [None])[-1] for k in ("param_norm", "active_fraction", "ipr")}
+    return {"phase": phase, "gap_epochs": gap, "first_train_epoch": train_epoch, "first_test_epoch": test_epoch,
+            "first_train_step": first_train, "first_test_step": first_test, "grokking_step": grok,
+            "final_train_acc": curves["train_acc"][-1], "final_test_acc": curves["test_acc"][-1],
+            "initial_ipr": (curves.get("ipr") or [None])[0], "final_ipr": last["ipr"],
+            "final_param_norm": last["param_norm"], "final_active_fraction": last["active_fraction"],
+            "epochs_run": curves["epoch"][-1], "steps_run": steps[-1],
+            "non_finite_loss": bool(record["non_finite_loss"])}
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b
+
+
+def _self_consistent(record: dict, training: dict) -> list[str]:
+    """Where a record disagrees with itself (fields written at training time vs its curves)."""
+    curves, bad = record["curves"], []
+    steps = curves.get("step") or curves["epoch"]
+    for k in ("train_acc", "test_acc", "train_loss", "test_loss"):
+        if not _same(record["final"][k], curves[k][-1]):
+            bad.append(f"final {k}")
+    stop_acc = training["early_stop_accuracy"]
+    for split in ("train", "test"):
+        mine = _crossings(zip(curves["epoch"], curves[f"{split}_acc"]), stop_acc)
+        if record["first_epoch_at_early_stop_accuracy"][split] != mine:
+            bad.append(f"first epoch at the early-stop accuracy ({split})")
+    if record.get("steps_run", steps[-1]) != steps[-1]:
+        bad.append("steps_run")
+    log = record.get("accuracy_log")
+    if log is not None:
+        tests = dict(_log_points(log, "test"))
+        logged = sum(c for _, c in log["train"])
+        if logged != sum(c for _, c in log["test"]) or logged * log["every"] > steps[-1] or \
+                steps[-1] - logged * log["every"] >= log["every"]:
+            bad.append("accuracy log length")
+        for s, acc in zip(steps, curves["test_acc"]):
+            if s in tests and abs(tests[s] - acc) > 1e-12:
+                bad.append(f"accuracy log vs test accuracy at step {s}")
+                break
+    if record["stopped_early"] and not _stop_rule_met(record, training):
+        bad.append("stopped early without meeting the stop rule")
+    return bad
+
+
+def _stop_rule_met(record: dict, training: dict) -> bool:
+    acc, rule = training["early_stop_accuracy"], training.get("early_stop_rule", "together")
+    log, curves = record.get("accuracy_log"), record["curves"]
+    if log is not None:
+        train = [a for _, a in _log_points(log, "train")]
+        test = [a for _, a in _log_points(log, "test")]
+    else:
+        train, test = curves["train_acc"], curves["test_acc"]
+    if rule == "each_reached":
+        return max(train) >= acc and max(test) >= acc
+    need = training["early_stop_evals"]
+    return len(train) >= need and all(a >= acc and b >= acc for a, b in zip(train[-need:], test[-need:]))
+
+
+def _vote(phases: list[str]) -> tuple[str, float, list[str]]:
+    counts = Counter(phases)
+    top = max(counts.values())
+    tied = [p for p in _PHASES if counts[p] == top]
+    return ("tie" if len(tied) > 1 else tied[0]), top / len(phases), (tied if len(tied) > 1 else [])
 
 
 def validate_outputs(grid: list[Cell], records: dict, phases: dict, metrics: dict,
@@ -22,7 +153,7 @@ def validate_outputs(grid: list[Cell], records: dict, phases: dict, metrics: dic
     def check(name: str, ok: bool, detail: str = "") -> None:
         checks.append({"check": name, "ok": bool(ok), "detail": detail})
 
-    sweep = params["sweep"]
+    sweep, ph = params["sweep"], params["phases"]
     listed = [cell_from_row(row, sweep) for row in phases["cells"]]
     dups = [c for c, k in Counter(listed).items() if k > 1]
     check("no duplicate cells", not dups, f"duplicates: {[c.relpath for c in dups]}" if dups else "")
@@ -32,19 +163,58 @@ def validate_outputs(grid: list[Cell], records: dict, phases: dict, metrics: dic
           if missing or extra else f"{len(grid)} cells")
     check("cell count", phases["n_cells"] == len(grid) == metadata["n_cells"],
           f"phases {phases['n_cells']}, grid {len(grid)}, metadata {metadata['n_cells']}")
-    again = classify_sweep(records, params["phases"], params["sweep"])
-    derived = ("phase", "gap_epochs", "grokking_step")
-    mine = {cell_from_row(r, sweep): tuple(r[k] for k in derived) for r in again["cells"]}
-    theirs = {cell_from_row(r, sweep): tuple(r.get(k) for k in derived) for r in phases["cells"]}
-    wrong = [c.relpath for c in mine if theirs.get(c) != mine[c]]
-    check("phases, gaps and grokking steps re-derived from metrics agree", not wrong,
-          f"disagree at {wrong[:5]}")
-    recount = dict(Counter(r["phase"] for r in phases["cells"]))
-    check("phase counts agree", all(phases["counts"][p] == recount.get(p, 0) for p in phases["counts"])
-          and again["counts"] == phases["counts"], f"{phases['counts']} vs {recount}")
-    check("group majorities agree", again["groups"] == phases["groups"])
-    check("settings recorded", phases["settings"] == {"phases": params["phases"], "sweep": params["sweep"]}
-          and metadata["params"] == params)
-    check("summary metrics agree", summary_metrics(again) == metrics)
-    check("metadata counts agree", metadata["counts"] == phases["counts"])
+
+    from .grid import resolve_settings
+
+    derived = {c: _derive(rec, ph) for c, rec in records.items()}
+    inconsistent = {c.relpath: bad for c, rec in records.items()
+                    if (bad := _self_consistent(rec, resolve_settings(params, c)["training"]))}
+    check("every record agrees with itself", not inconsistent, f"{dict(list(inconsistent.items())[:3])}")
+    wrong = []
+    for row, cell in zip(phases["cells"], listed):
+        mine = derived.get(cell)
+        if mine is None:
+            continue
+        keys = [k for k in mine if not _same(row.get(k), mine[k])]
+        if keys:
+            wrong.append(f"{cell.relpath}: {', '.join(keys)}")
+    check("every published cell number re-derived from its record", not wrong, "; ".join(wrong[:5]))
+
+    counts = Counter(d["phase"] for d in derived.values())
+    check("phase counts", phases["counts"] == {p: counts.get(p, 0) for p in _PHASES},
+          f"published {phases['counts']}, re-derived {dict(counts)}")
+    vote_axes = voters(ph)
+    shared = group_axes(sweep, vote_axes)
+    groups: dict[tuple, list] = {}
+    for cell in grid:
+        row = cell.as_dict()
+        groups.setdefault(tuple(row[k] for k in shared), []).append(derived[cell]["phase"])
+    published = {tuple(g[k] for k in shared): g for g in phases["groups"]}
+    bad_groups = []
+    for key, members in groups.items():
+        phase, agreement, tied = _vote(members)
+        g = published.get(key)
+        if g is None or (g["phase"], g["n_seeds"], g.get("tied_phases", [])) != (phase, len(members), tied) \
+                or abs(g["agreement"] - agreement) > 1e-12:
+            bad_groups.append(str(key))
+    check("seed-group votes (ties reported as ties)", not bad_groups and len(published) == len(groups),
+          f"disagree at {bad_groups[:5]}")
+    group_counts = Counter(_vote(m)[0] for m in groups.values())
+    check("group counts", phases.get("group_counts") == {p: group_counts.get(p, 0) for p in (*_PHASES, "tie")})
+    n = len(derived)
+    non_finite = sum(d["non_finite_loss"] for d in derived.values())
+    generalizing = counts.get("grokking", 0) + counts.get("comprehension", 0)
+    agreements = [_vote(m)[1] for m in groups.values()]
+    want = {"n_cells": n, "phase_counts": {p: counts.get(p, 0) for p in _PHASES},
+            "grokking_fraction": counts.get("grokking", 0) / n if n else 0.0,
+            "generalizing_fraction": generalizing / n if n else 0.0,
+            "seed_agreement_mean": sum(agreements) / len(agreements) if agreements else 0.0,
+            "non_finite_cells": non_finite, "tied_groups": group_counts.get("tie", 0)}
+    off = [k for k, v in want.items()
+           if not (metrics.get(k) == v if isinstance(v, dict) else
+                   isinstance(metrics.get(k), (int, float)) and math.isclose(metrics[k], v, rel_tol=0, abs_tol=1e-12))]
+    check("summary metrics (metrics.json)", not off and set(metrics) == set(want), f"disagree: {off}")
+    check("non-finite cells", phases["non_finite_cells"] == non_finite)
+    check("settings recorded", phases["settings"] == {"phases": ph, "sweep": sweep} and metadata["params"] == params)
+    check("metadata counts agree", metadata["counts"] == {p: counts.get(p, 0) for p in _PHASES})
     return checks

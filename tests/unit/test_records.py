@@ -113,7 +113,10 @@ def test_atomic_write_survives_sigkill_mid_write(tmp_path):
     target = tmp_path / "out.json"
     for delay in (0.05, 0.13, 0.21, 0.34):
         proc = subprocess.Popen([sys.executable, "-c", WRITER, str(target)])
-        time.sleep(0.5 + delay)
+        deadline = time.time() + 60  # a loaded machine may take a while to the first write
+        while not target.exists() and time.time() < deadline:
+            time.sleep(0.01)
+        time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         assert json.loads(target.read_text())["n"] >= 0  # never a half-written file
@@ -219,3 +222,101 @@ def test_a_tied_seed_group_is_reported_as_a_tie_and_hatched(tiny_sweep, tmp_path
     assert (tmp_path / "phase.png").stat().st_size > 0 and (tmp_path / "smooth.png").stat().st_size > 0
     text = render_report(phases, build_metadata(params, phases, [1.0] * 4), {})
     assert "1 point(s) have no majority" in text and "memorization = comprehension" in text
+
+
+def _hand_record(train_acc, test_acc, epochs, stopped_early=False):
+    """A minimal S0-style cell record, written out by hand."""
+    return {"curves": {"epoch": epochs, "step": epochs, "train_acc": train_acc, "test_acc": test_acc,
+                       "train_loss": [1.0] * len(epochs), "test_loss": [1.0] * len(epochs)},
+            "final": {"train_acc": train_acc[-1], "test_acc": test_acc[-1], "train_loss": 1.0, "test_loss": 1.0},
+            "first_epoch_at_early_stop_accuracy": {
+                "train": next((e for e, a in zip(epochs, train_acc) if a >= 0.99), None),
+                "test": next((e for e, a in zip(epochs, test_acc) if a >= 0.99), None)},
+            "epochs_run": epochs[-1], "steps_run": epochs[-1], "steps_per_epoch": 1,
+            "stopped_early": stopped_early, "non_finite_loss": False}
+
+
+def test_the_validator_accepts_hand_computed_outputs_and_rejects_wrong_ones():
+    """Four hand-made records (two seeds x two weight decays) and the outputs worked out by
+    hand: S0's rule (threshold 0.95, gap > 200 epochs, final accuracy required)."""
+    from grokmap.validate import validate_outputs
+
+    params = {"phases": {"accuracy_threshold": 0.95, "grokking_gap_epochs": 200, "grokking_step_accuracy": 0.99,
+                         "require_final_accuracy": True, "diagram_columns": "train_fraction",
+                         "majority_over": ["seed"], "smooth_scale_max": None},
+              "sweep": {"weight_decay": [0.0, 1.0], "train_fraction": [0.5], "width": [8], "seed": [0, 1]},
+              "training": {"early_stop_accuracy": 0.99, "early_stop_evals": 2, "early_stop_rule": "together"}}
+    e = [100, 200, 300, 400, 500]
+    grid = cells(params["sweep"])  # (wd 0, seed 0), (wd 0, seed 1), (wd 1, seed 0), (wd 1, seed 1)
+    records = dict(zip(grid, [
+        _hand_record([0.5, 0.96, 1.0, 1.0, 1.0], [0.1, 0.2, 0.3, 0.97, 1.0], e),   # train 200, test 400: grokking? gap 200 -> comprehension
+        _hand_record([0.96, 1.0, 1.0, 1.0, 1.0], [0.1, 0.1, 0.1, 0.96, 0.99], e),  # 100 -> 400, gap 300: grokking
+        _hand_record([0.2, 0.3, 0.3, 0.3, 0.3], [0.1, 0.1, 0.1, 0.1, 0.1], e),     # confusion
+        _hand_record([1.0, 1.0, 1.0, 1.0, 1.0], [0.1, 0.1, 0.1, 0.1, 0.1], e),     # memorization
+    ]))
+    rows = [("comprehension", 200, 200, 400, 500), ("grokking", 300, 100, 400, 500),
+            ("confusion", None, None, None, None), ("memorization", None, 100, None, None)]
+    cells_out = []
+    for cell, (phase, gap, tr, te, grok) in zip(grid, rows):
+        rec = records[cell]
+        cells_out.append({**cell.as_dict(), "phase": phase, "gap_epochs": gap, "first_train_epoch": tr,
+                          "first_test_epoch": te, "first_train_step": tr, "first_test_step": te, "grokking_step": grok,
+                          "final_train_acc": rec["curves"]["train_acc"][-1], "final_test_acc": rec["curves"]["test_acc"][-1],
+                          "initial_ipr": None, "final_ipr": None, "final_param_norm": None, "final_active_fraction": None,
+                          "epochs_run": 500, "steps_run": 500, "non_finite_loss": False})
+    groups = [{"weight_decay": 0.0, "train_fraction": 0.5, "width": 8, "phase": "tie", "agreement": 0.5, "n_seeds": 2,
+               "tied_phases": ["grokking", "comprehension"]},
+              {"weight_decay": 1.0, "train_fraction": 0.5, "width": 8, "phase": "tie", "agreement": 0.5, "n_seeds": 2,
+               "tied_phases": ["confusion", "memorization"]}]
+    counts = {"confusion": 1, "memorization": 1, "grokking": 1, "comprehension": 1}
+    phases = {"settings": {"phases": params["phases"], "sweep": params["sweep"]}, "n_cells": 4, "counts": counts,
+              "group_counts": {"confusion": 0, "memorization": 0, "grokking": 0, "comprehension": 0, "tie": 2},
+              "non_finite_cells": 0, "cells": cells_out, "groups": groups}
+    metrics = {"n_cells": 4, "phase_counts": counts, "grokking_fraction": 0.25, "generalizing_fraction": 0.5,
+               "seed_agreement_mean": 0.5, "non_finite_cells": 0, "tied_groups": 2}
+    metadata = {"n_cells": 4, "counts": counts, "params": params}
+
+    def failed(ph=phases, me=metrics, recs=records):
+        return {c["check"] for c in validate_outputs(grid, recs, ph, me, metadata, params) if not c["ok"]}
+
+    assert failed() == set()
+    bad = json.loads(json.dumps(phases))
+    bad["cells"][0]["gap_epochs"] = 199
+    assert "every published cell number re-derived from its record" in failed(ph=bad)
+    bad = json.loads(json.dumps(phases))
+    bad["groups"][0].update(phase="comprehension", tied_phases=[])  # a tie resolved silently
+    assert "seed-group votes (ties reported as ties)" in failed(ph=bad)
+    assert "summary metrics (metrics.json)" in failed(me={**metrics, "generalizing_fraction": 0.75})
+    # a record edited consistently (curves and final values together) so that it groks earlier
+    edited = json.loads(json.dumps(records[grid[1]]))
+    edited["curves"]["test_acc"] = [0.1, 0.96, 0.99, 0.99, 0.99]
+    edited["final"]["test_acc"] = 0.99
+    assert "every record agrees with itself" in failed(recs={**records, grid[1]: edited})
+
+
+@pytest.mark.parametrize("mutation", ["classify", "summary"])
+def test_a_wrong_producer_fails_the_validator(tiny_sweep, monkeypatch, mutation):
+    """Mutation test: the validator does not reuse the producer's code, so a producer that
+    classifies or summarises wrongly is caught."""
+    import grokmap.aggregate as aggregate
+    import grokmap.phases as phases_mod
+    from grokmap.validate import validate_outputs
+
+    params, settings, fp, root, grid = tiny_sweep
+    records = load_records(root, grid, settings, fp)
+    if mutation == "classify":
+        real = phases_mod.classify
+
+        def wrong(*a, **k):  # confuses the two non-generalising phases
+            phase, gap = real(*a, **k)
+            return {"confusion": "memorization", "memorization": "confusion"}.get(phase, phase), gap
+
+        monkeypatch.setattr(phases_mod, "classify", wrong)
+        phases = aggregate.classify_sweep(records, params["phases"], params["sweep"])
+        metrics = aggregate.summary_metrics(phases)
+    else:
+        phases = aggregate.classify_sweep(records, params["phases"], params["sweep"])
+        metrics = {**aggregate.summary_metrics(phases), "seed_agreement_mean": 0.123}
+    metadata = build_metadata(params, phases, [1.0] * 4)
+    checks = validate_outputs(grid, records, phases, metrics, metadata, params)
+    assert not all(c["ok"] for c in checks)

@@ -80,6 +80,30 @@ def test_corrupt_cell_file_fails_the_workflow_with_its_path(tmp_path):
     assert out.returncode != 0
     log = proj.read("results/logs/classify_phases.log").decode()
     assert victim in log and "not a grokmap cell record" in log and "delete it and rerun" in log
+    # nothing stale survives the failed aggregation: no report, no all-pass validation
+    assert not (proj.path / "results" / "report.md").exists()
+    assert not (proj.path / "results" / "validation.json").exists()
+
+
+def test_results_copied_without_snakemake_records_rebuild_after_a_phases_edit(tmp_path):
+    """The aggregated outputs carry the settings they were built from: a copy of the results
+    (no .snakemake/ records) whose phases: are then edited is re-aggregated, nothing retrained."""
+    import shutil
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = Project(tmp_path / "a")
+    first.snakemake()
+    second = Project(tmp_path / "b")
+    shutil.copytree(first.path / "results", second.path / "results")
+    before = second.cell_files()
+    second.edit_params({"phases": {"accuracy_threshold": 0.5}})
+    out = second.snakemake()
+    assert trained_jobs(out.stdout + out.stderr) == 0 and second.cell_files() == before
+    phases = json.loads(second.read("results/phases.json"))
+    assert phases["settings"]["phases"]["accuracy_threshold"] == 0.5
+    assert "0.5" in second.read("results/report.md").decode()
+    assert json.loads(second.read("results/validation.json"))["passed"]
 
 
 BAD_INPUTS = [

@@ -10,6 +10,7 @@ rule classify_phases:
         phases=report(OUT["phases"], caption="../report/phases.rst", category="Tables"),
         csv=report(OUT["phases_csv"], caption="../report/phases.rst", category="Tables"),
         metrics=OUT["metrics"],
+        settings=AGG_STAMP,  # named by the settings it was built from: new settings, new file
     log:
         R + "/logs/classify_phases.log",
     params:
@@ -17,7 +18,8 @@ rule classify_phases:
     shell:
         "{PY} {input.script} --params {params.params:q} --results-dir {R}"
         " --phases-json {output.phases} --phases-csv {output.csv}"
-        " --metrics-json {output.metrics} --log-level {LOG_LEVEL} 2> {log}"
+        " --metrics-json {output.metrics} --settings-stamp {output.settings} --log-level {LOG_LEVEL}"
+        " --on-failure-remove {R}/report.md --on-failure-remove {R}/validation.json 2> {log}"
 
 
 rule validate_results:
@@ -27,6 +29,7 @@ rule validate_results:
         phases=OUT["phases"],
         metrics=OUT["metrics"],
         metadata=OUT["metadata"],
+        settings=AGG_STAMP,
     output:
         OUT["validation"],
     log:
@@ -36,4 +39,5 @@ rule validate_results:
     shell:
         "{PY} {input.script} --params {params.params:q} --results-dir {R}"
         " --phases-json {input.phases} --metrics-json {input.metrics}"
-        " --metadata {input.metadata} --out {output} --log-level {LOG_LEVEL} 2> {log}"
+        " --metadata {input.metadata} --out {output} --log-level {LOG_LEVEL}"
+        " --on-failure-remove {R}/report.md 2> {log}"

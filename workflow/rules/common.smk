@@ -79,6 +79,14 @@ if STACKED:
 
 # All of params.yaml, as JSON, for the aggregation rules (tracked by their `params:`).
 PARAMS_JSON = json.dumps(P, sort_keys=True)
+# The settings the aggregated outputs are built from (phases and sweep): classify_phases also
+# writes a stamp named by their hash, so under other settings its output is missing and
+# aggregation reruns whatever Snakemake's own records say (results copied elsewhere, or
+# restored without .snakemake/).
+import hashlib as _hashlib
+
+AGG_SETTINGS_JSON = json.dumps({"phases": P["phases"], "sweep": P["sweep"]}, sort_keys=True)
+AGG_STAMP = f"{R}/.grokmap-aggregation-{_hashlib.sha256(AGG_SETTINGS_JSON.encode()).hexdigest()[:16]}.json"
 
 wildcard_constraints:
     wd="[0-9][0-9.e+-]*",

@@ -102,6 +102,17 @@ def _write(record: dict, fp: str, fp_doc: dict, out: Path, fp_path: Path) -> Non
             old.unlink(missing_ok=True)
 
 
+def _check_written(files: list) -> None:
+    """Every output of the job is on disk at its end: a cell directory deleted while the job ran
+    (after its files were written) is named here instead of surfacing as Snakemake's
+    'filesystem latency' guess."""
+    gone = [str(f) for f in files if not Path(f).exists()]
+    if gone:
+        raise FileNotFoundError(f"{len(gone)} output file(s) were deleted while this job ran, e.g. {gone[0]} "
+                                f"(was its cell directory removed?); run the same command again to retrain "
+                                f"the cell(s)")
+
+
 def _train(given: dict, settings: dict, threads: int, out: Path, fp_path: Path, log: logging.Logger) -> None:
     from .cells import run_cell
     from .grid import resolve_settings
@@ -117,6 +128,7 @@ def _train(given: dict, settings: dict, threads: int, out: Path, fp_path: Path, 
 
     record = run_cell(settings, cell, fp, progress)
     _write(record, fp, fp_doc, out, fp_path)
+    _check_written([out, fp_path])
     log.info("done in %.1f s (%d epochs)", record["wall_seconds"], record["epochs_run"])
 
 
@@ -138,6 +150,7 @@ def _train_stack(given: list, settings: dict, threads: int, outs: list, fp_paths
     # each cell's files are written as soon as it finishes: a killed job keeps those cells
     run_stack(settings, cells, fp, log.info, lambda cell, record: _write(record, fp, fp_doc, *files[cell]))
     seconds = time.perf_counter() - started
+    _check_written([*outs, *fp_paths])
     log.info("done in %.1f s (%.3f s per cell)", seconds, seconds / len(cells))
 
 

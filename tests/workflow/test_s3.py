@@ -129,3 +129,38 @@ def test_max_cells_per_job_bounds_every_stack(project, tmp_path):
     n = len(_grid(project))  # 6 or 8 cells, depending on whether the test that adds a learning rate ran
     out = project.snakemake("-n", "--config", f"results_dir={tmp_path}/other", "max_cells_per_job=2")
     assert len(set(re.findall(r"train_stack_\d+", out.stdout + out.stderr))) == -(-n // 2) > 2  # more than one per core
+
+
+def test_a_cell_directory_deleted_while_its_stack_runs_is_named(tmp_path):
+    """A finished cell's directory removed while its stack still trains: the job fails naming
+    the deleted files (not Snakemake's 'filesystem latency' guess) and the same command
+    retrains just that cell."""
+    import os
+    import shutil
+    import time
+
+    from .helpers import BIN
+
+    proj = Project(tmp_path, {})
+    study = yaml.safe_load((proj.path / "studies" / "reduced" / "s3_toy_classification.yaml").read_text())
+    (proj.path / "params.yaml").write_text(yaml.safe_dump(study, sort_keys=False))
+    proj.edit_params({"training": {"max_epochs": 6000},
+                      "sweep": {"weight_decay": [0.0, 20.0], "task": {"data_seed": [42]},
+                                "training": {"learning_rate": [0.000158, 0.000316, 1e-05]}}})
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    run = subprocess.Popen([str(BIN / "snakemake"), "--cores", "1"], cwd=proj.path, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and run.poll() is None:
+        done = [k for k in proj.cell_files() if list((proj.path / k).parent.glob("fingerprint-*.json"))]
+        if done:
+            shutil.rmtree((proj.path / done[0]).parent)
+            break
+        time.sleep(0.05)
+    out, _ = run.communicate(timeout=900)
+    assert run.returncode != 0
+    logs = "".join(p.read_text() for p in (proj.path / "results" / "logs").rglob("*.log"))
+    assert "were deleted while this job ran" in out + logs and "run the same command again" in out + logs
+    again = proj.snakemake()
+    assert len(proj.cell_files()) == 6 and json.loads(proj.read("results/validation.json"))["passed"]
+    assert len(_stack_jobs(again.stdout + again.stderr)) >= 1

@@ -2,6 +2,8 @@
 <name>.csv (per-cell phase table), <name>_phase_diagram.png and <name>_smooth_diagram.png.
 
     .venv/bin/python scripts/reproduction_record.py results/repro/<run> docs/reproductions/<name>
+    .venv/bin/python scripts/reproduction_record.py results/repro/<run> docs/reproductions/<name> \
+        --only task.data_seed=41      # the cells of one value of an axis (table only)
 """
 import argparse
 import json
@@ -12,6 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from grokmap.aggregate import reproduction_csv  # noqa: E402
+from grokmap.grid import spell  # noqa: E402
 from grokmap.io import atomic_write_text  # noqa: E402
 
 
@@ -19,12 +22,25 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("results_dir", type=Path, help="a results directory the workflow finished (phases.json)")
     p.add_argument("out", type=Path, help="output path without extension, e.g. docs/reproductions/name")
+    p.add_argument("--only", metavar="AXIS=VALUE", help="keep the cells whose AXIS is spelled VALUE; "
+                   "the diagrams are then not copied (they show every cell)")
     args = p.parse_args()
     phases_path = args.results_dir / "phases.json"
     if not phases_path.is_file():
         sys.stderr.write(f"{phases_path}: missing; run the workflow for {args.results_dir} first\n")
         return 1
-    atomic_write_text(args.out.with_suffix(".csv"), reproduction_csv(json.loads(phases_path.read_text())))
+    phases = json.loads(phases_path.read_text())
+    if args.only:
+        axis, value = args.only.split("=", 1)
+        phases["cells"] = [r for r in phases["cells"] if spell(r[axis]) == value]
+        if not phases["cells"]:
+            sys.stderr.write(f"no cell has {axis} = {value}\n")
+            return 1
+        phases["settings"]["sweep"][axis] = [phases["cells"][0][axis]]
+    atomic_write_text(args.out.with_suffix(".csv"), reproduction_csv(phases))
+    if args.only:
+        print(f"wrote {args.out}.csv ({len(phases['cells'])} cells)")
+        return 0
     for fig in ("phase_diagram", "smooth_diagram"):
         shutil.copyfile(args.results_dir / "figures" / f"{fig}.png", f"{args.out}_{fig}.png")
     print(f"wrote {args.out}.csv and its two diagrams")

@@ -234,3 +234,17 @@ def test_a_swept_setting_is_resolved_per_cell(default_params):
     results = [train_cell(q, c) for c in grid]
     assert [r["steps_per_epoch"] for r in results] == [1, 3, 1, 3]
     assert len({r["n_parameters"] for r in results}) == 2
+
+
+def test_the_s2_study_builds_s2s_network():
+    """S2's code: Linear(256, 256) + ReLU, Linear(256, 256) + ReLU, Linear(256, 97) for its
+    "depth 3" (it counts Linear layers); model.depth counts hidden layers, so the study says 2."""
+    from grokmap.settings import load_settings
+
+    from ..conftest import ROOT, SCHEMAS
+
+    params = load_settings(ROOT / "studies" / "s2_fraction_scan.yaml", ROOT / "config.yaml", SCHEMAS).params
+    width = params["sweep"]["width"][0]
+    model = build_model(params["model"], params["task"]["modulus"], width, 0)
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(256, 256), (256, 256), (256, 97)]

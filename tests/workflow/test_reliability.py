@@ -180,15 +180,20 @@ def test_bad_input_through_dvc_and_yaml_syntax(tmp_path):
         "modulus: 23", "modulus: 23\n  bad: [unclosed"))
     subprocess.run(["git", "init", "-q"], cwd=proj.path, check=True)
     subprocess.run([str(BIN / "dvc"), "init", "-q"], cwd=proj.path, check=True)
-    out = proj.run("repro", tool="dvc", check=False)
-    assert out.returncode != 0
-    assert "YAML" in out.stdout + out.stderr
-    (proj.path / "params.yaml").write_text(proj.read("params.yaml").decode().replace(
-        "\n  bad: [unclosed", "").replace("modulus: 23", "modulus: 23.5"))
-    out = proj.run("repro", tool="dvc", check=False)
-    assert out.returncode != 0
-    assert "'task.modulus' = 23.5 is not allowed" in out.stdout + out.stderr
-    assert not (proj.path / "results" / "cells").exists()
+    def refused(*replacements, message):
+        text = proj.read("params.yaml").decode()
+        for old, new in replacements:
+            text = text.replace(old, new)
+        (proj.path / "params.yaml").write_text(text)
+        out = proj.run("repro", tool="dvc", check=False)
+        assert out.returncode != 0 and message in out.stdout + out.stderr
+        assert not (proj.path / "results" / "cells").exists()
+
+    refused(message="YAML")
+    refused(("\n  bad: [unclosed", ""), ("modulus: 23", "modulus: 23.5"), message="'task.modulus' = 23.5 is not allowed")
+    # a non-finite threshold through dvc repro: refused, not a silent all-confusion diagram
+    refused(("modulus: 23.5", "modulus: 23"), ("accuracy_threshold: 0.95", "accuracy_threshold: .nan"),
+            message="'phases.accuracy_threshold' = nan is not allowed; allowed: a finite number")
 
 
 def _refused_before_work(proj, out, message):

@@ -103,17 +103,23 @@ def test_a_new_learning_rate_trains_only_its_cells_and_phase_edits_train_nothing
     assert [r["first_train_epoch"] for r in phases["cells"]] != [r["first_train_epoch"] for r in phases_before["cells"]]
 
 
-def test_a_killed_stack_keeps_the_cells_that_had_finished(tmp_path):
-    """Cells that stop early are written at once; SIGKILL the run after the first one, and the
-    same command trains only the others."""
+def _early_and_late_stoppers(tmp_path) -> Project:
+    """The reduced S3 study where some cells stop early and others train the whole budget:
+    lr 1.6e-4 and 3.2e-4 at wd 0 reach 90 % on both splits within ~1,100 steps (comprehension)
+    and stop; lr 1e-5 and wd 20 train all 6,000 steps."""
     proj = Project(tmp_path, {})
     study = yaml.safe_load((proj.path / "studies" / "reduced" / "s3_toy_classification.yaml").read_text())
     (proj.path / "params.yaml").write_text(yaml.safe_dump(study, sort_keys=False))
-    # lr 1.6e-4 and 3.2e-4 at wd 0 reach 90 % on both splits within ~1,100 steps (comprehension)
-    # and stop; lr 1e-5 and wd 20 train the whole budget
     proj.edit_params({"training": {"max_epochs": 6000},
                       "sweep": {"weight_decay": [0.0, 20.0], "task": {"data_seed": [42]},
                                 "training": {"learning_rate": [0.000158, 0.000316, 1e-05]}}})
+    return proj
+
+
+def test_a_killed_stack_keeps_the_cells_that_had_finished(tmp_path):
+    """Cells that stop early are written at once; SIGKILL the run after the first one, and the
+    same command trains only the others."""
+    proj = _early_and_late_stoppers(tmp_path)
     kill_when(proj, lambda: len(proj.cell_files()) >= 1, timeout=300)
     survived = {k: v for k, v in proj.cell_files().items()
                 if list((proj.path / k).parent.glob("fingerprint-*.json"))}
@@ -141,12 +147,7 @@ def test_a_cell_directory_deleted_while_its_stack_runs_is_named(tmp_path):
 
     from .helpers import BIN
 
-    proj = Project(tmp_path, {})
-    study = yaml.safe_load((proj.path / "studies" / "reduced" / "s3_toy_classification.yaml").read_text())
-    (proj.path / "params.yaml").write_text(yaml.safe_dump(study, sort_keys=False))
-    proj.edit_params({"training": {"max_epochs": 6000},
-                      "sweep": {"weight_decay": [0.0, 20.0], "task": {"data_seed": [42]},
-                                "training": {"learning_rate": [0.000158, 0.000316, 1e-05]}}})
+    proj = _early_and_late_stoppers(tmp_path)
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
     run = subprocess.Popen([str(BIN / "snakemake"), "--cores", "1"], cwd=proj.path, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

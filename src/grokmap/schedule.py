@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["eval_schedule", "step_schedule", "epoch_of"]
+__all__ = ["eval_schedule", "step_schedule", "epoch_of", "lr_factor"]
 
 
 def eval_schedule(max_epochs: int, every: int) -> list[int]:
@@ -29,6 +29,13 @@ def step_schedule(training: dict, n_train: int) -> tuple[int, int, list[int]]:
         total = min(total, training["max_steps"])
     steps = [e * per_epoch for e in eval_schedule(training["max_epochs"], training["eval_every_epochs"])]
     return per_epoch, total, [s for s in steps if s < total] + [total]
+
+
+def lr_factor(step: int, per_epoch: int, decay) -> float:
+    """``training.lr_decay``: the learning rate of optimizer step ``step`` (1-based) is the base
+    rate x decay ** (epochs completed before it), PyTorch's ExponentialLR stepped once per
+    epoch (S1: 0.99). 1.0 when decay is None."""
+    return 1.0 if decay is None else float(decay) ** ((step - 1) // per_epoch)
 
 
 def epoch_of(step: int, per_epoch: int):

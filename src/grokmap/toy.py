@@ -61,7 +61,7 @@ from .curves import EarlyStop, first_logged_step
 from .data import batch_sampler
 from .grid import resolve_settings
 from .models import seeded
-from .schedule import epoch_of, step_schedule
+from .schedule import epoch_of, lr_factor, step_schedule
 
 __all__ = ["S3Config", "config_from_settings", "toy_pairs", "load_digits", "split", "class_targets",
            "S3Model", "train_single", "train_stacked", "stack_key", "first_logged_step", "Runs"]
@@ -100,6 +100,7 @@ class S3Config:
     early_stop_accuracy: float  # > 1: never
     early_stop_evals: int
     early_stop_rule: str
+    lr_decay: Optional[float]  # per-epoch factor of every group's rate (None: constant)
 
 
 def stack_key(cfg: S3Config) -> tuple:
@@ -126,7 +127,7 @@ def config_from_settings(settings: dict, cell) -> S3Config:
         hidden=cell.width, modulus=tk["modulus"], target_dim=tk["target_dim"],
         train_fraction=cell.train_fraction, init_scale=md["init_scale"], betas=tuple(tr["betas"]),
         eps=tr["eps"], early_stop_accuracy=tr["early_stop_accuracy"], early_stop_evals=tr["early_stop_evals"],
-        early_stop_rule=tr["early_stop_rule"])
+        early_stop_rule=tr["early_stop_rule"], lr_decay=tr["lr_decay"])
 
 
 # --- data -------------------------------------------------------------------------------------
@@ -330,6 +331,7 @@ def _batch_indices(cfg: S3Config, n_train: int):
 
 def train_single(cfg: S3Config, progress: Optional[Callable] = None) -> dict:
     """The reference: one cell, nn.Module + autograd + torch.optim.AdamW (two groups)."""
+    from .train import decay_lr
     started = time.perf_counter()
     (x, y), (tx, ty) = split(cfg)
     targets = class_targets(cfg)
@@ -340,6 +342,7 @@ def train_single(cfg: S3Config, progress: Optional[Callable] = None) -> dict:
         [{"params": [p for n, p in named.items() if n in enc], "lr": cfg.encoder_lr, "weight_decay": cfg.encoder_wd},
          {"params": [p for n, p in named.items() if n not in enc], "lr": cfg.decoder_lr,
           "weight_decay": cfg.weight_decay}], betas=cfg.betas, eps=cfg.eps, foreach=False)
+    bases = [g["lr"] for g in opt.param_groups]
     cell = _Cell(cfg, len(y), len(ty))
     sample = _batch_indices(cfg, len(y))
     for step in range(1, cfg.steps + 1):
@@ -351,6 +354,7 @@ def train_single(cfg: S3Config, progress: Optional[Callable] = None) -> dict:
             bx, by = x[idx], y[idx]
         bout = model(bx)
         _loss(bout, by, cfg.loss, targets).backward()
+        decay_lr(opt, bases, step, cfg.per_epoch, cfg.lr_decay)
         log_acc = cfg.acc_every is not None and step % cfg.acc_every == 0
         if log_acc and sample is None:  # full batch: this step's own forward pass, before the update
             train_correct = int(_correct(bout.detach(), y, cfg.loss, targets))
@@ -389,6 +393,7 @@ class _StackedAdamW:
         self.m = [torch.zeros_like(p) for p in params]
         self.v = [torch.zeros_like(p) for p in params]
         self.count = [torch.zeros((), dtype=torch.float32) for _ in params]
+        self.scale = 1.0  # training.lr_decay's factor for the coming step (every group, every cell)
         self._views()
 
     def _views(self) -> None:
@@ -408,7 +413,7 @@ class _StackedAdamW:
         torch._foreach_add_(self.count, 1)
         grads = [p.grad.unbind(0) for p in self.params]
         for lr, wd, pairs, ps, ms, vs, counts in self.calls:
-            torch._fused_adamw_(ps, [grads[k][i] for k, i in pairs], ms, vs, [], counts, lr=lr,
+            torch._fused_adamw_(ps, [grads[k][i] for k, i in pairs], ms, vs, [], counts, lr=lr * self.scale,
                                 beta1=self.b1, beta2=self.b2, weight_decay=wd, eps=self.eps,
                                 amsgrad=False, maximize=False)
 
@@ -502,6 +507,7 @@ def train_stacked(configs: Sequence[S3Config], progress: Optional[Callable[[str]
         else:
             bx, by = batch()
             _loss(forward(bx), by, loss_name, data["targets"]).sum().backward()
+        opt.scale = lr_factor(step, cfg0.per_epoch, cfg0.lr_decay)
         opt.step()
         live = [(row, i) for row, i in enumerate(active) if i not in handed]
         need_eval = any(cells[i].wants_eval(step) for _, i in live)

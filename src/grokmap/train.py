@@ -37,7 +37,7 @@ from .data import batch_sampler, make_split
 from .grid import resolve_settings
 from .models import EmbedConcatMLP, Perturb, active_fraction, build_model, first_layer_maps, ipr
 from .optim import AdamW
-from .schedule import epoch_of, eval_schedule, step_schedule
+from .schedule import epoch_of, eval_schedule, lr_factor, step_schedule
 
 __all__ = ["Curves", "eval_schedule", "step_schedule", "uses_fused_path", "train_cell",
            "train_generic", "train_reference", "FusedEmbedConcatMLP"]
@@ -276,9 +276,19 @@ def _train_fused(settings: dict, cell, progress: Optional[ProgressFn] = None) ->
                 measures = net.measures(hidden_sum + h.sum(0), y.numel() + loop.ty.numel())
                 if loop.record(step, train, test, measures):
                     break
+            if tr["lr_decay"] is not None:
+                opt.lr = tr["learning_rate"] * lr_factor(step + 1, 1, tr["lr_decay"])
             opt.step()
             step += 1
     return loop.result(int(net.flat.numel()))
+
+
+def decay_lr(opt, base_lrs: list, step: int, per_epoch: int, decay) -> None:
+    """Set every parameter group's rate for optimizer step ``step`` (``training.lr_decay``)."""
+    if decay is not None:
+        factor = lr_factor(step, per_epoch, decay)
+        for group, base in zip(opt.param_groups, base_lrs):
+            group["lr"] = base * factor
 
 
 def _optimizer(tr: dict, params, weight_decay: float):
@@ -331,6 +341,7 @@ def train_generic(settings: dict, cell, progress: Optional[ProgressFn] = None) -
     loop = _Loop(settings, cell, progress)
     model = build_model(md, loop.p, cell.width, cell.seed, settings["task"]["operands"])
     opt = _optimizer(tr, model.parameters(), cell.weight_decay)
+    bases = [g["lr"] for g in opt.param_groups]
     generator = torch.Generator().manual_seed(cell.seed)  # batches, dropout, noise: this cell's own
     perturb = Perturb(md["dropout"], tr["embedding_noise"], generator)
     batch = tr["batch_size"]
@@ -343,6 +354,7 @@ def train_generic(settings: dict, cell, progress: Optional[ProgressFn] = None) -
             xb, yb = loop.x[idx], loop.y[idx]
         opt.zero_grad(set_to_none=True)
         _loss(model.features(xb, perturb)[0], yb, tr["loss"]).backward()
+        decay_lr(opt, bases, step, loop.per_epoch, tr["lr_decay"])
         opt.step()
         if step in loop.evals:
             train_loss, train_acc, h_train = _evaluate(model, loop.x, loop.y, tr["loss"])
@@ -373,6 +385,7 @@ def train_reference(params: dict, cell) -> dict:
     for epoch in range(1, tr["max_epochs"] + 1):
         opt.zero_grad(set_to_none=True)
         F.cross_entropy(model(x), y).backward()
+        decay_lr(opt, [tr["learning_rate"]], epoch, 1, tr["lr_decay"])
         opt.step()
         if epoch in evals:
             with torch.no_grad():

@@ -248,3 +248,45 @@ def test_the_s2_study_builds_s2s_network():
     model = build_model(params["model"], params["task"]["modulus"], width, 0)
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [(256, 256), (256, 256), (256, 97)]
+
+
+def test_lr_decay_factor_is_exponential_per_completed_epoch():
+    from grokmap.schedule import lr_factor
+
+    assert [lr_factor(s, 1, 0.5) for s in (1, 2, 3)] == [1.0, 0.5, 0.25]
+    assert [lr_factor(s, 3, 0.5) for s in (1, 3, 4, 7)] == [1.0, 1.0, 0.5, 0.25]  # 3 steps per epoch
+    assert lr_factor(10, 1, None) == 1.0
+
+
+@pytest.mark.parametrize("path", ["fused", "generic"])
+def test_lr_decay_on_the_s0_paths(default_params, float64, path):
+    """Both S0 paths equal an explicit torch.optim.AdamW + ExponentialLR loop, and a decay
+    of 1e-9 freezes the weights after the first step (later steps take ~zero-size steps)."""
+    from grokmap.data import make_split
+
+    q = tiny(default_params, training__max_epochs=30, training__eval_every_epochs=10, training__lr_decay=0.9)
+    run = _train_fused if path == "fused" else train_generic
+    if path == "fused":
+        assert uses_fused_path(q)
+    got = run(q, CELL)
+    tr = q["training"]
+    (x, y), (tx, ty) = make_split(11, CELL.train_fraction, CELL.seed)
+    model = build_model(q["model"], 11, CELL.width, CELL.seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=tr["learning_rate"], betas=tuple(tr["betas"]), eps=tr["eps"],
+                            weight_decay=CELL.weight_decay, foreach=False)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.9)
+    losses = []
+    for epoch in range(1, 31):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        sched.step()
+        if epoch % 10 == 0:
+            with torch.no_grad():
+                losses.append(float(torch.nn.functional.cross_entropy(model(x), y)))
+    assert got["curves"]["train_loss"] == pytest.approx(losses, rel=1e-6)
+    frozen = run(tiny(default_params, training__max_epochs=30, training__eval_every_epochs=10,
+                      training__lr_decay=1e-9), CELL)["curves"]["param_norm"]
+    assert frozen[0] == pytest.approx(frozen[-1], rel=1e-6)
+    moving = run(tiny(default_params, training__max_epochs=30, training__eval_every_epochs=10), CELL)
+    assert moving["curves"]["param_norm"][0] != pytest.approx(moving["curves"]["param_norm"][-1], rel=1e-6)

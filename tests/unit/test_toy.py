@@ -266,3 +266,12 @@ def test_a_stacks_cluster_time_limit_is_the_sum_of_its_cells():
     assert one > 5  # 1e5 steps of batch 200 at the assumed slow 5 GFLOP/s
     # each cell's share (its limit rounds up by < 1 minute and adds 2 for start-up), one start-up
     assert stack_runtime_minutes(params, grid[:10]) >= 10 * (one - 3)
+
+
+def test_lr_decay_stacked_equals_single_and_shrinks_every_groups_steps(float64):
+    configs = [replace(c, lr_decay=0.97) for c in _grid(TOY)]
+    stacked = train_stacked(configs)
+    for cfg, got in zip(configs, stacked):
+        _assert_same(got, train_single(cfg), 1e-8)
+    plain = train_stacked(_grid(TOY))
+    assert [r["curves"]["train_loss"] for r in stacked] != [r["curves"]["train_loss"] for r in plain]

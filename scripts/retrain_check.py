@@ -1,0 +1,60 @@
+"""Retrain a few finished cells of a results directory with the code in this checkout and
+check that their records come out bit for bit the same (curves, accuracy log, steps). For
+reproduction records trained by an earlier commit: it shows whether later code changes
+moved any number. Cells of the stacked model (s3_mlp) only; the cells that stopped earliest
+are taken, so the check is quick.
+
+    .venv/bin/python scripts/retrain_check.py RESULTS_DIR --params studies/s3_toy_classification.yaml \\
+        --sweep '{"seed": [102], "task": {"data_seed": [42]}}' --cells 3
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("results_dir", type=Path)
+    p.add_argument("--params", required=True, help="the params file the results were made with")
+    p.add_argument("--sweep", default="{}", help="JSON of the --config sweep override the run used")
+    p.add_argument("--cells", type=int, default=3)
+    args = p.parse_args()
+
+    import torch
+
+    from grokmap.cells import cell_settings, stackable
+    from grokmap.grid import cells
+    from grokmap.settings import load_settings
+    from grokmap.toy import config_from_settings, train_stacked
+
+    torch.set_num_threads(1)
+    params = load_settings(args.params, ROOT / "config.yaml", ROOT / "workflow" / "schemas",
+                           overrides={"sweep": json.loads(args.sweep)}).params
+    if not stackable(params):
+        sys.stderr.write("only cells of model s3_mlp are supported\n")
+        return 1
+    done = []
+    for cell in cells(params["sweep"]):
+        path = args.results_dir / "cells" / cell.relpath / "metrics.json"
+        if path.exists():
+            record = json.loads(path.read_text())
+            done.append((record["steps_run"], cell, record))
+    done.sort(key=lambda t: t[0])
+    chosen = done[:args.cells]
+    settings = cell_settings(params)
+    fresh = train_stacked([config_from_settings(settings, c) for _, c, _ in chosen])
+    same = 0
+    for (steps, cell, old), new in zip(chosen, fresh):
+        ok = all(old.get(k) == new.get(k) for k in ("curves", "accuracy_log", "steps_run", "stopped_early"))
+        same += ok
+        print(f"{cell.relpath}: {steps} steps, {'identical' if ok else 'DIFFERENT'}")
+    print(f"{same} of {len(chosen)} cells identical")
+    return 0 if same == len(chosen) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

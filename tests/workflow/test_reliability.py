@@ -133,7 +133,7 @@ BAD_INPUTS = [
     # what cannot fit, refused with the estimate and the limit before any job
     ("training.max_epochs: 1000000000000", "optimizer steps per cell; allowed: at most 1,000,000,000"),
     ("sweep.width: [10000000]", "'sweep.width' = 10000000 needs about"),
-    ("sweep.seed: [" + ", ".join(str(i) for i in range(2000)) + "]", "'sweep' has 24,000 cells"),
+    ("sweep.seed: [" + ", ".join(str(i) for i in range(6000)) + "]", "'sweep' has 24,000 cells"),  # 2 x 2 x 1 x 6,000
 ]
 
 

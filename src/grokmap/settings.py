@@ -119,6 +119,8 @@ def load_yaml(path: str | os.PathLike) -> Any:
                                 f"allowed: a settings file of at most {MAX_YAML_NODES:,} values once expanded")
         _refuse_duplicate_keys(node, path, set())
         return yaml.load(text, Loader=_Loader)
+    except RecursionError:
+        raise SettingsError(f"{path}: nested too deeply; allowed: a settings file of ordinary depth") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

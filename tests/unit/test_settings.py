@@ -1,6 +1,7 @@
 """params.yaml / config.yaml validation: every bad input gets one message naming the key."""
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -228,3 +229,28 @@ def test_shipped_studies_are_valid():
     assert len(studies) >= 6, studies  # three studies, each with a reduced version
     for path in studies:
         load_settings(path, ROOT / "config.yaml", SCHEMAS)
+
+
+def test_hostile_yaml_is_refused_in_one_line(tmp_path):
+    from grokmap.settings import SettingsError, load_yaml
+
+    cases = {
+        "dup.yaml": ("a: 1\nb: 2\na: 3\n", "key 'a' is given twice in one mapping (lines 1 and 3)"),
+        "bomb.yaml": ("a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
+            f"{n}: &{n} [{', '.join(['*' + p] * 10)}]\n" for p, n in zip("abcde", "bcdef")),
+            "aliases expand to more than 100,000 values"),
+        "deep.yaml": ("a: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+        "big.yaml": ("a: [" + ", ".join(["1"] * 400_000) + "]\n", "bytes; allowed: a settings file of at most"),
+    }
+    for name, (text, message) in cases.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(SettingsError, match=re.escape(message)):
+            load_yaml(tmp_path / name)
+    (tmp_path / "bin.yaml").write_bytes(b"a: \xff\xfe")
+    with pytest.raises(SettingsError, match="not UTF-8 text"):
+        load_yaml(tmp_path / "bin.yaml")
+    (tmp_path / "nul.yaml").write_bytes(b"a: 1\x00\n")
+    with pytest.raises(SettingsError, match="NUL bytes"):
+        load_yaml(tmp_path / "nul.yaml")
+    with pytest.raises(SettingsError, match="is a directory"):
+        load_yaml(tmp_path)

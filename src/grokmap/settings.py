@@ -488,7 +488,7 @@ def check_results_dir(results_dir: str, label: str, longest_rel: str = "") -> No
     if len(os.fsencode(os.path.abspath(full))) > _PATH_MAX:
         refuse(f"makes cell paths of {len(os.fsencode(os.path.abspath(full)))} bytes",
                f"a shorter path (cell paths of at most {_PATH_MAX} bytes)")
-    path = Path(results_dir)
+    path = Path(os.path.abspath(results_dir))  # 'results/../..' is the directory two levels up
     if path.is_dir():
         try:
             foreign = _foreign_entries(path)

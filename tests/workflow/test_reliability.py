@@ -238,6 +238,7 @@ def test_yaml_hazards_are_refused(tmp_path, content, message):
     ("res{x}", "contains '{' or '}'"),
     ("r" * 300, "makes a path component of 300 bytes"),
     ("mine", "already holds files the workflow did not write (notes.txt)"),
+    ("results/../mine", "already holds files the workflow did not write (notes.txt)"),  # through a missing dir
 ])
 def test_results_dir_must_be_the_workflows(tmp_path, results_dir, message):
     proj = Project(tmp_path)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from .grid import Cell, cell_from_row, group_axes, voters
+from .grid import Cell, cell_from_row, group_axes, resolve_settings, voters
 
 __all__ = ["validate_outputs"]
 
@@ -163,8 +163,6 @@ def validate_outputs(grid: list[Cell], records: dict, phases: dict, metrics: dic
           if missing or extra else f"{len(grid)} cells")
     check("cell count", phases["n_cells"] == len(grid) == metadata["n_cells"],
           f"phases {phases['n_cells']}, grid {len(grid)}, metadata {metadata['n_cells']}")
-
-    from .grid import resolve_settings
 
     derived = {c: _derive(rec, ph) for c, rec in records.items()}
     inconsistent = {c.relpath: bad for c, rec in records.items()

@@ -21,7 +21,7 @@ TIE = "tie"  # a seed group whose top phases have equal votes (its ``tied_phases
 CSV_FIELDS = ("weight_decay", "train_fraction", "width", "seed", "phase", "gap_epochs",
               "first_train_epoch", "first_test_epoch", "first_train_step", "first_test_step", "grokking_step", "final_train_acc",
               "final_test_acc", "initial_ipr", "final_ipr", "final_param_norm",
-              "final_active_fraction", "epochs_run", "steps_run", "non_finite_loss")
+              "final_subnetwork_fraction", "epochs_run", "steps_run", "non_finite_loss")
 
 
 def cell_path(results_dir: str | Path, cell: Cell) -> Path:
@@ -82,7 +82,7 @@ def classify_sweep(records: dict[Cell, dict], phase_params: dict, sweep: dict) -
                      "initial_ipr": _measure(curves, "ipr", 0),
                      "final_ipr": _measure(curves, "ipr", -1),
                      "final_param_norm": _measure(curves, "param_norm", -1),
-                     "final_active_fraction": _measure(curves, "active_fraction", -1),
+                     "final_subnetwork_fraction": _measure(curves, "subnetwork_fraction", -1),
                      "epochs_run": rec["epochs_run"],
                      "steps_run": rec.get("steps_run", rec["epochs_run"]),
                      "non_finite_loss": rec["non_finite_loss"]})

@@ -31,17 +31,20 @@ class EarlyStop:
 
     * ``together`` (S0): train and test both >= ``accuracy`` at ``evals`` consecutive checks;
     * ``each_reached`` (S3's code): each split has been >= ``accuracy`` at some check, not
-      necessarily the same one (``evals`` is 1 with this rule; the settings check says so).
+      necessarily the same one (``evals`` is 1 with this rule; the settings check says so);
+    * ``none``: never; the cell trains its whole budget (S4's regimes after generalisation).
     """
 
     def __init__(self, accuracy: float, evals: int, rule: str):
-        if rule not in ("together", "each_reached"):
+        if rule not in ("together", "each_reached", "none"):
             raise ValueError(f"unknown early-stop rule {rule!r}")
         self.accuracy, self.evals, self.rule = accuracy, evals, rule
         self.run, self.train_reached, self.test_reached = 0, False, False
 
     def update(self, train_acc: float, test_acc: float) -> bool:
         """Whether to stop after this check."""
+        if self.rule == "none":
+            return False
         if self.rule == "each_reached":
             self.train_reached |= train_acc >= self.accuracy
             self.test_reached |= test_acc >= self.accuracy

@@ -3,7 +3,8 @@
 reference code for S0's model.
 
 Every model maps operands ``x`` (n, K) to ``(logits (n, p), hidden (n, m))``: ``hidden`` is the
-last hidden layer, from which the fraction of active neurons is measured. During training a
+last hidden layer, from which S1's sparsity is measured (:func:`subnetwork_fraction`, through
+:meth:`readout`: the layer's linear map to the logits, or None where it is not linear). During training a
 :class:`Perturb` carries dropout, input-embedding noise and the cell's own random generator
 (never torch's process-wide one: cells train in parallel threads of one process).
 :meth:`operand_maps` gives, per operand, each first-layer neuron's response to every operand
@@ -11,7 +12,6 @@ value, a (p, m) matrix whose columns' Fourier spectra give S4's inverse particip
 """
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass
 from typing import Optional
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["EmbedConcatMLP", "Transformer", "LSTMNet", "QuadraticMLP", "Perturb", "build_model",
-           "first_layer_maps", "seeded"]
+           "first_layer_maps", "seeded", "ipr", "subnetwork_fraction"]
 
 _SEEDED_INIT = threading.Lock()
 _ACTIVATIONS = {"relu": torch.relu, "gelu": F.gelu}
@@ -110,6 +110,9 @@ class EmbedConcatMLP(_Net):
     def operand_maps(self) -> list[torch.Tensor]:
         return first_layer_maps([emb.weight for emb in self.embed], self.hidden.weight)
 
+    def readout(self) -> Optional[tuple]:
+        return self.output.weight, self.output.bias, 1.0
+
 
 class _Block(nn.Module):
     """Pre-norm decoder block: causal multi-head self-attention, then a 4x feed-forward."""
@@ -155,6 +158,9 @@ class Transformer(_Net):
     def operand_maps(self) -> list[torch.Tensor]:
         return [self.tokens.weight]
 
+    def readout(self) -> Optional[tuple]:
+        return None  # the last hidden layer (the feed-forward's) reaches the logits through a LayerNorm
+
 
 class LSTMNet(_Net):
     """Shared token embedding, ``depth`` LSTM layers of ``width``, Linear(p) on the last hidden state (S1)."""
@@ -176,6 +182,9 @@ class LSTMNet(_Net):
 
     def operand_maps(self) -> list[torch.Tensor]:
         return [self.tokens.weight]
+
+    def readout(self) -> Optional[tuple]:
+        return self.output.weight, self.output.bias, 1.0
 
 
 class QuadraticMLP(_Net):
@@ -201,6 +210,9 @@ class QuadraticMLP(_Net):
 
     def operand_maps(self) -> list[torch.Tensor]:
         return list(self.w1.t().view(self.operands, self.p, -1))
+
+    def readout(self) -> Optional[tuple]:
+        return self.w2, None, 1.0 / self.w1.shape[0]
 
 
 def build_model(model_params: dict, p: int, width: int, seed: int, operands: int = 2) -> nn.Module:
@@ -229,8 +241,36 @@ def ipr(maps: list[torch.Tensor], r: int = 2) -> float:
     return float(torch.cat(values).mean())
 
 
-def active_fraction(mean_abs: torch.Tensor) -> float:
-    """Fraction of hidden neurons whose mean |activation| over the data exceeds 1 % of the
-    largest neuron's (S1's sparsity: active neurons / all neurons)."""
-    top = float(mean_abs.max())
-    return float((mean_abs > 0.01 * top).double().mean()) if top > 0 and math.isfinite(top) else 0.0
+def subnetwork_fraction(hidden: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
+                        scale: float = 1.0) -> float:
+    """S1's sparsity (S1 section 5.2, after Merrill et al. 2023): the share of the last hidden
+    layer's m neurons that the smallest sub-network reproducing the network's predictions needs.
+
+    ``hidden`` holds the training inputs' activations (n, m); the readout is linear, logits =
+    scale * hidden @ weight.T + bias. Neurons enter the sub-network largest first, ranked by
+    their mean contribution to the logits, mean_x |h_j(x)| * ||weight[:, j]||. A top-k
+    sub-network (the other neurons set to 0) *reproduces* when its arg-max equals the whole
+    layer's on every input. k is found by bisection over 1..m (about log2 m matrix products),
+    i.e. the k at which top-k reproduces and top-(k-1) does not, taking reproduction as monotone
+    in k. 1.0: every neuron is needed (dense); small: a few neurons carry the predictions."""
+    h = hidden.detach() * scale
+    w = weight.detach().to(h.dtype)
+    n, m = h.shape
+    if n == 0 or m == 0 or not bool(torch.isfinite(h).all()) or not bool(torch.isfinite(w).all()):
+        return float("nan")
+    order = torch.argsort(h.abs().mean(0) * w.norm(dim=0), descending=True, stable=True)
+    h, w = h[:, order], w[:, order]
+    b = (torch.zeros(w.shape[0], dtype=h.dtype) if bias is None else bias.detach().to(h.dtype))
+
+    def predictions(k: int) -> torch.Tensor:
+        return torch.addmm(b, h[:, :k], w[:, :k].t()).argmax(1)
+
+    full = predictions(m)
+    lo, hi = 0, m  # top-lo does not reproduce (0: nothing does), top-hi does
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if bool((predictions(mid) == full).all()):
+            hi = mid
+        else:
+            lo = mid
+    return hi / m

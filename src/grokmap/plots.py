@@ -241,13 +241,13 @@ def plot_smooth_diagram(phases: dict, path: str | Path, max_epochs: int) -> None
 
 
 _MEASURES = (("param_norm", "parameter L2 norm (S1)", "#6a3d9a"),
-             ("active_fraction", "active hidden neurons (S1)", "#33a02c"),
+             ("subnetwork_fraction", "sparsity: sub-network share (S1)", "#33a02c"),
              ("ipr", "Fourier IPR r=2 (S4)", "#b15928"))
 
 
 def plot_curves(examples: dict, path: str | Path, threshold: float, loss_name: str = "cross-entropy") -> None:
     """One column per phase that occurred (its representative cell): accuracy, loss, and
-    the logged measurements (parameter norm; active fraction and IPR) on the same steps."""
+    the logged measurements (parameter norm; S1's sparsity and IPR) on the same steps."""
     names = [p for p in PHASES if p in examples]
     cols = max(1, len(names))
     fig, axes = plt.subplots(4, cols, figsize=(3.8 * cols, 10.5), squeeze=False, sharex="col")

@@ -115,14 +115,16 @@ def _measurements(phases: dict) -> list[str]:
             return f"{sum(vals) / len(vals):.{digits}f}" if vals else "-"
 
         rows.append([ph, len(members), mean("initial_ipr", 3), mean("final_ipr", 3),
-                     mean("final_param_norm", 1), mean("final_active_fraction", 2)])
+                     mean("final_param_norm", 1), mean("final_subnetwork_fraction", 2)])
     if not rows:
         return []
     return ["## Measurements", "",
             "Means over the cells of each phase: Fourier IPR (r = 2) of the first layer at the first "
             "and last evaluation (S4; 1/p is a flat spectrum, 1/2 a single frequency), parameter L2 "
-            "norm and fraction of active hidden neurons at the last evaluation (S1).", "",
-            _table(["phase", "cells", "IPR first", "IPR last", "param norm", "active fraction"], rows), ""]
+            "norm and S1's sparsity (share of the last hidden layer's neurons the smallest sub-network "
+            "reproducing the training predictions needs; - where the readout is not linear) at the last "
+            "evaluation (S1).", "",
+            _table(["phase", "cells", "IPR first", "IPR last", "param norm", "sub-network share"], rows), ""]
 
 
 def render_report(phases: dict, metadata: dict, figures: dict[str, str]) -> str:

@@ -274,7 +274,7 @@ class _Cell:
     def __init__(self, cfg: S3Config, n_train: int, n_test: int):
         self.cfg, self.n_train, self.n_test = cfg, n_train, n_test
         self.curves = {k: [] for k in ("epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc",
-                                       "param_norm", "active_fraction", "ipr")}
+                                       "param_norm", "subnetwork_fraction", "ipr")}
         self.train_runs, self.test_runs = Runs(), Runs()
         self.stopped_early, self.non_finite, self.done = False, False, False
         self.stopper = EarlyStop(cfg.early_stop_accuracy, cfg.early_stop_evals, cfg.early_stop_rule)
@@ -295,7 +295,7 @@ class _Cell:
         for k, v in (("step", step), ("epoch", epoch_of(step, self.cfg.per_epoch)), ("train_loss", train[0]),
                      ("train_acc", train[1] / self.n_train), ("test_loss", test[0]),
                      ("test_acc", test[1] / self.n_test), ("param_norm", norm),
-                     ("active_fraction", None), ("ipr", None)):
+                     ("subnetwork_fraction", None), ("ipr", None)):
             c[k].append(v)
         if not (math.isfinite(train[0]) and math.isfinite(test[0])):
             self.non_finite = self.done = True

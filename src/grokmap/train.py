@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from .curves import EarlyStop
 from .data import batch_sampler, make_split
 from .grid import resolve_settings
-from .models import EmbedConcatMLP, Perturb, active_fraction, build_model, first_layer_maps, ipr
+from .models import EmbedConcatMLP, Perturb, build_model, first_layer_maps, ipr, subnetwork_fraction
 from .optim import AdamW
 from .schedule import epoch_of, eval_schedule, lr_factor, step_schedule
 
@@ -52,7 +52,7 @@ class Curves:
     test_loss: list = field(default_factory=list)
     test_acc: list = field(default_factory=list)
     param_norm: list = field(default_factory=list)
-    active_fraction: list = field(default_factory=list)
+    subnetwork_fraction: list = field(default_factory=list)
     ipr: list = field(default_factory=list)
 
     def add(self, epoch, step: int, train_loss, train_acc, test_loss, test_acc,
@@ -60,7 +60,7 @@ class Curves:
         for name, value in zip(("epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc"),
                                (epoch, step, train_loss, train_acc, test_loss, test_acc)):
             getattr(self, name).append(value)
-        for name in ("param_norm", "active_fraction", "ipr"):
+        for name in ("param_norm", "subnetwork_fraction", "ipr"):
             getattr(self, name).append((measures or {}).get(name))
 
     def as_dict(self) -> dict:
@@ -137,18 +137,18 @@ class FusedEmbedConcatMLP:
         ta, tb = self._tables()
         return self._hidden_logits(ta, tb, a, b)
 
-    def measures(self, hidden_sum: torch.Tensor, n: int) -> dict:
-        """Parameter norm, active fraction (from summed hidden activations over n examples), IPR."""
-        ea, eb, w1, _, _, _ = self.p_views
+    def measures(self, a: torch.Tensor, b: torch.Tensor) -> dict:
+        """Parameter norm, S1's sparsity on the training inputs (a, b), S4's IPR."""
+        ea, eb, w1, _, w2, b2 = self.p_views
+        _, h = self.logits(a, b)
         return {"param_norm": float(self.flat.norm()),
-                "active_fraction": active_fraction(hidden_sum / n),
+                "subnetwork_fraction": subnetwork_fraction(h, w2, b2),
                 "ipr": ipr(first_layer_maps([ea, eb], w1))}
 
     def gradient(self, a, b, y, neg_onehot_over_n,
-                 metrics: bool = False) -> Optional[tuple[float, float, torch.Tensor]]:
+                 metrics: bool = False) -> Optional[tuple[float, float]]:
         """Gradient of the mean cross-entropy over (a, b, y) into ``self.grad``; with
-        ``metrics``, also the loss, the accuracy and the per-neuron sum of hidden activations
-        of the same forward pass."""
+        ``metrics``, also the loss and the accuracy of the same forward pass."""
         ea, eb, w1, _, w2, _ = self.p_views
         g_ea, g_eb, g_w1, g_b1, g_w2, g_b2 = self.g_views
         d, n, p, width = self.d, a.numel(), self.p, self.width
@@ -158,7 +158,6 @@ class FusedEmbedConcatMLP:
         g_w2.zero_()
         g_b2.zero_()
         loss_sum, correct = 0.0, 0
-        hidden_sum = torch.zeros(width, dtype=self.flat.dtype) if metrics else None
         for r0 in range(0, n, self.rows):
             a_t, b_t = a[r0:r0 + self.rows], b[r0:r0 + self.rows]
             logits, h = self._hidden_logits(ta, tb, a_t, b_t)
@@ -166,7 +165,6 @@ class FusedEmbedConcatMLP:
                 y_t = y[r0:r0 + self.rows]
                 loss_sum += F.cross_entropy(logits, y_t, reduction="sum").item()
                 correct += (logits.argmax(dim=1) == y_t).sum().item()
-                hidden_sum += h.sum(0)  # ReLU output: |h| = h
             # softmax over the logits buffer, then (softmax - onehot) / n in one pass
             g = torch.ops.aten._softmax.out(logits, 1, False, out=logits)
             g = torch.add(neg_onehot_over_n[r0:r0 + self.rows], g, alpha=1.0 / n, out=g)
@@ -181,7 +179,7 @@ class FusedEmbedConcatMLP:
         g_w1[:, d:] = torch.mm(dtb.t(), eb)
         torch.mm(dta, w1[:, :d], out=g_ea)
         torch.mm(dtb, w1[:, d:], out=g_eb)
-        return (loss_sum / n, correct / n, hidden_sum) if metrics else None
+        return (loss_sum / n, correct / n) if metrics else None
 
 
 ProgressFn = Callable[[int, dict], None]
@@ -270,10 +268,8 @@ def _train_fused(settings: dict, cell, progress: Optional[ProgressFn] = None) ->
             # the gradient pass at step t doubles as the train-set evaluation of step t
             train = net.gradient(a, b, y, neg_onehot, metrics=step in loop.evals)
             if train is not None:
-                *train, hidden_sum = train
-                logits, h = net.logits(ta, tb)
-                test = _metrics(logits, loop.ty)
-                measures = net.measures(hidden_sum + h.sum(0), y.numel() + loop.ty.numel())
+                test = _metrics(net.logits(ta, tb)[0], loop.ty)
+                measures = net.measures(a, b)
                 if loop.record(step, train, test, measures):
                     break
             if tr["lr_decay"] is not None:
@@ -323,16 +319,15 @@ _EVAL_ROWS = 16_384
 
 @torch.no_grad()
 def _evaluate(model, x: torch.Tensor, y: torch.Tensor, loss: str) -> tuple[float, float, torch.Tensor]:
-    """(loss, accuracy, summed |hidden| per neuron) of the model on (x, y), in row chunks."""
-    loss_sum, correct, hidden = 0.0, 0, None
+    """(loss, accuracy, last hidden layer (n, m)) of the model on (x, y), in row chunks."""
+    loss_sum, correct, hidden = 0.0, 0, []
     for r0 in range(0, y.numel(), _EVAL_ROWS):
         logits, h = model.features(x[r0:r0 + _EVAL_ROWS])
         yt = y[r0:r0 + _EVAL_ROWS]
         loss_sum += _loss(logits, yt, loss, "sum").item()
         correct += (logits.argmax(dim=1) == yt).sum().item()
-        hs = h.abs().sum(0)
-        hidden = hs if hidden is None else hidden + hs
-    return loss_sum / y.numel(), correct / y.numel(), hidden
+        hidden.append(h)
+    return loss_sum / y.numel(), correct / y.numel(), torch.cat(hidden)
 
 
 def train_generic(settings: dict, cell, progress: Optional[ProgressFn] = None) -> dict:
@@ -358,11 +353,12 @@ def train_generic(settings: dict, cell, progress: Optional[ProgressFn] = None) -
         opt.step()
         if step in loop.evals:
             train_loss, train_acc, h_train = _evaluate(model, loop.x, loop.y, tr["loss"])
-            test_loss, test_acc, h_test = _evaluate(model, loop.tx, loop.ty, tr["loss"])
+            test_loss, test_acc, _ = _evaluate(model, loop.tx, loop.ty, tr["loss"])
+            readout = model.readout()
             with torch.no_grad():
                 measures = {
                     "param_norm": float(torch.sqrt(sum((q.detach() ** 2).sum() for q in model.parameters()))),
-                    "active_fraction": active_fraction((h_train + h_test) / (loop.y.numel() + loop.ty.numel())),
+                    "subnetwork_fraction": None if readout is None else subnetwork_fraction(h_train, *readout),
                     "ipr": ipr(model.operand_maps()),
                 }
             if loop.record(step, (train_loss, train_acc), (test_loss, test_acc), measures):

@@ -76,12 +76,12 @@ def _derive(record: dict, ph: dict) -> dict:
     else:
         gap = test_epoch - train_epoch
         phase = "grokking" if gap > ph["grokking_gap_epochs"] else "comprehension"
-    last = {k: (curves.get(k) or [None])[-1] for k in ("param_norm", "active_fraction", "ipr")}
+    last = {k: (curves.get(k) or [None])[-1] for k in ("param_norm", "subnetwork_fraction", "ipr")}
     return {"phase": phase, "gap_epochs": gap, "first_train_epoch": train_epoch, "first_test_epoch": test_epoch,
             "first_train_step": first_train, "first_test_step": first_test, "grokking_step": grok,
             "final_train_acc": curves["train_acc"][-1], "final_test_acc": curves["test_acc"][-1],
             "initial_ipr": (curves.get("ipr") or [None])[0], "final_ipr": last["ipr"],
-            "final_param_norm": last["param_norm"], "final_active_fraction": last["active_fraction"],
+            "final_param_norm": last["param_norm"], "final_subnetwork_fraction": last["subnetwork_fraction"],
             "epochs_run": curves["epoch"][-1], "steps_run": steps[-1],
             "non_finite_loss": bool(record["non_finite_loss"])}
 
@@ -134,6 +134,8 @@ def _stop_rule_met(record: dict, training: dict) -> bool:
         train, test = curves["train_acc"], curves["test_acc"]
     if rule == "each_reached":
         return max(train) >= acc and max(test) >= acc
+    if rule == "none":
+        return False
     need = training["early_stop_evals"]
     return len(train) >= need and all(a >= acc and b >= acc for a, b in zip(train[-need:], test[-need:]))
 

@@ -85,6 +85,15 @@ def test_tiny_modulus_learns_and_stops_early(default_params):
     assert c["train_loss"][-1] < c["train_loss"][0]
 
 
+def test_early_stop_rule_none_trains_the_whole_budget(default_params):
+    # the cell above stops early; with the rule "none" it runs to max_epochs (S4's later regimes)
+    q = tiny_params(default_params, max_epochs=1000)
+    q["training"]["early_stop_rule"] = "none"
+    out = train_cell(q, Cell(1.0, 0.8, 32, 0))
+    assert not out["stopped_early"] and out["epochs_run"] == 1000
+    assert out["curves"]["test_acc"][-1] >= 0.99
+
+
 def test_same_seed_same_numbers(default_params):
     q = tiny_params(default_params, max_epochs=60)
     a, b = train_cell(q, Cell(0.01, 0.5, 16, 1)), train_cell(q, Cell(0.01, 0.5, 16, 1))

@@ -73,7 +73,7 @@ def test_reduced_study_runs_end_to_end(studies, name):
         assert record["settings"]["model"]["name"] in (params["model"]["name"], "(swept)")
         curves = record["curves"]
         logged = curves["param_norm"] if params["model"]["name"] == "s3_mlp" else (
-            curves["ipr"] + curves["param_norm"] + curves["active_fraction"])  # S3's model: the norm only
+            curves["ipr"] + curves["param_norm"] + curves["subnetwork_fraction"])  # S3's model: the norm only
         assert all(v is not None for v in logged)
 
 

@@ -4,6 +4,7 @@
     .venv/bin/python scripts/reproduction_record.py results/repro/<run> docs/reproductions/<name>
     .venv/bin/python scripts/reproduction_record.py results/repro/<run> docs/reproductions/<name> \
         --only task.data_seed=41      # the cells of one value of an axis (table only)
+        --columns grokking_step,final_test_acc    # more phases.csv columns in the table
 """
 import argparse
 import json
@@ -24,6 +25,7 @@ def main() -> int:
     p.add_argument("out", type=Path, help="output path without extension, e.g. docs/reproductions/name")
     p.add_argument("--only", metavar="AXIS=VALUE", help="keep the cells whose AXIS is spelled VALUE; "
                    "the diagrams are then not copied (they show every cell)")
+    p.add_argument("--columns", default="", help="comma-separated phases.csv columns to add to the table")
     args = p.parse_args()
     phases_path = args.results_dir / "phases.json"
     if not phases_path.is_file():
@@ -37,7 +39,12 @@ def main() -> int:
             sys.stderr.write(f"no cell has {axis} = {value}\n")
             return 1
         phases["settings"]["sweep"][axis] = [phases["cells"][0][axis]]
-    atomic_write_text(args.out.with_suffix(".csv"), reproduction_csv(phases))
+    try:
+        table = reproduction_csv(phases, [c for c in args.columns.split(",") if c])
+    except ValueError as err:
+        sys.stderr.write(f"--columns: {err}\n")
+        return 2
+    atomic_write_text(args.out.with_suffix(".csv"), table)
     if args.only:
         print(f"wrote {args.out}.csv ({len(phases['cells'])} cells)")
         return 0

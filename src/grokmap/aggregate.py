@@ -5,7 +5,7 @@ import csv
 import io
 from collections import Counter
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from .curves import first_epoch_at, first_logged_step
 from .record import CellRecordError, check_record
@@ -154,17 +154,22 @@ def axis_effects(phases: dict) -> dict:
     return out
 
 
-def reproduction_csv(phases: dict) -> str:
+def reproduction_csv(phases: dict, extra: Sequence[str] = ()) -> str:
     """A reproduction record's per-cell table (docs/reproductions/): one column per swept axis
     with more than one value (short names: ``training.learning_rate`` -> ``learning_rate``),
-    then the phase and the first steps at the threshold, values as in phases.csv."""
+    then the phase, the first steps at the threshold and the ``extra`` phases.csv columns
+    (e.g. ``grokking_step``), values as in phases.csv."""
     sweep = phases["settings"]["sweep"]
     axes = [k for k in extra_axes(sweep) + [name for name, _, _ in AXES] if len(sweep[k]) > 1]
     names = [short_label(k) if "." in k else k for k in axes]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(names + ["phase", "first_train_step", "first_test_step"])
+    unknown = [k for k in extra if k not in CSV_FIELDS]
+    if unknown:
+        raise ValueError(f"unknown column(s) {', '.join(unknown)}; allowed: {', '.join(CSV_FIELDS)}")
+    measured = ("first_train_step", "first_test_step", *extra)
+    writer.writerow(names + ["phase", *measured])
     for row in phases["cells"]:
-        writer.writerow([row[k] for k in axes] + [row["phase"]] + [
-            "" if row[k] is None else row[k] for k in ("first_train_step", "first_test_step")])
+        writer.writerow([row[k] for k in axes] + [row["phase"]] + ["" if row[k] is None else row[k]
+                                                                   for k in measured])
     return buf.getvalue()

@@ -328,3 +328,35 @@ def plot_grokking_step(phases: dict, path: str | Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_measures_around_grokking(runs: list, path: str | Path, hue_label: str, threshold: float) -> None:
+    """S1 sections 5.1-5.2: test accuracy, parameter norm and S1's sparsity of every cell that
+    grokked, against optimizer steps relative to its grokking step (0 = first evaluation with
+    test accuracy >= ``threshold``). ``runs``: (hue value, curves, grokking step) per cell;
+    one colour per hue value, one line per cell."""
+    hues = sorted({h for h, _, _ in runs}, key=lambda v: (isinstance(v, str), v))
+    cmap = plt.get_cmap("viridis")
+    colour = {h: cmap(i / max(1, len(hues) - 1)) for i, h in enumerate(hues)}
+    fig, axes = plt.subplots(1, 3, figsize=(12.5, 3.6), sharex=True)
+    rows = (("test_acc", "test accuracy"), ("param_norm", "parameter L2 norm (S1 5.1)"),
+            ("subnetwork_fraction", "sparsity: sub-network share (S1 5.2)"))
+    for hue, curves, grok in runs:
+        x = np.asarray(curves["step"], dtype=float) - grok
+        for ax, (key, _) in zip(axes, rows):
+            y = [np.nan if v is None else v for v in curves[key]]
+            ax.plot(x, y, color=colour[hue], linewidth=1, alpha=0.85)
+    for ax, (key, label) in zip(axes, rows):
+        ax.axvline(0, color="black", linestyle=":", linewidth=1)
+        ax.set_ylabel(label, fontsize=8)
+        ax.set_xlabel("optimizer step - grokking step", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].axhline(threshold, color="grey", linestyle=":", linewidth=1)
+    axes[2].set_ylim(-0.02, 1.02)
+    handles = [plt.Line2D([], [], color=colour[h], label=f"{hue_label} = {spell(h)}") for h in hues]
+    axes[0].legend(handles=handles, fontsize=7, loc="lower right")
+    fig.suptitle(f"{len(runs)} cells that grokked, aligned at their grokking step "
+                 f"(test accuracy >= {spell(threshold)})", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -17,11 +17,13 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 __all__ = ["train_cell_job", "train_stack_job", "train_cell_main"]
 
 _FORMAT = "%(asctime)s %(levelname)s %(message)s"
+PROGRESS_SECONDS = 60.0  # a cell logs its accuracies at most this often
 
 
 class CellJobError(RuntimeError):
@@ -115,16 +117,17 @@ def _check_written(files: list) -> None:
 
 def _train(given: dict, settings: dict, threads: int, out: Path, fp_path: Path, log: logging.Logger) -> None:
     from .cells import run_cell
-    from .grid import resolve_settings
 
     cell, fp, fp_doc = _prepare(given, settings, threads, fp_path)
     log.info("training %s (fingerprint %s, process %d)", cell.relpath, fp[:12], os.getpid())
-    tr = resolve_settings(settings, cell)["training"]  # a swept budget is the cell's own
-    every = max(1, tr["max_epochs"] // 10)
+    last = [time.monotonic()]
 
     def progress(epoch, m):
-        if epoch % every < tr["eval_every_epochs"]:
-            log.info("epoch %d train_acc %.3f test_acc %.3f", epoch, m["train_acc"], m["test_acc"])
+        """A line per minute of training: long cells (S2's run for hours) show they advance."""
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_SECONDS:
+            last[0] = now
+            log.info("epoch %s train_acc %.3f test_acc %.3f", epoch, m["train_acc"], m["test_acc"])
 
     record = run_cell(settings, cell, fp, progress)
     _write(record, fp, fp_doc, out, fp_path)

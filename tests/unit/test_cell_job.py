@@ -59,6 +59,22 @@ def test_cells_trained_in_parallel_threads_equal_cells_trained_one_by_one(job):
         assert not any("/".join(f"{k}={v}" for k, v in c.items()) in log for c in others)
 
 
+def test_a_long_cell_logs_its_progress_by_the_clock(job, monkeypatch):
+    # the interval is wall time, not a share of max_epochs (which S2's step cap made never come)
+    import grokmap.cell_cli
+
+    settings, paths = job
+    monkeypatch.setattr(grokmap.cell_cli, "PROGRESS_SECONDS", 0.0)
+    out, fp, log = paths(CELLS[0], "progress")
+    train_cell_job(CELLS[0], settings, 1, out, fp, log)
+    lines = [line for line in log.read_text().splitlines() if " train_acc " in line]
+    assert len(lines) == len(_curves(out)["epoch"])  # every evaluation, at interval 0
+    monkeypatch.setattr(grokmap.cell_cli, "PROGRESS_SECONDS", 3600.0)
+    out, fp, log = paths(CELLS[0], "quiet")
+    train_cell_job(CELLS[0], settings, 1, out, fp, log)
+    assert " train_acc " not in log.read_text()
+
+
 def test_command_line_job_writes_the_same_record_and_fails_in_one_line(job, tmp_path):
     settings, paths = job
     wc = CELLS[1]

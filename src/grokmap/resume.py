@@ -2,9 +2,9 @@
 
 Every run registers itself while it runs: one file per scheduler process in
 ``.snakemake/grokmap-runs/<pid>.run`` with its PID, process start time and results directory.
-Snakemake's locks (``.snakemake/locks``) belong to the checkout; they are stale only when no
-registered run is alive any more (SIGKILL, power loss), and only then removed, so the same
-command resumes the sweep. A live run's lock is never removed, and a second run may not start
+Snakemake's locks (``.snakemake/locks``) belong to the checkout; a dead run's (SIGKILL, power
+loss) are removed, so the same command resumes the sweep: all of them when no registered run
+is alive, else those naming only the dead run's results directory. A live run's lock is never removed, and a second run may not start
 on a results directory a live run is writing (:func:`live_run_on`).
 """
 from __future__ import annotations
@@ -66,16 +66,34 @@ def live_run_on(state_dir: str | os.PathLike, results_dir: str | os.PathLike) ->
 
 
 def remove_stale_lock(state_dir: str | os.PathLike) -> list[int]:
-    """Forget the registrations of dead runs; when no registered run is alive, delete
-    Snakemake's ``locks/*.lock`` (a killed run's). Returns the dead runs' PIDs."""
+    """Forget the registrations of dead runs and delete their Snakemake locks. When no
+    registered run is alive every ``locks/*.lock`` goes; otherwise only the lock files whose
+    every path lies in a dead run's results directory (and in no live run's), so a run killed
+    beside a live one can be resumed without disturbing it. Returns the dead runs' PIDs."""
     runs = _runs(state_dir)
-    dead = [(pid, path) for pid, alive, _, path in runs if not alive]
-    for _, path in dead:
+    dead = [(pid, results, path) for pid, alive, results, path in runs if not alive]
+    for _, _, path in dead:
         path.unlink(missing_ok=True)
-    if dead and not any(alive for _, alive, _, _ in runs):
-        for lock in (Path(state_dir) / "locks").glob("*.lock"):
-            lock.unlink(missing_ok=True)
-    return [pid for pid, _ in dead]
+    if not dead:
+        return []
+    live = [results for _, alive, results, _ in runs if alive]
+    workdir = Path(os.path.abspath(state_dir)).parent
+    dead_dirs = [results for _, results, _ in dead if results not in live]
+
+    def inside(path: str, roots: list[str]) -> bool:
+        full = os.path.normpath(os.path.join(workdir, path))
+        return any(full == r or full.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+    for lock in (Path(state_dir) / "locks").glob("*.lock"):
+        if live:
+            try:
+                paths = [line for line in lock.read_text().splitlines() if line]
+            except OSError:
+                continue
+            if not paths or not all(inside(x, dead_dirs) for x in paths):
+                continue
+        lock.unlink(missing_ok=True)
+    return [pid for pid, _, _ in dead]
 
 
 def incomplete_markers(state_dir: str | os.PathLike) -> dict[str, Path]:

@@ -149,14 +149,18 @@ def test_incomplete_markers_round_trip(tmp_path):
     from grokmap.resume import forget_scheduler, live_run_on, record_scheduler, scheduler_running
 
     (state / "locks").mkdir()
-    (state / "locks" / "0.output.lock").write_text("x")
+    (state / "locks" / "0.output.lock").write_text("results_a/cells/x/metrics.json\n")  # the live run's
+    (state / "locks" / "1.output.lock").write_text("results_b/cells/x/metrics.json\nresults_b/report.md\n")
+    (state / "locks" / "2.output.lock").write_text("results_b/report.md\nresults_a/report.md\n")  # both
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     try:
         record_scheduler(state, tmp_path / "results_a", live.pid)
         record_scheduler(state, tmp_path / "results_b", dead.pid)  # killed after the live run started
-        assert remove_stale_lock(state) == [dead.pid] and list((state / "locks").iterdir())
+        # the dead run's own lock goes (so its sweep can resume), the live run's stays
+        assert remove_stale_lock(state) == [dead.pid]
+        assert sorted(p.name for p in (state / "locks").iterdir()) == ["0.output.lock", "2.output.lock"]
         assert live_run_on(state, tmp_path / "results_a") == live.pid and live_run_on(state, tmp_path / "results_b") is None
         assert scheduler_running(state)
     finally:

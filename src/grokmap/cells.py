@@ -11,13 +11,16 @@ import copy
 import json
 import resource
 import time
+from pathlib import Path
 from typing import Any
 
 from .curves import first_epoch_at
+from .fingerprint import cell_files_complete
 from .grid import SWEPT, Cell, extra_axes, resolve_settings
 from .io import package_versions
 
-__all__ = ["FORMAT", "CELL_SETTINGS_KEYS", "cell_settings", "run_cell", "run_stack", "stack_groups", "stackable"]
+__all__ = ["FORMAT", "CELL_SETTINGS_KEYS", "cell_settings", "run_cell", "run_stack", "stack_groups", "stackable",
+           "plan_stacks", "cells_to_train"]
 
 FORMAT = "grokmap.cell/1"
 # The params.yaml sections a cell reads (besides its own sweep values).
@@ -65,6 +68,25 @@ def stack_groups(settings: dict, cells: list[Cell]) -> list[list[Cell]]:
             own[section][name] = None
         groups.setdefault((json.dumps(own, sort_keys=True), c.width, c.train_fraction), []).append(c)
     return list(groups.values())
+
+
+def plan_stacks(settings: dict, todo: list[Cell], max_cells_per_job: int, cores: int) -> list[list[Cell]]:
+    """The stacked jobs for the cells still to train: each of :func:`stack_groups` split into
+    ceil(len / max_cells_per_job) jobs, and into at least ``cores`` jobs when it has that many
+    cells, dealt round-robin so that the jobs get similar work (neighbouring cells cost alike)."""
+    if max_cells_per_job < 1 or cores < 1:
+        raise ValueError(f"max_cells_per_job ({max_cells_per_job}) and cores ({cores}) must be >= 1")
+    stacks = []
+    for group in stack_groups(settings, todo):
+        n = max(-(-len(group) // max_cells_per_job), min(cores, len(group)))
+        stacks.extend(group[i::n] for i in range(n))
+    return stacks
+
+
+def cells_to_train(results_dir: str | Path, grid: list[Cell], fp_file: str) -> list[Cell]:
+    """The cells of ``grid`` whose two files are not both written under fingerprint file
+    ``fp_file`` (missing, killed half-way, or trained under other settings or code)."""
+    return [c for c in grid if not cell_files_complete(Path(results_dir) / "cells" / c.relpath / fp_file)]
 
 
 def run_stack(settings: dict, cells: list[Cell], fingerprint: str, progress=None, on_record=None) -> list[dict]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 __all__ = ["record_scheduler", "forget_scheduler", "remove_stale_lock", "live_run_on", "scheduler_running",
-           "incomplete_markers", "repair_incomplete"]
+           "incomplete_markers", "repair_incomplete", "is_dry_run", "prepare_run", "RunRefused"]
 
 _RUNS = "grokmap-runs"
 
@@ -142,3 +142,40 @@ def repair_incomplete(state_dir: str | os.PathLike, is_complete) -> tuple[list[s
 def scheduler_running(state_dir: str | os.PathLike) -> bool:
     """True while a registered run is alive or a lock is held (call after :func:`remove_stale_lock`)."""
     return any(alive for _, alive, _, _ in _runs(state_dir)) or any((Path(state_dir) / "locks").glob("*.lock"))
+
+
+class RunRefused(RuntimeError):
+    """Another live run is writing the results directory."""
+
+
+def is_dry_run(argv: list[str]) -> bool:
+    """Whether a Snakemake command line changes nothing: -n/--dry-run (also inside a bundle of
+    short flags such as -np), or --nolock, which Snakemake passes to the jobs it spawns inside a
+    live run."""
+    return any(a in ("-n", "--dry-run", "--dryrun", "--nolock")
+               or (a.startswith("-") and not a.startswith("--") and "n" in a[1:]) for a in argv)
+
+
+def prepare_run(state_dir: str | os.PathLike, results_dir: str | os.PathLike, dry_run: bool,
+                is_complete) -> list[str]:
+    """What every run does before its first job, returning the lines to print: refuse
+    (:class:`RunRefused`) when a live run writes ``results_dir``; forget killed runs and their
+    locks (:func:`remove_stale_lock`); after a crash, keep the outputs ``is_complete`` vouches
+    for and delete the others (:func:`repair_incomplete`), unless a scheduler is running. A dry
+    run only reads: it refuses nothing and deletes nothing."""
+    if dry_run:
+        return []
+    live = live_run_on(state_dir, results_dir)
+    if live:
+        raise RunRefused(f"results_dir {str(results_dir)!r} is being written by a live run (pid {live}); "
+                         f"allowed: wait for it to finish (or stop it), or choose another results_dir")
+    lines = []
+    dead = remove_stale_lock(state_dir)
+    if dead:
+        lines.append(f"[resume] forgot {len(dead)} killed run(s) (pid {', '.join(map(str, dead))})")
+    if not scheduler_running(state_dir):
+        kept, deleted = repair_incomplete(state_dir, is_complete)
+        if kept or deleted:
+            lines.append(f"[resume] after an interrupted run: kept {len(kept)} finished cell file(s), "
+                         f"removed {len(deleted)} unfinished output(s)")
+    return lines

@@ -59,23 +59,15 @@ FP_FILE = fingerprint_filename(TRAIN_FP)
 # Every rule that reads cells requests both files of each, so that a cell whose
 # fingerprint file is missing (or named for other settings) is retrained.
 CELL_OUTPUTS = CELLS + [f"{R}/cells/{c.relpath}/{FP_FILE}" for c in GRID]
-# S3's model (s3_mlp) trains stacked: the cells that still need training (missing, or trained
-# under other settings or code) are grouped by what they share and split into jobs of at most
-# config.yaml max_cells_per_job cells, at least one per core. A finished cell is in no job, so
-# growing the grid trains only the new cells; each cell keeps its own two files.
-from grokmap.cells import stack_groups, stackable
+# S3's model (s3_mlp) trains stacked: the cells still to train are planned into jobs by
+# grokmap.cells.plan_stacks (config.yaml max_cells_per_job, at least one per core). A finished
+# cell is in no job, so growing the grid trains only the new cells.
+from grokmap.cells import cells_to_train, plan_stacks, stackable
 
 STACKED = stackable(P)
-STACKS = []
-if STACKED:
-    try:
-        _CORES = int(workflow.cores)
-    except Exception:  # no --cores (e.g. a dry run)
-        _CORES = 1
-    _todo = [c for c in GRID if not cell_files_complete(f"{R}/cells/{c.relpath}/{FP_FILE}")]
-    for _group in stack_groups(CELL_SETTINGS, _todo):
-        _n = max(-(-len(_group) // RUN["max_cells_per_job"]), min(_CORES, len(_group)))
-        STACKS.extend(_group[_i::_n] for _i in range(_n))  # interleaved: similar work per job
+TODO = cells_to_train(R, GRID, FP_FILE)
+_CORES = workflow.cores if isinstance(workflow.cores, int) and workflow.cores > 0 else 1  # none on a dry run
+STACKS = plan_stacks(CELL_SETTINGS, TODO, RUN["max_cells_per_job"], _CORES) if STACKED else []
 
 # All of params.yaml, as JSON, for the aggregation rules (tracked by their `params:`).
 PARAMS_JSON = json.dumps(P, sort_keys=True)
@@ -96,42 +88,19 @@ wildcard_constraints:
     **{axis_name(k): "[^/]+" for k in extra_axes(P["sweep"])},
 
 
-# Resume with the same command after a crash: drop the lock of a scheduler that no longer
-# exists; of the outputs Snakemake marked incomplete, keep cells whose two files are
-# complete and agree (outputs are written atomically) and delete anything else.
-from grokmap.resume import (forget_scheduler, live_run_on, record_scheduler, remove_stale_lock,
-                            repair_incomplete, scheduler_running)
+# Resume with the same command after a crash (grokmap.resume.prepare_run; a dry run deletes nothing).
+from grokmap.resume import RunRefused, forget_scheduler, is_dry_run, prepare_run, record_scheduler
 
 _STATE = Path(".snakemake")
-# A dry run changes nothing; a job that Snakemake spawns (it passes --nolock) runs inside a live run.
-_DRY_RUN = any(a in ("-n", "--dry-run", "--dryrun", "--nolock") or (a.startswith("-") and not a.startswith("--")
-                                                                    and "n" in a[1:]) for a in sys.argv[1:])
-_live = None if _DRY_RUN else live_run_on(_STATE, R)
-if _live:
-    sys.stderr.write(f"Invalid settings: results_dir {R!r} is being written by a live run (pid {_live}); "
-                     f"allowed: wait for it to finish (or stop it), or choose another results_dir\n")
+try:
+    for _line in prepare_run(_STATE, R, is_dry_run(sys.argv[1:]), cell_files_complete):
+        sys.stderr.write(_line + "\n")
+except RunRefused as exc:
+    sys.stderr.write(f"Invalid settings: {exc}\n")
     sys.exit(1)
-_dead = [] if _DRY_RUN else remove_stale_lock(_STATE)
-if _dead:
-    sys.stderr.write(f"[resume] forgot {len(_dead)} killed run(s) (pid {', '.join(map(str, _dead))})\n")
-
-
-if not _DRY_RUN and not scheduler_running(_STATE):
-    _kept, _deleted = repair_incomplete(_STATE, cell_files_complete)
-    if _kept or _deleted:
-        sys.stderr.write(f"[resume] after an interrupted run: kept {len(_kept)} finished cell "
-                         f"file(s), removed {len(_deleted)} unfinished output(s)\n")
 
 # Progress: cells done / to do this run, and time left (printed by the scheduler process).
 _MONITOR = []
-
-
-def _pending_cells():
-    try:
-        return [str(f) for j in workflow.dag.needrun_jobs() if j.rule.name.startswith("train_")
-                for f in j.output if str(f).endswith("/metrics.json")]
-    except Exception:  # older/newer Snakemake internals: fall back to missing files
-        return [c for c in CELLS if not os.path.exists(c)]
 
 
 onstart:
@@ -140,7 +109,7 @@ onstart:
 
     mark_results_dir(R)  # this directory is the workflow's from now on (settings.check_results_dir)
     record_scheduler(_STATE, R)
-    _MONITOR.append(ProgressMonitor(_pending_cells(), len(CELLS)).begin())
+    _MONITOR.append(ProgressMonitor([f"{R}/cells/{c.relpath}/metrics.json" for c in TODO], len(CELLS)).begin())
 
 
 onsuccess:

@@ -1,0 +1,102 @@
+"""What the workflow decides before its first job (torch-free, in the package): which cells
+still need training, how stacked cells are split into jobs, and what a run repairs after a
+crash (nothing on a dry run)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from grokmap.cells import cell_settings, cells_to_train, plan_stacks
+from grokmap.fingerprint import cell_files_complete
+from grokmap.grid import cells
+from grokmap.resume import RunRefused, is_dry_run, prepare_run, record_scheduler
+from grokmap.settings import load_settings
+
+from ..conftest import ROOT, SCHEMAS
+
+
+@pytest.fixture(scope="module")
+def toy():
+    params = load_settings(ROOT / "studies" / "reduced" / "s3_toy_activations.yaml", ROOT / "config.yaml",
+                           SCHEMAS).params
+    return cell_settings(params), cells(params["sweep"])
+
+
+def test_each_stack_group_is_split_into_enough_jobs_dealt_round_robin(toy):
+    settings, grid = toy  # three groups (one per activation) of len(grid) / 3 cells
+    per_group = len(grid) // 3
+    one = plan_stacks(settings, grid, max_cells_per_job=10_000, cores=1)
+    assert [len(s) for s in one] == [per_group] * 3
+    two = plan_stacks(settings, grid, max_cells_per_job=10_000, cores=2)  # at least one job per core
+    assert len(two) == 6 and two[0] == one[0][0::2] and two[1] == one[0][1::2]
+    capped = plan_stacks(settings, grid, max_cells_per_job=1, cores=1)  # at most one cell per job
+    assert len(capped) == len(grid) and all(len(s) == 1 for s in capped)
+    assert sorted(c.relpath for s in two for c in s) == sorted(c.relpath for c in grid)
+    assert plan_stacks(settings, [], 64, 2) == []
+    with pytest.raises(ValueError, match="must be >= 1"):
+        plan_stacks(settings, grid, 0, 1)
+
+
+def _write_cell(results, cell, fp, complete=True):
+    d = results / "cells" / cell.relpath
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "metrics.json").write_text('{"fingerprint": "%s", "curves": {}}' % fp)
+    if complete:
+        (d / f"fingerprint-{fp[:16]}.json").write_text('{"fingerprint": "%s"}' % fp)
+
+
+def test_cells_to_train_are_the_missing_half_written_and_stale_ones(toy, tmp_path):
+    _, grid = toy
+    fp, other = "a" * 64, "b" * 64
+    fp_file = f"fingerprint-{fp[:16]}.json"
+    _write_cell(tmp_path, grid[0], fp)                  # finished under these settings and code
+    _write_cell(tmp_path, grid[1], fp, complete=False)  # killed between its two writes
+    _write_cell(tmp_path, grid[2], other)               # finished under other settings
+    todo = cells_to_train(tmp_path, grid, fp_file)
+    assert grid[0] not in todo and grid[1] in todo and grid[2] in todo and len(todo) == len(grid) - 1
+
+
+def test_dry_run_flags():
+    for argv in (["-n"], ["--dry-run"], ["-np"], ["--cores", "2", "--nolock"], ["-pn", "all"]):
+        assert is_dry_run(argv), argv
+    for argv in ([], ["--cores", "all"], ["-p"], ["--config", "results_dir=n"]):
+        assert not is_dry_run(argv), argv
+
+
+def test_a_dry_run_repairs_and_refuses_nothing(tmp_path):
+    import base64
+
+    state, results = tmp_path / ".snakemake", tmp_path / "results"
+    half = results / "cells" / "x" / "metrics.json"  # an output a killed run left unfinished
+    half.parent.mkdir(parents=True)
+    half.write_text("{")
+    marker = state / "incomplete" / base64.urlsafe_b64encode(str(half).encode()).decode()
+    marker.parent.mkdir(parents=True)
+    marker.write_text("{}")
+    (state / "locks").mkdir()
+    (state / "locks" / "0.output.lock").write_text("results/cells/x/metrics.json\n")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    record_scheduler(state, results, dead.pid)
+    assert prepare_run(state, results, True, cell_files_complete) == []
+    assert half.exists() and marker.exists() and (state / "locks" / "0.output.lock").exists()
+    lines = prepare_run(state, results, False, cell_files_complete)  # the real run repairs
+    assert lines[0] == f"[resume] forgot 1 killed run(s) (pid {dead.pid})"
+    assert lines[1].endswith("removed 1 unfinished output(s)")
+    assert not half.exists() and not marker.exists() and not os.listdir(state / "locks")
+
+
+def test_a_second_run_on_a_live_runs_results_is_refused(tmp_path):
+    state, results = tmp_path / ".snakemake", tmp_path / "results"
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        record_scheduler(state, results, live.pid)
+        with pytest.raises(RunRefused, match=f"live run \\(pid {live.pid}\\)"):
+            prepare_run(state, results, False, cell_files_complete)
+        assert prepare_run(state, tmp_path / "elsewhere", False, cell_files_complete) == []
+    finally:
+        live.kill()
+        live.wait()

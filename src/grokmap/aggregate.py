@@ -72,7 +72,7 @@ def classify_sweep(records: dict[Cell, dict], phase_params: dict, sweep: dict) -
     rows = []
     for cell, rec in records.items():
         curves = rec["curves"]
-        c = classify_record(rec, threshold, gap, phase_params.get("require_final_accuracy", True))
+        c = classify_record(rec, threshold, gap, phase_params["require_final_accuracy"])
         log = rec.get("accuracy_log")
         rows.append({**cell.as_dict(), **c,
                      "grokking_step": (first_step_at(curves, phase_params["grokking_step_accuracy"]) if log is None

@@ -145,8 +145,8 @@ def group_axes(sweep: Mapping, majority_over: Sequence[str] = ("seed",)) -> list
 
 
 def voters(phases_settings: Mapping) -> list[str]:
-    """``phases.majority_over`` of a phases.json's settings (older files: the seed)."""
-    return list(phases_settings.get("majority_over", ["seed"]))
+    """``phases.majority_over`` of a phases.json's settings."""
+    return list(phases_settings["majority_over"])
 
 
 def with_values(settings: dict, values) -> dict:

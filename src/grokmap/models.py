@@ -219,8 +219,8 @@ def build_model(model_params: dict, p: int, width: int, seed: int, operands: int
     """Build the model named in params.yaml ``model.name`` from ``seed`` (:func:`seeded`)."""
     m = model_params
     builders = {
-        "embed_concat_mlp": lambda: EmbedConcatMLP(p, m["embedding_dim"], width, m.get("depth", 1),
-                                                   m.get("activation", "relu"), operands),
+        "embed_concat_mlp": lambda: EmbedConcatMLP(p, m["embedding_dim"], width, m["depth"],
+                                                   m["activation"], operands),
         "transformer": lambda: Transformer(p, width, m["depth"], m["heads"], m["activation"], operands),
         "lstm": lambda: LSTMNet(p, m["embedding_dim"], width, m["depth"]),
         "quadratic_mlp": lambda: QuadraticMLP(p, width, operands),

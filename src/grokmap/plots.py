@@ -35,7 +35,7 @@ class _Layout:
 
     def __init__(self, phases: dict):
         sweep, ph = phases["settings"]["sweep"], phases["settings"]["phases"]
-        self.col = ph.get("diagram_columns", "train_fraction")
+        self.col = ph["diagram_columns"]
         self.vote = voters(ph)
         self.panel_axes = [a for a in group_axes(sweep, self.vote) if a not in ("weight_decay", self.col)]
         self.varying = {a for a in self.panel_axes if len(sweep[a]) > 1}  # named in panel titles
@@ -200,7 +200,7 @@ def plot_smooth_diagram(phases: dict, path: str | Path, max_epochs: int) -> None
     lay = _Layout(phases)
     values = smooth_values(phases)
     gap = phases["settings"]["phases"]["grokking_gap_epochs"]
-    top = phases["settings"]["phases"].get("smooth_scale_max") or math.log10(1 + max_epochs)
+    top = phases["settings"]["phases"]["smooth_scale_max"] or math.log10(1 + max_epochs)
     gen_norm, mem_norm = Normalize(0, top), Normalize(0, top)
     gen_cmap, mem_cmap = plt.get_cmap("YlGn_r"), plt.get_cmap("Reds")
     fig, axes = _panels(len(lay.panels))

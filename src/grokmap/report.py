@@ -146,7 +146,7 @@ def render_report(phases: dict, metadata: dict, figures: dict[str, str]) -> str:
               else f" or {st('training', 'max_steps')} steps")
            + ", evaluated every "
            f"{st('training', 'eval_every_epochs')}"
-           + ("" if s["training"].get("accuracy_every_steps") is None
+           + ("" if s["training"]["accuracy_every_steps"] is None
               else " (accuracy every step)" if s["training"]["accuracy_every_steps"] == 1
               else f" (accuracy every {st('training', 'accuracy_every_steps')} steps)")
            + ". A split has reached when its accuracy is "

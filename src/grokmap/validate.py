@@ -67,7 +67,7 @@ def _derive(record: dict, ph: dict) -> dict:
         grok = _crossings(zip(steps, curves["test_acc"]), ph["grokking_step_accuracy"])
         train_epoch = _crossings(zip(curves["epoch"], curves["train_acc"]), thr)
         test_epoch = _crossings(zip(curves["epoch"], curves["test_acc"]), thr)
-    final_ok = not ph.get("require_final_accuracy", True)
+    final_ok = not ph["require_final_accuracy"]
     gap = None
     if train_epoch is None or not (final_ok or curves["train_acc"][-1] >= thr):
         phase = "confusion"
@@ -125,7 +125,7 @@ def _self_consistent(record: dict, training: dict) -> list[str]:
 
 
 def _stop_rule_met(record: dict, training: dict) -> bool:
-    acc, rule = training["early_stop_accuracy"], training.get("early_stop_rule", "together")
+    acc, rule = training["early_stop_accuracy"], training["early_stop_rule"]
     log, curves = record.get("accuracy_log"), record["curves"]
     if log is not None:
         train = [a for _, a in _log_points(log, "train")]

@@ -1,9 +1,12 @@
-"""S1 sections 5.1-5.2 as a figure: every cell of a finished sweep that reached the grokking
-accuracy, its test accuracy, parameter norm and sparsity (sub-network share) aligned at its
-grokking step, coloured by one swept axis.
+"""Curves of a finished sweep's cells side by side, one line per cell coloured by a swept axis.
+By default S1 sections 5.1-5.2: test accuracy, parameter norm and sparsity (sub-network share)
+of every cell that reached the grokking accuracy, aligned at its grokking step. With --absolute,
+every cell against the step itself (S4 figure 5: accuracies and IPR through all regimes).
 
     .venv/bin/python scripts/measures_figure.py results/s1_noise docs/reproductions/s1_noise_measures.png \
         --hue training.embedding_noise
+    .venv/bin/python scripts/measures_figure.py results/s4_adamw docs/reproductions/s4_adamw_ipr.png \
+        --hue train_fraction --curves train_acc,test_acc,ipr --absolute
 """
 import argparse
 import json
@@ -14,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from grokmap.aggregate import cell_path  # noqa: E402
 from grokmap.grid import cells, short_label  # noqa: E402
-from grokmap.plots import plot_measures_around_grokking  # noqa: E402
+from grokmap.plots import plot_measure_traces  # noqa: E402
 
 
 def main() -> int:
@@ -22,6 +25,10 @@ def main() -> int:
     p.add_argument("results_dir", type=Path, help="a results directory the workflow finished (phases.json)")
     p.add_argument("out", type=Path, help="the PNG to write")
     p.add_argument("--hue", default="train_fraction", help="the swept axis that colours the lines")
+    p.add_argument("--curves", default="test_acc,param_norm,subnetwork_fraction",
+                   help="comma-separated curves, one panel each")
+    p.add_argument("--absolute", action="store_true",
+                   help="every cell against the step itself, not aligned at its grokking step")
     args = p.parse_args()
     phases_path = args.results_dir / "phases.json"
     if not phases_path.is_file():
@@ -37,16 +44,20 @@ def main() -> int:
         if any(row[k] != v for k, v in cell.as_dict().items()):
             sys.stderr.write(f"{phases_path}: rows are not in grid order at {cell.relpath}\n")
             return 1
-        if row["grokking_step"] is None:
+        if row["grokking_step"] is None and not args.absolute:
             continue
         record = json.loads(cell_path(args.results_dir, cell).read_text())
         runs.append((row[args.hue], record["curves"], row["grokking_step"]))
     if not runs:
-        sys.stderr.write("no cell reached the grokking accuracy; nothing to draw\n")
+        sys.stderr.write("no cell reached the grokking accuracy; nothing to align (see --absolute)\n")
         return 1
     threshold = phases["settings"]["phases"]["grokking_step_accuracy"]
     label = short_label(args.hue) if "." in args.hue else args.hue
-    plot_measures_around_grokking(runs, args.out, label, threshold)
+    try:
+        plot_measure_traces(runs, args.out, label, args.curves.split(","), threshold, aligned=not args.absolute)
+    except ValueError as err:
+        sys.stderr.write(f"--curves: {err}\n")
+        return 2
     print(f"wrote {args.out} ({len(runs)} cells)")
     return 0
 

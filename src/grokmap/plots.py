@@ -330,33 +330,48 @@ def plot_grokking_step(phases: dict, path: str | Path) -> None:
     plt.close(fig)
 
 
-def plot_measures_around_grokking(runs: list, path: str | Path, hue_label: str, threshold: float) -> None:
-    """S1 sections 5.1-5.2: test accuracy, parameter norm and S1's sparsity of every cell that
-    grokked, against optimizer steps relative to its grokking step (0 = first evaluation with
-    test accuracy >= ``threshold``). ``runs``: (hue value, curves, grokking step) per cell;
-    one colour per hue value, one line per cell."""
+_TRACES = {"train_acc": "train accuracy", "test_acc": "test accuracy",
+           "param_norm": "parameter L2 norm (S1 5.1)",
+           "subnetwork_fraction": "sparsity: sub-network share (S1 5.2)",
+           "ipr": "Fourier IPR, r = 2 (S4)"}
+
+
+def plot_measure_traces(runs: list, path: str | Path, hue_label: str, keys: list[str], threshold: float,
+                        aligned: bool) -> None:
+    """One panel per curve in ``keys`` (:data:`_TRACES`), one line per cell, one colour per hue
+    value. ``runs``: (hue value, curves, grokking step or None). ``aligned``: x is the step minus
+    the cell's grokking step (S1 5.1-5.2: what changes around it); otherwise the step itself
+    with each cell's grokking step marked (S4 figure 5: the IPR's regimes)."""
+    unknown = [k for k in keys if k not in _TRACES]
+    if unknown:
+        raise ValueError(f"unknown curve(s) {', '.join(unknown)}; allowed: {', '.join(_TRACES)}")
     hues = sorted({h for h, _, _ in runs}, key=lambda v: (isinstance(v, str), v))
     cmap = plt.get_cmap("viridis")
     colour = {h: cmap(i / max(1, len(hues) - 1)) for i, h in enumerate(hues)}
-    fig, axes = plt.subplots(1, 3, figsize=(12.5, 3.6), sharex=True)
-    rows = (("test_acc", "test accuracy"), ("param_norm", "parameter L2 norm (S1 5.1)"),
-            ("subnetwork_fraction", "sparsity: sub-network share (S1 5.2)"))
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.6), sharex=True, squeeze=False)
+    axes = axes[0]
     for hue, curves, grok in runs:
-        x = np.asarray(curves["step"], dtype=float) - grok
-        for ax, (key, _) in zip(axes, rows):
+        x = np.asarray(curves["step"], dtype=float) - (grok if aligned else 0)
+        for ax, key in zip(axes, keys):
             y = [np.nan if v is None else v for v in curves[key]]
             ax.plot(x, y, color=colour[hue], linewidth=1, alpha=0.85)
-    for ax, (key, label) in zip(axes, rows):
-        ax.axvline(0, color="black", linestyle=":", linewidth=1)
-        ax.set_ylabel(label, fontsize=8)
-        ax.set_xlabel("optimizer step - grokking step", fontsize=8)
+            if not aligned and grok is not None:
+                ax.axvline(grok, color=colour[hue], linestyle=":", linewidth=0.8)
+    for ax, key in zip(axes, keys):
+        if aligned:
+            ax.axvline(0, color="black", linestyle=":", linewidth=1)
+        if key.endswith("_acc"):
+            ax.axhline(threshold, color="grey", linestyle=":", linewidth=1)
+        if key in ("subnetwork_fraction", "train_acc", "test_acc"):
+            ax.set_ylim(-0.02, 1.02)
+        ax.set_ylabel(_TRACES[key], fontsize=8)
+        ax.set_xlabel("optimizer step - grokking step" if aligned else "optimizer step", fontsize=8)
         ax.tick_params(labelsize=7)
-    axes[0].axhline(threshold, color="grey", linestyle=":", linewidth=1)
-    axes[2].set_ylim(-0.02, 1.02)
     handles = [plt.Line2D([], [], color=colour[h], label=f"{hue_label} = {spell(h)}") for h in hues]
-    axes[0].legend(handles=handles, fontsize=7, loc="lower right")
-    fig.suptitle(f"{len(runs)} cells that grokked, aligned at their grokking step "
-                 f"(test accuracy >= {spell(threshold)})", fontsize=9)
+    axes[0].legend(handles=handles, fontsize=7, loc="best")
+    what = (f"{len(runs)} cells that grokked, aligned at their grokking step" if aligned else
+            f"{len(runs)} cells; dotted: each cell's grokking step")
+    fig.suptitle(f"{what} (test accuracy >= {spell(threshold)})", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

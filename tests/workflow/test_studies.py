@@ -72,9 +72,43 @@ def test_reduced_study_runs_end_to_end(studies, name):
         record = json.loads((out / "cells" / cell.relpath / "metrics.json").read_text())
         assert record["settings"]["model"]["name"] in (params["model"]["name"], "(swept)")
         curves = record["curves"]
-        logged = curves["param_norm"] if params["model"]["name"] == "s3_mlp" else (
-            curves["ipr"] + curves["param_norm"] + curves["subnetwork_fraction"])  # S3's model: the norm only
+        name = params["model"]["name"]
+        logged = curves["param_norm"] if name == "s3_mlp" else (  # S3's model: the norm only
+            curves["ipr"] + curves["param_norm"] + curves["subnetwork_fraction"])
+        if name == "transformer":  # no linear readout of its last hidden layer: no sparsity
+            assert set(curves["subnetwork_fraction"]) == {None}
+            logged = curves["ipr"] + curves["param_norm"]
         assert all(v is not None for v in logged)
+
+
+def test_record_tables_and_curve_figures_from_a_finished_study(studies, tmp_path):
+    """scripts/reproduction_record.py and scripts/measures_figure.py on a reduced study."""
+    import subprocess
+    import sys
+
+    out = studies.path / "results" / "s4_adamw"
+    script = [sys.executable, str(ROOT / "scripts" / "measures_figure.py"), str(out)]
+    rows = json.loads((out / "phases.json").read_text())["cells"]
+    png = tmp_path / "ipr.png"
+    done = subprocess.run(script + [str(png), "--curves", "train_acc,test_acc,ipr", "--absolute"],
+                          capture_output=True, text=True, check=True)
+    assert png.stat().st_size > 1000 and f"({len(rows)} cells)" in done.stdout  # every cell
+    aligned = subprocess.run(script + [str(tmp_path / "aligned.png")], capture_output=True, text=True)
+    grokked = sum(r["grokking_step"] is not None for r in rows)
+    assert aligned.returncode == (0 if grokked else 1), aligned.stderr
+    assert (f"({grokked} cells)" in aligned.stdout) if grokked else "nothing to align" in aligned.stderr
+    bad = subprocess.run(script + [str(tmp_path / "x.png"), "--curves", "test_acc,nonsense"], capture_output=True,
+                         text=True)
+    assert bad.returncode == 2 and "unknown curve(s) nonsense" in bad.stderr
+    record = [sys.executable, str(ROOT / "scripts" / "reproduction_record.py"), str(out), str(tmp_path / "rec")]
+    subprocess.run(record + ["--columns", "grokking_step,final_test_acc"], check=True, capture_output=True)
+    table = list(csv.DictReader((tmp_path / "rec.csv").open()))
+    assert len(table) == len(rows) and list(table[0])[-3:] == ["first_test_step", "grokking_step", "final_test_acc"]
+    assert [t["grokking_step"] for t in table] == ["" if r["grokking_step"] is None else str(r["grokking_step"])
+                                                   for r in rows]
+    assert (tmp_path / "rec_phase_diagram.png").exists()
+    wrong = subprocess.run(record + ["--columns", "grokking_stepz"], capture_output=True, text=True)
+    assert wrong.returncode == 2 and "unknown column(s) grokking_stepz" in wrong.stderr
 
 
 def test_studies_never_share_a_results_directory_or_a_cell(studies):

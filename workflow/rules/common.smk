@@ -66,8 +66,15 @@ from grokmap.cells import cells_to_train, plan_stacks, stackable
 
 STACKED = stackable(P)
 TODO = cells_to_train(R, GRID, FP_FILE)
-_CORES = workflow.cores if isinstance(workflow.cores, int) and workflow.cores > 0 else 1  # none on a dry run
-STACKS = plan_stacks(CELL_SETTINGS, TODO, RUN["max_cells_per_job"], _CORES) if STACKED else []
+STACKS = []
+if STACKED:
+    from snakemake.exceptions import WorkflowError
+
+    try:  # --cores; a dry run or --rulegraph may give none (then the plan is for one core)
+        _CORES = workflow.cores if isinstance(workflow.cores, int) and workflow.cores > 0 else 1
+    except WorkflowError:
+        _CORES = 1
+    STACKS = plan_stacks(CELL_SETTINGS, TODO, RUN["max_cells_per_job"], _CORES)
 
 # All of params.yaml, as JSON, for the aggregation rules (tracked by their `params:`).
 PARAMS_JSON = json.dumps(P, sort_keys=True)

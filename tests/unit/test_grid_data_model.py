@@ -69,7 +69,7 @@ def test_split_follows_s0():
 
 
 def test_model_shapes_and_init_order():
-    m = build_model({"name": "embed_concat_mlp", "embedding_dim": 16}, 97, 64, 42)
+    m = build_model({"name": "embed_concat_mlp", "embedding_dim": 16, "depth": 1, "activation": "relu"}, 97, 64, 42)
     assert isinstance(m, EmbedConcatMLP)
     assert m.hidden.weight.shape == (64, 32) and m.output.weight.shape == (97, 64)
     # the same seed and creation order S0 uses: embed_a, embed_b, hidden, output

@@ -362,8 +362,10 @@ def plot_measure_traces(runs: list, path: str | Path, hue_label: str, keys: list
             ax.axvline(0, color="black", linestyle=":", linewidth=1)
         if key.endswith("_acc"):
             ax.axhline(threshold, color="grey", linestyle=":", linewidth=1)
-        if key in ("subnetwork_fraction", "train_acc", "test_acc"):
+        if key in ("train_acc", "test_acc"):
             ax.set_ylim(-0.02, 1.02)
+        elif key == "subnetwork_fraction":
+            ax.set_ylim(top=1.005)  # a share of neurons; its changes are a few per cent
         ax.set_ylabel(_TRACES[key], fontsize=8)
         ax.set_xlabel("optimizer step - grokking step" if aligned else "optimizer step", fontsize=8)
         ax.tick_params(labelsize=7)

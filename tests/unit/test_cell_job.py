@@ -37,6 +37,7 @@ def _curves(path) -> dict:
     return json.loads(path.read_text())["curves"]
 
 
+@pytest.mark.slow
 def test_cells_trained_in_parallel_threads_equal_cells_trained_one_by_one(job):
     settings, paths = job
     for wc in CELLS:
@@ -59,6 +60,7 @@ def test_cells_trained_in_parallel_threads_equal_cells_trained_one_by_one(job):
         assert not any("/".join(f"{k}={v}" for k, v in c.items()) in log for c in others)
 
 
+@pytest.mark.slow
 def test_a_long_cell_logs_its_progress_by_the_clock(job, monkeypatch):
     # the interval is wall time, not a share of max_epochs (which S2's step cap made never come)
     import grokmap.cell_cli
@@ -75,6 +77,7 @@ def test_a_long_cell_logs_its_progress_by_the_clock(job, monkeypatch):
     assert " train_acc " not in log.read_text()
 
 
+@pytest.mark.slow
 def test_command_line_job_writes_the_same_record_and_fails_in_one_line(job, tmp_path):
     settings, paths = job
     wc = CELLS[1]
@@ -119,6 +122,7 @@ def test_cluster_runtime_limit_follows_the_training_budget(default_params):
     assert cell_runtime_minutes(swept, tf) > cell_runtime_minutes(swept, mlp)
 
 
+@pytest.mark.slow
 def test_a_cell_job_with_swept_budget_and_model(default_params, tmp_path):
     # the shared settings hold "(swept)" for swept keys; the job reads the path's values
     q = tiny_params(default_params)

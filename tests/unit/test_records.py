@@ -40,6 +40,7 @@ def tiny_sweep(tmp_path_factory):
     return params, settings, fp, root, grid
 
 
+@pytest.mark.slow
 def test_fingerprint_is_first_and_read_cheaply(tiny_sweep):
     params, settings, fp, root, grid = tiny_sweep
     path = root / "cells" / grid[0].relpath / "metrics.json"
@@ -109,6 +110,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_atomic_write_survives_sigkill_mid_write(tmp_path):
     target = tmp_path / "out.json"
     for delay in (0.05, 0.13, 0.21, 0.34):
@@ -199,6 +201,7 @@ def test_dvc_stage_depends_on_every_training_module():
     assert {f"src/grokmap/{m}.py" for m in TRAINING_MODULES} <= set(deps)
 
 
+@pytest.mark.slow
 def test_a_tied_seed_group_is_reported_as_a_tie_and_hatched(tiny_sweep, tmp_path):
     """One seed memorises, the other comprehends: the group's phase is 'tie' (not the first
     phase in the list), counted apart, named in the report and drawn hatched."""

@@ -49,6 +49,7 @@ MODELS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_every_model_trains(default_params, name):
     q = tiny(default_params, **MODELS[name])
@@ -65,11 +66,13 @@ OPTIMIZERS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_every_optimizer_trains(default_params, name):
     _fits(train_cell(tiny(default_params, **OPTIMIZERS[name]), CELL))
 
 
+@pytest.mark.slow
 def test_optimizers_differ_and_weight_decay_reaches_them(default_params):
     runs = {name: train_cell(tiny(default_params, training__optimizer=name, training__max_epochs=20,
                                   training__momentum=0.9), CELL)["curves"]["train_loss"]
@@ -80,6 +83,7 @@ def test_optimizers_differ_and_weight_decay_reaches_them(default_params):
     assert decayed[-1] < free[-1]
 
 
+@pytest.mark.slow
 def test_mse_loss_trains_and_is_recorded_as_mse(default_params):
     q = tiny(default_params, training__loss="mse")
     r = train_cell(q, CELL)
@@ -88,12 +92,14 @@ def test_mse_loss_trains_and_is_recorded_as_mse(default_params):
     assert r["curves"]["train_loss"][0] < 1.5 < math.log(11)
 
 
+@pytest.mark.slow
 def test_gd_with_mse_on_the_quadratic_mlp_trains_without_weight_decay(default_params):
     q = tiny(default_params, model__name="quadratic_mlp", training__optimizer="gd", training__loss="mse",
              training__learning_rate=5.0, training__max_epochs=300)
     _fits(train_cell(q, CELL))
 
 
+@pytest.mark.slow
 def test_minibatches_count_steps_and_epochs(default_params):
     q = tiny(default_params, training__batch_size=16, training__max_epochs=30, training__eval_every_epochs=5)
     r = train_cell(q, CELL)
@@ -116,6 +122,7 @@ def test_max_steps_caps_the_budget(default_params):
     assert r["curves"]["epoch"] == [5, round(50 / 6, 4)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("key,value", [("model__dropout", 0.3), ("training__embedding_noise", 0.5)])
 def test_dropout_and_embedding_noise_train_reproducibly(default_params, key, value):
     q = tiny(default_params, **{key: value})
@@ -142,6 +149,7 @@ def test_perturbations_act_in_training_only(default_params):
                                                 (5, 4, "embed_concat_mlp", 0.01, 32),
                                                 (7, 3, "quadratic_mlp", 0.1, 64),
                                                 (7, 3, "transformer", 0.01, 32)])
+@pytest.mark.slow
 def test_k_ary_sums_train(default_params, p, k, model, lr, width):
     q = tiny(default_params, task__modulus=p, task__operands=k, model__name=model, training__max_epochs=400,
              training__learning_rate=lr)
@@ -150,6 +158,7 @@ def test_k_ary_sums_train(default_params, p, k, model, lr, width):
     _fits(r)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", ["modular_subtraction", "modular_multiplication", "modular_division"])
 def test_other_tasks_train_on_the_generic_path(default_params, task):
     _fits(train_cell(tiny(default_params, task__name=task, model__name="lstm"), CELL))
@@ -169,6 +178,7 @@ def test_generic_path_matches_the_fused_path_on_s0_settings(default_params):
     assert generic["n_parameters"] == fused["n_parameters"]
 
 
+@pytest.mark.slow
 def test_measurements_are_recorded_at_every_evaluation(default_params):
     r = train_cell(tiny(default_params, model__name="quadratic_mlp"), CELL)
     c = r["curves"]
@@ -254,6 +264,7 @@ def test_grokking_step_is_the_first_step_at_the_threshold():
     assert first_step_at(curves, 1.01) is None
 
 
+@pytest.mark.slow
 def test_a_swept_setting_is_resolved_per_cell(default_params):
     q = tiny(default_params)
     q["sweep"] = {"weight_decay": [0.0], "train_fraction": [0.8], "width": [32], "seed": [0],
@@ -290,6 +301,7 @@ def test_lr_decay_factor_is_exponential_per_completed_epoch():
     assert lr_factor(10, 1, None) == 1.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", ["fused", "generic"])
 def test_lr_decay_on_the_s0_paths(default_params, float64, path):
     """Both S0 paths equal an explicit torch.optim.AdamW + ExponentialLR loop, and a decay

@@ -144,6 +144,7 @@ def test_bad_params_are_refused_with_a_clear_message(tmp_path, edit, words):
     assert "Traceback" not in msg and "\n" not in msg
 
 
+@pytest.mark.slow
 def test_fraction_leaving_no_train_example_is_refused(tmp_path):
     # p = 3: 9 pairs, int(9 * 0.05) = 0 train examples. (The floor in int(p*p*frac) with
     # frac < 1 always leaves at least one test example, so only "no train" can happen.)
@@ -167,6 +168,7 @@ def test_results_dir_that_cannot_be_written(tmp_path):
         _load(tmp_path, config_edit=lambda c: c.update(results_dir=str(blocker / "results")))
 
 
+@pytest.mark.slow
 def test_bad_config_values(tmp_path):
     with pytest.raises(SettingsError, match=r"config.yaml: 'log_level' = 'LOUD'.*DEBUG"):
         _load(tmp_path, config_edit=lambda c: c.update(log_level="LOUD"))
@@ -182,6 +184,7 @@ def test_equal_numbers_are_one_value(tmp_path):
     assert all(type(v) is float for v in s.params["sweep"]["weight_decay"])
 
 
+@pytest.mark.slow
 def test_overrides_are_merged_and_validated(tmp_path):
     # snakemake --config passes every scalar as a string
     s = _load(tmp_path, overrides={"sweep": {"seed": ["1", "2", "3"]}, "log_level": "DEBUG"})
@@ -194,6 +197,7 @@ def test_overrides_are_merged_and_validated(tmp_path):
         _load(tmp_path, overrides={"sweeep": {}})
 
 
+@pytest.mark.slow
 def test_extra_axes_are_coerced_and_typed(tmp_path):
     s = _load(tmp_path, params_edit=_set("sweep.training.learning_rate", ["1e-3", 0.01]))
     assert s.params["sweep"]["training.learning_rate"] == [0.001, 0.01]
@@ -201,6 +205,7 @@ def test_extra_axes_are_coerced_and_typed(tmp_path):
     assert s.params["sweep"]["training.batch_size"] == ["full", 256]
 
 
+@pytest.mark.slow
 def test_nested_extra_axes_are_the_dotted_ones(tmp_path):
     # what `dvc exp run -S sweep.training.optimizer=[adamw,sgd]` writes into params.yaml
     s = _load(tmp_path, params_edit=lambda q: q["sweep"].update(training={"optimizer": ["adamw", "sgd"]}))
@@ -224,6 +229,7 @@ def test_params_file_selects_a_study(tmp_path):
         load_settings(None, c, SCHEMAS, {"params_file": "nope.yaml"})
 
 
+@pytest.mark.slow
 def test_shipped_studies_are_valid():
     studies = sorted((ROOT / "studies").rglob("*.yaml"))
     assert len(studies) >= 6, studies  # three studies, each with a reduced version
@@ -231,6 +237,7 @@ def test_shipped_studies_are_valid():
         load_settings(path, ROOT / "config.yaml", SCHEMAS)
 
 
+@pytest.mark.slow
 def test_hostile_yaml_is_refused_in_one_line(tmp_path):
     from grokmap.settings import SettingsError, load_yaml
 

@@ -80,6 +80,7 @@ def test_toy_pairs_are_listed_b_major_as_s3_lists_them():
     assert torch.equal(y, x.sum(1))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("data_seed", [41, 42, 43])
 def test_toy_split_and_targets_are_s3s(data_seed):
     cfg = replace(TOY, data_seed=data_seed, loss="mse")
@@ -178,18 +179,21 @@ def test_nine_of_ten_counts_as_ninety_percent():
 
 @pytest.mark.parametrize("loss,activation", [("cross_entropy", "tanh"), ("mse", "tanh"),
                                              ("cross_entropy", "relu"), ("mse", "leaky_relu")])
+@pytest.mark.slow
 def test_stacked_toy_cells_equal_cells_trained_one_by_one(loss, activation, float64):
     configs = [replace(c, loss=loss, activation=activation) for c in _grid(TOY)]
     for cfg, got in zip(configs, train_stacked(configs)):
         _assert_same(got, train_single(cfg), 1e-8)
 
 
+@pytest.mark.slow
 def test_stacked_digits_cells_with_minibatches_equal_cells_trained_one_by_one(float64):
     configs = _grid(DIGITS)
     for cfg, got in zip(configs, train_stacked(configs)):
         _assert_same(got, train_single(cfg), 1e-8)
 
 
+@pytest.mark.slow
 def test_cells_that_stop_early_leave_the_stack_and_keep_their_own_record(float64):
     """Early stop at the first logged step with both accuracies >= 0.9: the cells that stop drop
     out of the stack, the others go on; every record still equals its single-cell run."""
@@ -211,6 +215,7 @@ def test_cells_that_stop_early_leave_the_stack_and_keep_their_own_record(float64
             assert got["steps_run"] == max(first_logged_step(got["accuracy_log"], s, 0.9) for s in ("train", "test"))
 
 
+@pytest.mark.slow
 def test_float32_stacks_agree_with_single_cells_to_float_tolerance():
     configs = _grid(TOY)
     for cfg, got in zip(configs, train_stacked(configs)):
@@ -218,6 +223,7 @@ def test_float32_stacks_agree_with_single_cells_to_float_tolerance():
         assert got["curves"]["train_loss"] == pytest.approx(ref["curves"]["train_loss"], rel=1e-3, abs=1e-5)
 
 
+@pytest.mark.slow
 def test_the_toy_model_learns_its_training_set():
     r = train_single(replace(TOY, decoder_lr=3e-3, steps=1500, eval_steps=(100, 1500)))["curves"]
     assert r["train_acc"][-1] >= 0.9 > r["train_acc"][0]
@@ -241,6 +247,7 @@ def test_the_workflow_groups_exactly_the_cells_that_can_stack():
         assert len(keys) == 1
 
 
+@pytest.mark.slow
 def test_a_cells_numbers_do_not_depend_on_the_stack_it_trains_in():
     """float32, bit for bit: a cell alone, in a stack of four, and left last in a stack whose
     other cell stopped early (batched kernels round a single matrix differently, so a stack
@@ -268,6 +275,7 @@ def test_a_stacks_cluster_time_limit_is_the_sum_of_its_cells():
     assert stack_runtime_minutes(params, grid[:10]) >= 10 * (one - 3)
 
 
+@pytest.mark.slow
 def test_lr_decay_stacked_equals_single_and_shrinks_every_groups_steps(float64):
     configs = [replace(c, lr_decay=0.97) for c in _grid(TOY)]
     stacked = train_stacked(configs)

@@ -35,6 +35,7 @@ def test_adamw_matches_torch_bit_for_bit():
     assert torch.equal(mine, ref.detach())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cell", [Cell(0.0, 0.5, 16, 3), Cell(1.0, 0.8, 32, 7)])
 def test_fused_path_is_the_same_mathematics_as_the_reference_loop(default_params, cell, float64):
     # In float64 rounding noise stays far below the tolerance, so any difference in the
@@ -48,6 +49,7 @@ def test_fused_path_is_the_same_mathematics_as_the_reference_loop(default_params
 
 @pytest.mark.parametrize("task", ["modular_addition", "modular_subtraction", "modular_multiplication",
                                   "modular_division"])
+@pytest.mark.slow
 def test_every_task_trains_and_small_tiles_keep_the_mathematics(default_params, task, float64, monkeypatch):
     # 64-row tiles: the tiny data set spans several tiles, so the per-tile accumulation of
     # every gradient is checked against the reference loop too.
@@ -73,6 +75,7 @@ def test_fused_path_in_float32_matches_within_float_tolerance(default_params):
         assert fast["curves"][key] == pytest.approx(ref["curves"][key], rel=1e-3, abs=1e-3), key
 
 
+@pytest.mark.slow
 def test_tiny_modulus_learns_and_stops_early(default_params):
     q = tiny_params(default_params, max_epochs=1000)
     out = train_cell(q, Cell(1.0, 0.8, 32, 0))
@@ -85,6 +88,7 @@ def test_tiny_modulus_learns_and_stops_early(default_params):
     assert c["train_loss"][-1] < c["train_loss"][0]
 
 
+@pytest.mark.slow
 def test_early_stop_rule_none_trains_the_whole_budget(default_params):
     # the cell above stops early; with the rule "none" it runs to max_epochs (S4's later regimes)
     q = tiny_params(default_params, max_epochs=1000)

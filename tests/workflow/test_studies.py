@@ -89,6 +89,9 @@ def test_record_tables_and_curve_figures_from_a_finished_study(studies, tmp_path
     out = studies.path / "results" / "s4_adamw"
     script = [sys.executable, str(ROOT / "scripts" / "measures_figure.py"), str(out)]
     rows = json.loads((out / "phases.json").read_text())["cells"]
+    half = subprocess.run(script + [str(tmp_path / "wd0.png"), "--absolute", "--only", "weight_decay=0"],
+                          capture_output=True, text=True, check=True)
+    assert f"({sum(r['weight_decay'] == 0 for r in rows)} cells)" in half.stdout
     png = tmp_path / "ipr.png"
     done = subprocess.run(script + [str(png), "--curves", "train_acc,test_acc,ipr", "--absolute"],
                           capture_output=True, text=True, check=True)

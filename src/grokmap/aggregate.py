@@ -154,6 +154,15 @@ def axis_effects(phases: dict) -> dict:
     return out
 
 
+def read_phases(results_dir: str | Path) -> dict:
+    """``phases.json`` of a results directory the workflow finished; FileNotFoundError saying
+    what to run when it is missing."""
+    path = Path(results_dir) / "phases.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; run the workflow for {results_dir} first")
+    return read_json(path)
+
+
 def reproduction_csv(phases: dict, extra: Sequence[str] = ()) -> str:
     """A reproduction record's per-cell table (docs/reproductions/): one column per swept axis
     with more than one value (short names: ``training.learning_rate`` -> ``learning_rate``),

@@ -72,7 +72,7 @@ def test_reduced_study_runs_end_to_end(studies, name):
         record = json.loads((out / "cells" / cell.relpath / "metrics.json").read_text())
         assert record["settings"]["model"]["name"] in (params["model"]["name"], "(swept)")
         curves = record["curves"]
-        name = params["model"]["name"]
+        name = record["cell"].get("model.name", params["model"]["name"])  # s1_models sweeps it
         logged = curves["param_norm"] if name == "s3_mlp" else (  # S3's model: the norm only
             curves["ipr"] + curves["param_norm"] + curves["subnetwork_fraction"])
         if name == "transformer":  # no linear readout of its last hidden layer: no sparsity

@@ -289,7 +289,7 @@ def measures_figure_main(argv=None) -> int:
     every cell against the step itself (S4 figure 5)."""
     from .aggregate import cell_path
     from .grid import cells, short_label
-    from .plots import plot_measure_traces
+    from .plots import TRACES, plot_measure_traces
 
     p = argparse.ArgumentParser(description=measures_figure_main.__doc__.splitlines()[0])
     p.add_argument("results_dir", type=Path, help="a results directory the workflow finished (phases.json)")
@@ -306,6 +306,11 @@ def measures_figure_main(argv=None) -> int:
     only = phases and _only(phases, args.only)
     if phases is None or only is None:
         return 1
+    keys = args.curves.split(",")
+    unknown = [k for k in keys if k not in TRACES]
+    if unknown:
+        sys.stderr.write(f"--curves: unknown curve(s) {', '.join(unknown)}; allowed: {', '.join(TRACES)}\n")
+        return 2
     sweep = phases["settings"]["sweep"]
     if args.hue not in sweep:
         sys.stderr.write(f"--hue {args.hue!r} is not a swept axis; allowed: {', '.join(sweep)}\n")
@@ -324,10 +329,6 @@ def measures_figure_main(argv=None) -> int:
         return 1
     threshold = phases["settings"]["phases"]["grokking_step_accuracy"]
     label = short_label(args.hue) if "." in args.hue else args.hue
-    try:
-        plot_measure_traces(runs, args.out, label, args.curves.split(","), threshold, aligned=not args.absolute)
-    except ValueError as err:
-        sys.stderr.write(f"--curves: {err}\n")
-        return 2
+    plot_measure_traces(runs, args.out, label, keys, threshold, aligned=not args.absolute)
     print(f"wrote {args.out} ({len(runs)} cells)")
     return 0

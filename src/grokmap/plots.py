@@ -330,7 +330,7 @@ def plot_grokking_step(phases: dict, path: str | Path) -> None:
     plt.close(fig)
 
 
-_TRACES = {"train_acc": "train accuracy", "test_acc": "test accuracy",
+TRACES = {"train_acc": "train accuracy", "test_acc": "test accuracy",
            "param_norm": "parameter L2 norm (S1 5.1)",
            "subnetwork_fraction": "sparsity: sub-network share (S1 5.2)",
            "ipr": "Fourier IPR, r = 2 (S4)"}
@@ -338,13 +338,13 @@ _TRACES = {"train_acc": "train accuracy", "test_acc": "test accuracy",
 
 def plot_measure_traces(runs: list, path: str | Path, hue_label: str, keys: list[str], threshold: float,
                         aligned: bool) -> None:
-    """One panel per curve in ``keys`` (:data:`_TRACES`), one line per cell, one colour per hue
+    """One panel per curve in ``keys`` (:data:`TRACES`), one line per cell, one colour per hue
     value. ``runs``: (hue value, curves, grokking step or None). ``aligned``: x is the step minus
     the cell's grokking step (S1 5.1-5.2: what changes around it); otherwise the step itself
     with each cell's grokking step marked (S4 figure 5: the IPR's regimes)."""
-    unknown = [k for k in keys if k not in _TRACES]
+    unknown = [k for k in keys if k not in TRACES]
     if unknown:
-        raise ValueError(f"unknown curve(s) {', '.join(unknown)}; allowed: {', '.join(_TRACES)}")
+        raise ValueError(f"unknown curve(s) {', '.join(unknown)}; allowed: {', '.join(TRACES)}")
     hues = sorted({h for h, _, _ in runs}, key=lambda v: (isinstance(v, str), v))
     cmap = plt.get_cmap("viridis")
     colour = {h: cmap(i / max(1, len(hues) - 1)) for i, h in enumerate(hues)}
@@ -366,7 +366,7 @@ def plot_measure_traces(runs: list, path: str | Path, hue_label: str, keys: list
             ax.set_ylim(-0.02, 1.02)
         elif key == "subnetwork_fraction":
             ax.set_ylim(top=1.005)  # a share of neurons; its changes are a few per cent
-        ax.set_ylabel(_TRACES[key], fontsize=8)
+        ax.set_ylabel(TRACES[key], fontsize=8)
         ax.set_xlabel("optimizer step - grokking step" if aligned else "optimizer step", fontsize=8)
         ax.tick_params(labelsize=7)
     handles = [plt.Line2D([], [], color=colour[h], label=f"{hue_label} = {spell(h)}") for h in hues]

@@ -253,8 +253,9 @@ def subnetwork_fraction(hidden: torch.Tensor, weight: torch.Tensor, bias: Option
     layer's on every input. k is found by bisection over 1..m (about log2 m matrix products),
     i.e. the k at which top-k reproduces and top-(k-1) does not, taking reproduction as monotone
     in k. 1.0: every neuron is needed (dense); small: a few neurons carry the predictions."""
-    h = hidden.detach() * scale
-    w = weight.detach().to(h.dtype)
+    # float64, so that a near-tie between two logits cannot flip with the summation order
+    h = hidden.detach().double() * scale
+    w = weight.detach().double()
     n, m = h.shape
     if n == 0 or m == 0 or not bool(torch.isfinite(h).all()) or not bool(torch.isfinite(w).all()):
         return float("nan")
@@ -263,7 +264,7 @@ def subnetwork_fraction(hidden: torch.Tensor, weight: torch.Tensor, bias: Option
     b = (torch.zeros(w.shape[0], dtype=h.dtype) if bias is None else bias.detach().to(h.dtype))
 
     def predictions(k: int) -> torch.Tensor:
-        return torch.addmm(b, h[:, :k], w[:, :k].t()).argmax(1)
+        return torch.addmm(b, h[:, :k].contiguous(), w[:, :k].t().contiguous()).argmax(1)
 
     full = predictions(m)
     lo, hi = 0, m  # top-lo does not reproduce (0: nothing does), top-hi does

@@ -37,11 +37,12 @@ BIN = Path(sys.executable).parent
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from grokmap.data import make_split  # noqa: E402
-from grokmap.grid import Cell, cells as grid_cells  # noqa: E402
+from grokmap.analysis.phases import classify_curves  # noqa: E402
 from grokmap.settings import load_settings  # noqa: E402
-from grokmap.phases import classify_curves  # noqa: E402
-from grokmap.train import eval_schedule, train_cell  # noqa: E402
+from grokmap.training.data import split  # noqa: E402
+from grokmap.training.grid import Cell, cells as grid_cells  # noqa: E402
+from grokmap.training.loop import train_cell  # noqa: E402
+from grokmap.training.schedule import eval_schedule  # noqa: E402
 
 PARAMS = load_settings(ROOT / "params.yaml", ROOT / "config.yaml", ROOT / "workflow" / "schemas").params
 
@@ -60,7 +61,7 @@ class TextbookMLP(nn.Module):
 def baseline_train(params: dict, cell: Cell) -> dict:
     """The plain S0-style loop: what a researcher would write without this project."""
     p, tr = params["task"]["modulus"], params["training"]
-    (x, y), (tx, ty) = make_split(p, cell.train_fraction, cell.seed)
+    (x, y), (tx, ty) = split("modular_addition", p, cell.train_fraction, cell.seed)
     a, b, ta, tb = x[:, 0], x[:, 1], tx[:, 0], tx[:, 1]
     torch.manual_seed(cell.seed)
     model = TextbookMLP(p, params["model"]["embedding_dim"], cell.width)

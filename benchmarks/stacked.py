@@ -7,9 +7,10 @@
 Both paths train the same cells (the decoder learning rate x weight decay grid of
 studies/s3_toy_classification.yaml, 21 x 21, for one data and one model seed)
 for the same number of full-batch steps with accuracy logged every step, as S3 does, on one
-thread, without early stopping. The one-at-a-time path (grokmap.toy.train_single: nn.Module,
-autograd, torch.optim.AdamW) is timed on a sample of cells and scaled to the grid; the stacked
-path (grokmap.toy.train_stacked) trains the whole grid in stacks of --stack cells.
+thread, without early stopping. The one-at-a-time path (the tests' reference loop,
+tests/reference.py train_single: nn.Module, autograd, torch.optim.AdamW) is timed on a sample
+of cells and scaled to the grid; the stacked engine (grokmap.training.loop.train) trains the
+whole grid in stacks of --stack cells.
 """
 from __future__ import annotations
 
@@ -17,28 +18,36 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT))  # tests/reference.py
 
 import torch  # noqa: E402
 
-from grokmap.cells import cell_settings  # noqa: E402
-from grokmap.grid import cells  # noqa: E402
 from grokmap.settings import load_settings  # noqa: E402
-from grokmap.toy import S3Config, config_from_settings, train_single, train_stacked, with_budget  # noqa: E402
+from grokmap.training.grid import cells  # noqa: E402
+from grokmap.training.loop import train as train_stacked  # noqa: E402
+from grokmap.training.record import cell_settings  # noqa: E402
+from grokmap.training.spec import CellSpec  # noqa: E402
+from tests.reference import train_single  # noqa: E402
 
 
-def grid(study: str, data_seed: int, model_seed: int, every: int, steps: int) -> list[S3Config]:
+def with_budget(spec: CellSpec, steps: int, eval_every: int) -> CellSpec:
+    """The same full-batch cell trained ``steps`` steps, evaluated every ``eval_every``, never stopping early."""
+    return spec.with_training(max_epochs=steps, max_steps=None, eval_every_epochs=eval_every,
+                              early_stop_accuracy=2.0)
+
+
+def grid(study: str, data_seed: int, model_seed: int, every: int, steps: int) -> list[CellSpec]:
     """The study's learning rate x weight decay cells for one data and model seed (every
     ``every``-th value of each), at ``steps`` steps without early stopping."""
     params = load_settings(ROOT / "studies" / f"{study}.yaml", ROOT / "config.yaml", ROOT / "workflow" / "schemas").params
     sweep = params["sweep"]
     lrs, wds = sweep["training.learning_rate"][::every], sweep["weight_decay"][::every]
     shared = cell_settings(params)
-    return [with_budget(replace(config_from_settings(shared, c), early_stop_accuracy=2.0), steps, max(1, steps // 10))
+    return [with_budget(CellSpec.of(shared, c), steps, max(1, steps // 10))
             for c in cells(sweep) if c.seed == model_seed and dict(c.extra)["task.data_seed"] == data_seed
             and dict(c.extra)["training.learning_rate"] in lrs and c.weight_decay in wds]
 

@@ -23,11 +23,11 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import torch  # noqa: E402
 
-from grokmap.grid import cells, resolve_settings  # noqa: E402
-from grokmap.schedule import step_schedule  # noqa: E402
+from grokmap.training.grid import cells, resolve_settings  # noqa: E402
+from grokmap.training.schedule import step_schedule  # noqa: E402
 from grokmap.settings import load_settings  # noqa: E402
-from grokmap.tasks import task_size  # noqa: E402
-from grokmap.train import train_cell  # noqa: E402
+from grokmap.training.tasks import task_size  # noqa: E402
+from grokmap.training.loop import train_cell  # noqa: E402
 
 
 def _run_seconds(params: dict, cell, steps: int) -> float:

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
-"""Rule `plot_phase_diagrams`: thin entry point; the logic is grokmap.cli.plot_main."""
+"""Rule `plot_phase_diagrams`: thin entry point; the logic is grokmap.jobs.aggregate.plot_main."""
 import sys
 
-from grokmap.cli import plot_main
+from grokmap.jobs.aggregate import plot_main
 
 if __name__ == "__main__":
     sys.exit(plot_main())

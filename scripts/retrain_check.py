@@ -27,11 +27,12 @@ def main() -> int:
 
     import torch
 
-    from grokmap.cells import cell_settings, stackable
-    from grokmap.grid import cells
+    from grokmap.jobs.planning import stack_groups
     from grokmap.settings import load_settings
-    from grokmap.toy import config_from_settings, train_stacked
-    from grokmap.train import train_cell
+    from grokmap.training.grid import cells
+    from grokmap.training.loop import train
+    from grokmap.training.record import cell_settings
+    from grokmap.training.spec import CellSpec
 
     torch.set_num_threads(1)
     params = load_settings(args.params, ROOT / "config.yaml", ROOT / "workflow" / "schemas",
@@ -45,10 +46,10 @@ def main() -> int:
     done.sort(key=lambda t: t[0])
     chosen = done[:args.cells]
     settings = cell_settings(params)
-    if stackable(params):
-        fresh = train_stacked([config_from_settings(settings, c) for _, c, _ in chosen])
-    else:
-        fresh = [train_cell(params, c) for _, c, _ in chosen]
+    results = {}  # cells are trained as the workflow trains them (stacks where the engine stacks)
+    for group in stack_groups([CellSpec.of(settings, c) for _, c, _ in chosen]):
+        results.update({s.cell: r for s, r in zip(group, train(group))})
+    fresh = [results[c] for _, c, _ in chosen]
     same = 0
     for (steps, cell, old), new in zip(chosen, fresh):
         shared = sorted(set(old["curves"]) & set(new["curves"]))

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
-"""Rule `train_cell`: thin entry point; the logic is grokmap.cell_cli.train_cell_main."""
+"""Rule `train_cell`: thin entry point; the logic is grokmap.jobs.cell.train_cell_main."""
 import sys
 
-from grokmap.cell_cli import train_cell_main
+from grokmap.jobs.cell import train_cell_main
 
 if __name__ == "__main__":
     sys.exit(train_cell_main())

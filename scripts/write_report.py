@@ -1,8 +1,8 @@
 #!/usr/bin/env python
-"""Rule `write_report`: thin entry point; the logic is grokmap.cli.write_report_main."""
+"""Rule `write_report`: thin entry point; the logic is grokmap.jobs.aggregate.write_report_main."""
 import sys
 
-from grokmap.cli import write_report_main
+from grokmap.jobs.aggregate import write_report_main
 
 if __name__ == "__main__":
     sys.exit(write_report_main())

@@ -8,8 +8,8 @@ from __future__ import annotations
 import math
 import os
 
-from .cluster import multiply_adds_per_example
-from .tasks import task_size
+from .jobs.cluster import multiply_adds_per_example
+from .training.tasks import task_size
 
 __all__ = ["MAX_EVALUATIONS", "MAX_STEPS", "machine_memory_mb", "sweep_cells", "cell_memory_mb",
            "cell_budget"]

@@ -19,8 +19,8 @@ from typing import Any, Mapping
 import jsonschema
 import yaml
 
-from .grid import WORD, extra_axes, spell, with_values
-from .tasks import S3_TASKS, TASKS, is_prime, task_size
+from .training.grid import WORD, extra_axes, spell, with_values
+from .training.tasks import S3_TASKS, TASKS, is_prime, task_size
 
 __all__ = ["SettingsError", "Settings", "load_settings", "load_yaml", "validate_document", "RESULTS_MARKER",
            "check_results_dir", "mark_results_dir"]
@@ -461,7 +461,7 @@ _NAME_MAX, _PATH_MAX = 255, 4000  # bytes per path component; a whole path, with
 
 def _longest_cell_path(sweep: dict) -> str:
     """The longest path below results_dir that a cell of this sweep writes."""
-    from .grid import AXES, axis_name
+    from .training.grid import AXES, axis_name
 
     parts = [f"{axis_name(k)}={max((spell(v) for v in sweep[k]), key=len)}" for k in extra_axes(sweep)]
     parts += [f"{short}={max((spell(typ(v)) for v in sweep[name]), key=len)}" for name, short, typ in AXES]

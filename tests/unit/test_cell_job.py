@@ -9,9 +9,9 @@ import threading
 
 import pytest
 
-from grokmap.cell_cli import CellJobError, train_cell_job
-from grokmap.cells import cell_settings
-from grokmap.fingerprint import fingerprint, fingerprint_filename, training_code_files
+from grokmap.jobs.cell import CellJobError, train_cell_job
+from grokmap.training.record import cell_settings
+from grokmap.jobs.fingerprint import fingerprint, fingerprint_filename, training_code_files
 
 from ..conftest import ROOT, tiny_params
 
@@ -63,15 +63,15 @@ def test_cells_trained_in_parallel_threads_equal_cells_trained_one_by_one(job):
 @pytest.mark.slow
 def test_a_long_cell_logs_its_progress_by_the_clock(job, monkeypatch):
     # the interval is wall time, not a share of max_epochs (which S2's step cap made never come)
-    import grokmap.cell_cli
+    import grokmap.jobs.cell
 
     settings, paths = job
-    monkeypatch.setattr(grokmap.cell_cli, "PROGRESS_SECONDS", 0.0)
+    monkeypatch.setattr(grokmap.jobs.cell, "PROGRESS_SECONDS", 0.0)
     out, fp, log = paths(CELLS[0], "progress")
     train_cell_job(CELLS[0], settings, 1, out, fp, log)
     lines = [line for line in log.read_text().splitlines() if " train_acc " in line]
     assert len(lines) == len(_curves(out)["epoch"])  # every evaluation, at interval 0
-    monkeypatch.setattr(grokmap.cell_cli, "PROGRESS_SECONDS", 3600.0)
+    monkeypatch.setattr(grokmap.jobs.cell, "PROGRESS_SECONDS", 3600.0)
     out, fp, log = paths(CELLS[0], "quiet")
     train_cell_job(CELLS[0], settings, 1, out, fp, log)
     assert " train_acc " not in log.read_text()
@@ -105,8 +105,8 @@ def test_command_line_job_writes_the_same_record_and_fails_in_one_line(job, tmp_
 
 
 def test_cluster_runtime_limit_follows_the_training_budget(default_params):
-    from grokmap.cluster import cell_runtime_minutes
-    from grokmap.grid import Cell
+    from grokmap.jobs.cluster import cell_runtime_minutes
+    from grokmap.training.grid import Cell
 
     small = cell_runtime_minutes(default_params, Cell(0.1, 0.3, 16, 0))
     assert small >= 5

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from grokmap.data import make_split, split_indices, task_inputs
-from grokmap.grid import Cell, cell_from_wildcards, cells, spell
-from grokmap.tasks import task_size
-from grokmap.models import EmbedConcatMLP, build_model
+from grokmap.training.data import split, split_indices, task_inputs
+from grokmap.training.grid import Cell, cell_from_wildcards, cells, spell
+from grokmap.training.tasks import task_size
+from grokmap.training.models import EmbedConcatMLP, build_model
 
 
 @pytest.mark.parametrize("value,text", [(0.1, "0.1"), (1e-1, "0.1"), (0.10, "0.1"), (1.0, "1"),
@@ -63,13 +63,22 @@ def test_split_follows_s0():
     perm = np.random.RandomState(42).permutation(97 * 97)
     assert len(tr) == int(97 * 97 * 0.3) == 2822
     assert np.array_equal(tr, perm[:2822]) and np.array_equal(te, perm[2822:])
-    (x, y), (tx, ty) = make_split(97, 0.3, 42)
+    (x, y), (tx, ty) = split("modular_addition", 97, 0.3, 42)
     assert len(y) + len(ty) == 97 * 97
     assert not set((x[:, 0] * 97 + x[:, 1]).tolist()) & set((tx[:, 0] * 97 + tx[:, 1]).tolist())
 
 
-def test_model_shapes_and_init_order():
-    m = build_model({"name": "embed_concat_mlp", "embedding_dim": 16, "depth": 1, "activation": "relu"}, 97, 64, 42)
+def _spec(params: dict, **model):
+    from grokmap.training.spec import CellSpec
+
+    q = {k: dict(params[k]) for k in ("task", "model", "training")}
+    q["task"]["modulus"] = 97
+    q["model"].update(model)
+    return CellSpec.of(q, Cell(0.0, 0.3, 64, 42))
+
+
+def test_model_shapes_and_init_order(default_params):
+    m = build_model(_spec(default_params, name="embed_concat_mlp", embedding_dim=16, depth=1, activation="relu"))
     assert isinstance(m, EmbedConcatMLP)
     assert m.hidden.weight.shape == (64, 32) and m.output.weight.shape == (97, 64)
     # the same seed and creation order S0 uses: embed_a, embed_b, hidden, output
@@ -80,4 +89,4 @@ def test_model_shapes_and_init_order():
         assert torch.equal(mine.weight, ref.weight)
     assert sum(p.numel() for p in m.parameters()) == 2 * 97 * 16 + 32 * 64 + 64 + 64 * 97 + 97
     with pytest.raises(ValueError, match="unknown model"):
-        build_model({"name": "nope", "embedding_dim": 4}, 5, 4, 0)
+        build_model(_spec(default_params, name="nope"))

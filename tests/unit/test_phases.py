@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from grokmap.phases import classify, classify_curves, classify_record, first_epoch_at
+from grokmap.analysis.phases import classify, classify_curves, classify_record, first_epoch_at
 
 T, GAP = 0.95, 200
 
@@ -66,7 +66,7 @@ def test_s3_records_classify_from_the_per_step_accuracy_log():
 
 def test_a_tied_vote_is_a_tie_not_the_non_generalising_phase():
     """Two seeds, one groks and one memorises: the group is a tie, counted apart from both."""
-    from grokmap.aggregate import TIE, _majority
+    from grokmap.analysis.aggregate import TIE, _majority
 
     assert _majority(["memorization", "grokking"]) == (TIE, 0.5, ["memorization", "grokking"])
     assert _majority(["grokking", "memorization", "grokking"])[:2] == ("grokking", 2 / 3)

@@ -10,14 +10,15 @@ import time
 
 import pytest
 
-from grokmap.aggregate import classify_sweep, load_records, summary_metrics
-from grokmap.cells import cell_settings, run_cell
-from grokmap.fingerprint import dumps_with_fingerprint, fingerprint, read_fingerprint, training_code_files
-from grokmap.grid import Cell, cells
+from grokmap.analysis.aggregate import classify_sweep, load_records, summary_metrics
+from grokmap.training.record import cell_settings, train_records
+from grokmap.training.spec import CellSpec
+from grokmap.jobs.fingerprint import dumps_with_fingerprint, fingerprint, read_fingerprint, training_code_files
+from grokmap.training.grid import Cell, cells
 from grokmap.io import atomic_write_text
-from grokmap.record import CellRecordError, check_record
-from grokmap.report import build_metadata
-from grokmap.validate import validate_outputs
+from grokmap.analysis.records import CellRecordError, check_record
+from grokmap.analysis.report import build_metadata
+from grokmap.analysis.validate import validate_outputs
 
 from ..conftest import tiny_params
 
@@ -36,7 +37,7 @@ def tiny_sweep(tmp_path_factory):
     grid = cells(params["sweep"])
     for cell in grid:
         path = root / "cells" / cell.relpath / "metrics.json"
-        atomic_write_text(path, dumps_with_fingerprint(fp, run_cell(settings, cell, fp)))
+        atomic_write_text(path, dumps_with_fingerprint(fp, train_records([CellSpec.of(settings, cell)], fp)[0]))
     return params, settings, fp, root, grid
 
 
@@ -129,7 +130,7 @@ def test_atomic_write_survives_sigkill_mid_write(tmp_path):
 def test_incomplete_markers_round_trip(tmp_path):
     import base64
 
-    from grokmap.resume import incomplete_markers, remove_stale_lock, repair_incomplete
+    from grokmap.jobs.resume import incomplete_markers, remove_stale_lock, repair_incomplete
 
     state = tmp_path / ".snakemake"
     (state / "incomplete").mkdir(parents=True)
@@ -148,7 +149,7 @@ def test_incomplete_markers_round_trip(tmp_path):
     assert kept == [str(done)] and deleted == [str(partial)] and done.exists() and not partial.exists()
     assert incomplete_markers(state) == {}
     # locks stay while any registered run is alive; the dead runs are forgotten
-    from grokmap.resume import forget_scheduler, live_run_on, record_scheduler, scheduler_running
+    from grokmap.jobs.resume import forget_scheduler, live_run_on, record_scheduler, scheduler_running
 
     (state / "locks").mkdir()
     (state / "locks" / "0.output.lock").write_text("results_a/cells/x/metrics.json\n")  # the live run's
@@ -176,7 +177,7 @@ def test_incomplete_markers_round_trip(tmp_path):
 
 
 def test_cell_files_complete_needs_both_agreeing_files(tiny_sweep, tmp_path):
-    from grokmap.fingerprint import cell_files_complete, fingerprint_filename
+    from grokmap.jobs.fingerprint import cell_files_complete, fingerprint_filename
 
     params, settings, fp, root, grid = tiny_sweep
     cell_dir = tmp_path / "cell"
@@ -193,12 +194,16 @@ def test_cell_files_complete_needs_both_agreeing_files(tiny_sweep, tmp_path):
 def test_dvc_stage_depends_on_every_training_module():
     import yaml
 
-    from grokmap.fingerprint import TRAINING_MODULES
+    from grokmap.jobs.fingerprint import TRAINING_DIR, training_code_files
 
     from ..conftest import ROOT
 
     deps = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["train_cells"]["deps"]
-    assert {f"src/grokmap/{m}.py" for m in TRAINING_MODULES} <= set(deps)
+    assert "src/grokmap/training" in deps  # the folder the fingerprint hashes, every module in it
+    files = training_code_files()
+    assert TRAINING_DIR == ROOT / "src" / "grokmap" / "training"
+    assert {f.relative_to(TRAINING_DIR).as_posix() for f in files} >= {"loop.py", "engines/fused.py", "spec.py"}
+    assert all(f.is_relative_to(TRAINING_DIR) for f in files)
 
 
 @pytest.mark.slow
@@ -207,9 +212,9 @@ def test_a_tied_seed_group_is_reported_as_a_tie_and_hatched(tiny_sweep, tmp_path
     phase in the list), counted apart, named in the report and drawn hatched."""
     import copy
 
-    from grokmap.aggregate import TIE
-    from grokmap.plots import plot_phase_diagram, plot_smooth_diagram
-    from grokmap.report import render_report
+    from grokmap.analysis.aggregate import TIE
+    from grokmap.analysis.plots import plot_phase_diagram, plot_smooth_diagram
+    from grokmap.analysis.report import render_report
 
     params, settings, fp, root, grid = tiny_sweep
     records = copy.deepcopy(load_records(root, grid, settings, fp))
@@ -246,7 +251,7 @@ def _hand_record(train_acc, test_acc, epochs, stopped_early=False):
 def test_the_validator_accepts_hand_computed_outputs_and_rejects_wrong_ones():
     """Four hand-made records (two seeds x two weight decays) and the outputs worked out by
     hand: S0's rule (threshold 0.95, gap > 200 epochs, final accuracy required)."""
-    from grokmap.validate import validate_outputs
+    from grokmap.analysis.validate import validate_outputs
 
     params = {"phases": {"accuracy_threshold": 0.95, "grokking_gap_epochs": 200, "grokking_step_accuracy": 0.99,
                          "require_final_accuracy": True, "diagram_columns": "train_fraction",
@@ -305,9 +310,9 @@ def test_the_validator_accepts_hand_computed_outputs_and_rejects_wrong_ones():
 def test_a_wrong_producer_fails_the_validator(tiny_sweep, monkeypatch, mutation):
     """Mutation test: the validator does not reuse the producer's code, so a producer that
     classifies or summarises wrongly is caught."""
-    import grokmap.aggregate as aggregate
-    import grokmap.phases as phases_mod
-    from grokmap.validate import validate_outputs
+    import grokmap.analysis.aggregate as aggregate
+    import grokmap.analysis.phases as phases_mod
+    from grokmap.analysis.validate import validate_outputs
 
     params, settings, fp, root, grid = tiny_sweep
     records = load_records(root, grid, settings, fp)

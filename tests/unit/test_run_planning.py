@@ -9,13 +9,22 @@ import sys
 
 import pytest
 
-from grokmap.cells import cell_settings, cells_to_train, plan_stacks
-from grokmap.fingerprint import cell_files_complete
-from grokmap.grid import cells
-from grokmap.resume import RunRefused, is_dry_run, prepare_run, record_scheduler
+from grokmap.jobs.planning import cells_to_train
+from grokmap.jobs.planning import plan_stacks as plan_spec_stacks
+from grokmap.training.record import cell_settings
+from grokmap.training.spec import CellSpec
+from grokmap.jobs.fingerprint import cell_files_complete
+from grokmap.training.grid import cells
+from grokmap.jobs.resume import RunRefused, is_dry_run, prepare_run, record_scheduler
 from grokmap.settings import load_settings
 
 from ..conftest import ROOT, SCHEMAS
+
+
+def plan_stacks(settings, grid, max_cells_per_job, cores):
+    """The planned jobs, as cells."""
+    specs = [CellSpec.of(settings, c) for c in grid]
+    return [[s.cell for s in stack] for stack in plan_spec_stacks(specs, max_cells_per_job, cores)]
 
 
 @pytest.fixture(scope="module")

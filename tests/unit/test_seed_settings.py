@@ -11,11 +11,14 @@ import math
 import pytest
 import torch
 
-from grokmap.aggregate import first_step_at
-from grokmap.grid import Cell, cells, resolve_settings
-from grokmap.models import QuadraticMLP, Transformer, build_model, ipr, subnetwork_fraction
-from grokmap.schedule import step_schedule
-from grokmap.train import train_cell, train_generic, uses_fused_path, _train_fused
+from grokmap.analysis.aggregate import first_step_at
+from grokmap.training.grid import Cell, cells, resolve_settings
+from grokmap.training.models import QuadraticMLP, Transformer, build_model, ipr, subnetwork_fraction
+from grokmap.training.schedule import step_schedule
+from grokmap.training.data import split
+from grokmap.training.engines import engine_for
+from grokmap.training.loop import train, train_cell
+from grokmap.training.spec import CellSpec
 
 
 def tiny(default_params: dict, **settings) -> dict:
@@ -30,6 +33,29 @@ def tiny(default_params: dict, **settings) -> dict:
 
 
 CELL = Cell(0.0, 0.8, 32, 0)
+
+
+def uses_fused_path(q: dict) -> bool:
+    return engine_for(CellSpec.of(q, CELL)).name == "fused"
+
+
+def _train_fused(q: dict, cell: Cell) -> dict:
+    spec = CellSpec.of(q, cell)
+    assert engine_for(spec).name == "fused"
+    return train([spec])[0]
+
+
+def train_generic(q: dict, cell: Cell) -> dict:
+    return train([CellSpec.of(q, cell)], engine="generic")[0]
+
+
+def build(params: dict, p: int | None = None, width: int = 32, seed: int = 0, **model):
+    """The model a cell of these settings builds (``model`` edits its settings)."""
+    q = copy.deepcopy(params)
+    if p is not None:
+        q["task"]["modulus"] = p
+    q["model"].update(model)
+    return build_model(CellSpec.of(q, Cell(0.0, 0.8, width, seed)))
 
 
 def _fits(result: dict) -> None:
@@ -134,10 +160,10 @@ def test_dropout_and_embedding_noise_train_reproducibly(default_params, key, val
 
 
 def test_perturbations_act_in_training_only(default_params):
-    from grokmap.models import Perturb
+    from grokmap.training.models import Perturb
 
     q = tiny(default_params, model__dropout=0.5)
-    model = build_model(q["model"], 11, 32, 0)
+    model = build(q)
     x = torch.tensor([[1, 2], [3, 4]])
     gen = torch.Generator().manual_seed(0)
     assert torch.equal(model.features(x)[0], model.features(x)[0])
@@ -226,7 +252,7 @@ def test_subnetwork_fraction_is_one_when_every_neuron_is_needed():
 
 @pytest.mark.parametrize("name", ["embed_concat_mlp", "lstm", "quadratic_mlp"])
 def test_readout_is_the_map_from_the_last_hidden_layer_to_the_logits(default_params, name):
-    model = build_model({**default_params["model"], "name": name, "depth": 1}, 11, 8, seed=0)
+    model = build(default_params, p=11, width=8, name=name, depth=1)
     x = torch.cartesian_prod(torch.arange(11), torch.arange(11))
     logits, h = model.features(x)
     weight, bias, scale = model.readout()
@@ -239,7 +265,7 @@ def test_parameter_norm_is_the_l2_norm_of_every_parameter(default_params):
     q = tiny(default_params, model__name="quadratic_mlp", training__optimizer="gd", training__learning_rate=1e-12,
              training__max_epochs=10, training__eval_every_epochs=10)
     r = train_cell(q, CELL)
-    model = build_model(q["model"], 11, 32, 0)
+    model = build(q)
     assert isinstance(model, QuadraticMLP)
     initial = float(torch.sqrt(sum((w.detach() ** 2).sum() for w in model.parameters())))
     assert r["curves"]["param_norm"] == pytest.approx([initial], rel=1e-6)
@@ -247,7 +273,7 @@ def test_parameter_norm_is_the_l2_norm_of_every_parameter(default_params):
 
 def test_transformer_reads_out_at_the_last_position(default_params):
     q = tiny(default_params, model__name="transformer", model__depth=2)
-    model = build_model(q["model"], 11, 32, 0)
+    model = build(q)
     assert isinstance(model, Transformer)
     x = torch.tensor([[1, 2], [1, 3]])
     # causal attention: the first position cannot see the second, so only a read-out at the
@@ -288,13 +314,13 @@ def test_the_s2_study_builds_s2s_network():
 
     params = load_settings(ROOT / "studies" / "s2_fraction_scan.yaml", ROOT / "config.yaml", SCHEMAS).params
     width = params["sweep"]["width"][0]
-    model = build_model(params["model"], params["task"]["modulus"], width, 0)
+    model = build(params, width=width)
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [(256, 256), (256, 256), (256, 97)]
 
 
 def test_lr_decay_factor_is_exponential_per_completed_epoch():
-    from grokmap.schedule import lr_factor
+    from grokmap.training.schedule import lr_factor
 
     assert [lr_factor(s, 1, 0.5) for s in (1, 2, 3)] == [1.0, 0.5, 0.25]
     assert [lr_factor(s, 3, 0.5) for s in (1, 3, 4, 7)] == [1.0, 1.0, 0.5, 0.25]  # 3 steps per epoch
@@ -306,16 +332,14 @@ def test_lr_decay_factor_is_exponential_per_completed_epoch():
 def test_lr_decay_on_the_s0_paths(default_params, float64, path):
     """Both S0 paths equal an explicit torch.optim.AdamW + ExponentialLR loop, and a decay
     of 1e-9 freezes the weights after the first step (later steps take ~zero-size steps)."""
-    from grokmap.data import make_split
-
     q = tiny(default_params, training__max_epochs=30, training__eval_every_epochs=10, training__lr_decay=0.9)
     run = _train_fused if path == "fused" else train_generic
     if path == "fused":
         assert uses_fused_path(q)
     got = run(q, CELL)
     tr = q["training"]
-    (x, y), (tx, ty) = make_split(11, CELL.train_fraction, CELL.seed)
-    model = build_model(q["model"], 11, CELL.width, CELL.seed)
+    (x, y), (tx, ty) = split("modular_addition", 11, CELL.train_fraction, CELL.seed)
+    model = build(q, width=CELL.width, seed=CELL.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=tr["learning_rate"], betas=tuple(tr["betas"]), eps=tr["eps"],
                             weight_decay=CELL.weight_decay, foreach=False)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.9)

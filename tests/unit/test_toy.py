@@ -1,25 +1,71 @@
-"""S3's experiments (issue 8): data, the single-cell loop, and many cells trained stacked."""
+"""S3's experiments (issue 8): data, the stacked engine against the single-cell reference loop."""
 from __future__ import annotations
 
-from dataclasses import replace
+import dataclasses
 
 import pytest
 import torch
 
-from grokmap.cells import cell_settings, stack_groups
-from grokmap.grid import cells
+from grokmap.jobs.planning import stack_groups
 from grokmap.settings import load_settings
-from grokmap.toy import (S3Config, class_targets, config_from_settings, first_logged_step, load_digits, split,
-                         stack_key, toy_pairs, train_single, train_stacked)
+from grokmap.training import data
+from grokmap.training.curves import first_logged_step
+from grokmap.training.data import load_digits, toy_pairs
+from grokmap.training.engines import ENGINES
+from grokmap.training.grid import cells
+from grokmap.training.loop import train as train_stacked
+from grokmap.training.record import cell_settings
+from grokmap.training.spec import CellSpec
 
 from ..conftest import ROOT, SCHEMAS
+from ..reference import train_single
 
 
-
-def _study_cell(name: str) -> S3Config:
+def _study_cell(name: str) -> CellSpec:
     """The first cell of studies/reduced/<name>.yaml, as the workflow would train it."""
     params = load_settings(ROOT / "studies" / "reduced" / f"{name}.yaml", ROOT / "config.yaml", SCHEMAS).params
-    return config_from_settings(cell_settings(params), cells(params["sweep"])[0])
+    return CellSpec.of(cell_settings(params), cells(params["sweep"])[0])
+
+
+# Where each setting the tests vary lives in a cell's specification.
+_WHERE = {"decoder_lr": ("training", "learning_rate"), "encoder_lr": ("training", "encoder_learning_rate"),
+          "encoder_wd": ("training", "encoder_weight_decay"), "weight_decay": ("cell", "weight_decay"),
+          "model_seed": ("cell", "seed"), "data_seed": ("task", "data_seed"), "loss": ("training", "loss"),
+          "activation": ("model", "activation"), "acc_every": ("training", "accuracy_every_steps"),
+          "early_stop_accuracy": ("training", "early_stop_accuracy"), "lr_decay": ("training", "lr_decay")}
+
+
+def replace(spec: CellSpec, steps: int | None = None, eval_steps: tuple | None = None, **changes) -> CellSpec:
+    """The cell with other settings; ``steps`` / ``eval_steps`` set the budget and the (evenly
+    spaced) evaluations."""
+    parts = {k: getattr(spec, k) for k in ("cell", "task", "model", "training")}
+    edits: dict = {}
+    for key, value in changes.items():
+        section, name = _WHERE[key]
+        edits.setdefault(section, {})[name] = value
+    if steps is not None:
+        per_epoch = spec.steps_per_epoch
+        every = (eval_steps or (steps,))[0]
+        edits.setdefault("training", {}).update(max_epochs=steps // per_epoch, max_steps=None,
+                                                eval_every_epochs=every // per_epoch)
+    for section, fields in edits.items():
+        parts[section] = dataclasses.replace(parts[section], **fields)
+    return dataclasses.replace(spec, **parts)
+
+
+def split(spec: CellSpec):
+    tk = spec.task
+    return data.split(tk.name, tk.modulus, spec.cell.train_fraction, spec.data_seed, tk.operands)
+
+
+def class_targets(spec: CellSpec):
+    if spec.training.loss != "mse":
+        return None
+    return data.class_targets(spec.task.name, spec.task.modulus, spec.task.target_dim, spec.data_seed)
+
+
+def stack_key(spec: CellSpec) -> tuple:
+    return spec.key_without(ENGINES["stacked"].per_cell)
 
 
 # S3's toy (tanh, cross-entropy, 45/10 pairs, hidden 200, accuracy every step) and digits (ReLU, MSE,
@@ -32,8 +78,8 @@ DIGITS = replace(_study_cell("s3_digits"), decoder_lr=1e-3, weight_decay=0.0, en
 CELLS = [(1e-3, 0.0, 0, 0), (3e-3, 5.0, 0, 1), (1e-2, 1.0, 1, 0), (1e-4, 10.0, 2, 2)]
 
 
-def _grid(base: S3Config) -> list[S3Config]:
-    return [replace(base, decoder_lr=lr, weight_decay=wd, encoder_wd=0.0 if base.task == "toy_addition" else wd,
+def _grid(base: CellSpec) -> list[CellSpec]:
+    return [replace(base, decoder_lr=lr, weight_decay=wd, encoder_wd=0.0 if base.task.name == "toy_addition" else wd,
                     data_seed=ds, model_seed=ms) for lr, wd, ds, ms in CELLS]
 
 
@@ -109,7 +155,7 @@ def test_at_most_one_test_pair_has_a_sum_no_training_pair_has():
 
 @pytest.mark.parametrize("model_seed", [101, 102, 103])
 def test_toy_model_starts_from_s3s_parameters(model_seed):
-    from grokmap.toy import build
+    from grokmap.training.models import build_model as build
 
     for loss, out in (("cross_entropy", 19), ("mse", 30)):
         model = build(replace(TOY, model_seed=model_seed, loss=loss))
@@ -124,20 +170,21 @@ def test_digits_split_is_numpys_choice_without_replacement():
     """S3's MNIST code: np.random.seed(seed); np.random.choice(n, 1000, replace=False) train images."""
     import numpy as np
 
-    from grokmap.toy import split_order
+    from grokmap.training.data import split_indices
 
     x, y = load_digits()
     (a, ya), (b, yb) = split(DIGITS)
     np.random.seed(DIGITS.data_seed)
     chosen = np.random.choice(range(len(y)), 1000, replace=False)
     assert torch.equal(a, x[chosen]) and torch.equal(ya, y[chosen])
-    tr, te = split_order("digits", len(y), 1000, DIGITS.data_seed)
+    tr, te = split_indices(len(y), DIGITS.cell.train_fraction, DIGITS.data_seed, "digits")
+    assert len(tr) == 1000
     assert sorted(te.tolist()) == sorted(set(range(len(y))) - set(chosen.tolist()))
     assert torch.equal(b, x[te]) and len(yb) == 797
 
 
 def test_epoch_shuffle_batches_use_every_example_once_per_epoch():
-    from grokmap.data import batch_sampler
+    from grokmap.training.data import batch_sampler
 
     sample = batch_sampler(10, 4, "epoch_shuffle", torch.Generator().manual_seed(0))
     for _ in range(3):  # three epochs: batches of 4, 4, 2 covering 0..9 once each
@@ -153,11 +200,12 @@ def test_epoch_shuffle_batches_use_every_example_once_per_epoch():
 def test_train_accuracy_is_logged_from_the_steps_own_forward_pass():
     """S3's code takes step t's train accuracy from the output it differentiates (before the
     update) and the test accuracy after it: at step 1 the train count is the initial model's."""
-    from grokmap.toy import _correct, build
+    from grokmap.training.losses import stacked_correct
+    from grokmap.training.models import build_model
 
     cfg = replace(TOY, steps=3, eval_steps=(3,), data_seed=42, model_seed=102)
     (x, y), _ = split(cfg)
-    initial = int(_correct(build(cfg)(x), y, cfg.loss, None))
+    initial = int(stacked_correct(build_model(cfg)(x), y, cfg.training.loss, None))
     for result in (train_single(cfg), train_stacked([cfg])[0]):
         assert result["accuracy_log"]["train"][0][0] == initial
 
@@ -235,15 +283,15 @@ def test_cells_that_differ_in_shape_do_not_stack():
 
 
 def test_the_workflow_groups_exactly_the_cells_that_can_stack():
-    """grokmap.cells.stack_groups (torch-free, used by the workflow) puts cells in one group only
-    when grokmap.toy would stack them, and splits them when a shared setting differs."""
+    """grokmap.jobs.planning.stack_groups (torch-free, used by the workflow) puts cells in one group
+    only when the loop would stack them, and splits them when a shared setting differs."""
     params = load_settings(ROOT / "studies" / "reduced" / "s3_toy_activations.yaml", ROOT / "config.yaml",
                            SCHEMAS).params
     settings = cell_settings(params)
-    groups = stack_groups(settings, cells(params["sweep"]))
+    groups = [[s.cell for s in g] for g in stack_groups([CellSpec.of(settings, c) for c in cells(params["sweep"])])]
     assert len(groups) == 3 and sum(map(len, groups)) == len(cells(params["sweep"]))  # one per activation
     for group in groups:
-        keys = {stack_key(config_from_settings(settings, c)) for c in group}
+        keys = {stack_key(CellSpec.of(settings, c)) for c in group}
         assert len(keys) == 1
 
 
@@ -265,7 +313,7 @@ def test_a_cells_numbers_do_not_depend_on_the_stack_it_trains_in():
 
 
 def test_a_stacks_cluster_time_limit_is_the_sum_of_its_cells():
-    from grokmap.cluster import cell_runtime_minutes, stack_runtime_minutes
+    from grokmap.jobs.cluster import cell_runtime_minutes, stack_runtime_minutes
 
     params = load_settings(ROOT / "studies" / "s3_digits.yaml", ROOT / "config.yaml", SCHEMAS).params
     grid = cells(params["sweep"])

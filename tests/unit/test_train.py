@@ -6,11 +6,13 @@ import copy
 import pytest
 import torch
 
-from grokmap.grid import Cell
-from grokmap.optim import AdamW
-from grokmap.train import eval_schedule, train_cell, train_reference
+from grokmap.training.grid import Cell
+from grokmap.training.loop import train_cell
+from grokmap.training.optimizers import FlatAdamW as AdamW
+from grokmap.training.schedule import eval_schedule
 
 from ..conftest import tiny_params
+from ..reference import train_reference
 
 
 def test_eval_schedule():
@@ -53,7 +55,7 @@ def test_fused_path_is_the_same_mathematics_as_the_reference_loop(default_params
 def test_every_task_trains_and_small_tiles_keep_the_mathematics(default_params, task, float64, monkeypatch):
     # 64-row tiles: the tiny data set spans several tiles, so the per-tile accumulation of
     # every gradient is checked against the reference loop too.
-    import grokmap.train as train_module
+    import grokmap.training.engines.fused as train_module
 
     monkeypatch.setattr(train_module, "chunk_rows", lambda p, width: 64)
     q = tiny_params(default_params, max_epochs=200, eval_every_epochs=20)

@@ -11,7 +11,7 @@ import sys
 import pytest
 import yaml
 
-from grokmap.grid import cells
+from grokmap.training.grid import cells
 from grokmap.settings import load_settings
 
 from .helpers import Project, kill_when

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from grokmap.cluster import cell_runtime_minutes
-from grokmap.grid import cells
+from grokmap.jobs.cluster import cell_runtime_minutes
+from grokmap.training.grid import cells
 
 from ..conftest import ROOT
 from .helpers import Project

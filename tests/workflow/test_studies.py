@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from grokmap.grid import axis_name, cells, extra_axes, spell
+from grokmap.training.grid import axis_name, cells, extra_axes, spell
 from grokmap.settings import load_settings
 
 from ..conftest import ROOT, SCHEMAS

@@ -10,12 +10,14 @@ if _SRC not in sys.path:  # works without `pip install -e .` too
 os.environ["PYTHONPATH"] = os.pathsep.join(
     [_SRC] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 
-from grokmap.cells import cell_settings
-from grokmap.cluster import CELL_MEM_MB, cell_runtime_minutes, stack_runtime_minutes
-from grokmap.fingerprint import cell_files_complete, fingerprint, fingerprint_filename, training_code_files
-from grokmap.grid import AXES, axis_name, cell_from_wildcards, extra_axes
-from grokmap.grid import cells as grid_cells
+from grokmap.jobs.cluster import CELL_MEM_MB, cell_runtime_minutes, stack_runtime_minutes
+from grokmap.jobs.fingerprint import cell_files_complete, fingerprint, fingerprint_filename, training_code_files
+from grokmap.jobs.planning import cells_to_train, plan_stacks, stackable
 from grokmap.settings import SettingsError, load_settings
+from grokmap.training.grid import AXES, axis_name, cell_from_wildcards, extra_axes
+from grokmap.training.grid import cells as grid_cells
+from grokmap.training.record import cell_settings
+from grokmap.training.spec import CellSpec
 
 try:
     SETTINGS = load_settings(None, "config.yaml",  # params: config.yaml's params_file
@@ -51,21 +53,20 @@ CELL_DIR = R + "/cells/" + CELL_KEY
 CELLS = [f"{R}/cells/{c.relpath}/metrics.json" for c in GRID]
 
 # What every cell reads (params.yaml task/model/training) and the training code, hashed:
-# each metrics.json starts with the fingerprint it was trained under (src/grokmap/fingerprint.py).
+# each metrics.json starts with the fingerprint it was trained under (src/grokmap/jobs/fingerprint.py).
 CELL_SETTINGS = cell_settings(P)
-CELL_SETTINGS_JSON = json.dumps(CELL_SETTINGS, sort_keys=True)
-TRAIN_FP, _ = fingerprint(CELL_SETTINGS, training_code_files(Path(_SRC) / "grokmap"))
+TRAIN_FP, TRAIN_FP_DOC = fingerprint(CELL_SETTINGS, training_code_files(Path(_SRC) / "grokmap" / "training"))
 FP_FILE = fingerprint_filename(TRAIN_FP)
 # Every rule that reads cells requests both files of each, so that a cell whose
 # fingerprint file is missing (or named for other settings) is retrained.
 CELL_OUTPUTS = CELLS + [f"{R}/cells/{c.relpath}/{FP_FILE}" for c in GRID]
-# S3's model (s3_mlp) trains stacked: the cells still to train are planned into jobs by
-# grokmap.cells.plan_stacks (config.yaml max_cells_per_job, at least one per core). A finished
-# cell is in no job, so growing the grid trains only the new cells.
-from grokmap.cells import cells_to_train, plan_stacks, stackable
-
-STACKED = stackable(P)
+# The cells still to train, each resolved once into the specification its job trains
+# (grokmap.training.spec). An engine that trains several cells at once (S3's model) gets them
+# planned into stacks by grokmap.jobs.planning.plan_stacks (config.yaml max_cells_per_job, at
+# least one job per core). A finished cell is in no job, so growing the grid trains only the new cells.
 TODO = cells_to_train(R, GRID, FP_FILE)
+SPECS = {c.relpath: CellSpec.of(CELL_SETTINGS, c) for c in TODO}
+STACKED = stackable(CellSpec.of(CELL_SETTINGS, GRID[0]))
 STACKS = []
 if STACKED:
     from snakemake.exceptions import WorkflowError
@@ -74,7 +75,7 @@ if STACKED:
         _CORES = workflow.cores if isinstance(workflow.cores, int) and workflow.cores > 0 else 1
     except WorkflowError:
         _CORES = 1
-    STACKS = plan_stacks(CELL_SETTINGS, TODO, RUN["max_cells_per_job"], _CORES)
+    STACKS = plan_stacks(list(SPECS.values()), RUN["max_cells_per_job"], _CORES)
 
 # All of params.yaml, as JSON, for the aggregation rules (tracked by their `params:`).
 PARAMS_JSON = json.dumps(P, sort_keys=True)
@@ -95,8 +96,8 @@ wildcard_constraints:
     **{axis_name(k): "[^/]+" for k in extra_axes(P["sweep"])},
 
 
-# Resume with the same command after a crash (grokmap.resume.prepare_run; a dry run deletes nothing).
-from grokmap.resume import RunRefused, forget_scheduler, is_dry_run, prepare_run, record_scheduler
+# Resume with the same command after a crash (grokmap.jobs.resume.prepare_run; a dry run deletes nothing).
+from grokmap.jobs.resume import RunRefused, forget_scheduler, is_dry_run, prepare_run, record_scheduler
 
 _STATE = Path(".snakemake")
 try:
@@ -111,7 +112,7 @@ _MONITOR = []
 
 
 onstart:
-    from grokmap.progress import ProgressMonitor
+    from grokmap.jobs.progress import ProgressMonitor
     from grokmap.settings import mark_results_dir
 
     mark_results_dir(R)  # this directory is the workflow's from now on (settings.check_results_dir)

@@ -1,5 +1,5 @@
-# One job per sweep cell. Per-cell values reach the job through the wildcards of its
-# output path; settings shared by all cells through the fingerprint (common.smk).
+# One job per sweep cell: its specification, resolved once at parse time (common.smk SPECS),
+# is passed to the job as an object; the cell's own values are those of its output path.
 #
 # Each cell writes two files: metrics.json and fingerprint-<fp>.json, where <fp> hashes
 # the params.yaml sections every cell reads (task, model, training) and the training code.
@@ -26,10 +26,14 @@ if not STACKED:
             # In the scheduler's process (the profile sets force-use-threads), so torch is
             # imported once per run rather than once per cell; scripts/train_cell.py is the
             # same job as a command.
-            from grokmap.cell_cli import train_cell_job
+            from grokmap.jobs.cell import train_job
+            from grokmap.training.grid import cell_from_wildcards
 
-            train_cell_job(wildcards, CELL_SETTINGS_JSON, threads, output.metrics, output.fingerprint,
-                           log[0], LOG_LEVEL)
+            spec = SPECS.get(cell_from_wildcards(wildcards, P["sweep"]).relpath)
+            if spec is None:  # not planned at parse time (its files were complete then)
+                spec = CellSpec.of(CELL_SETTINGS, cell_from_wildcards(wildcards, P["sweep"]))
+            train_job([spec], TRAIN_FP, TRAIN_FP_DOC, [output.metrics], [output.fingerprint], threads,
+                      log[0], LOG_LEVEL)
 
 
 # S3's model: one job per stack of cells (common.smk STACKS), each writing every cell's two files.
@@ -45,10 +49,10 @@ for _k, _stack in enumerate(STACKS):
             mem_mb=CELL_MEM_MB,
             runtime=stack_runtime_minutes(P, _stack),
         params:
-            # the cells of this job, by their path spellings (a loop variable would be read late)
-            cells=[c.wildcards for c in _stack],
+            # the cells of this job, by their paths (a loop variable would be read late)
+            cells=[s.cell.relpath for s in _stack],
         run:
-            from grokmap.cell_cli import train_stack_job
+            from grokmap.jobs.cell import train_job
 
-            train_stack_job(params.cells, CELL_SETTINGS_JSON, threads, list(output)[0::2],
-                            list(output)[1::2], log[0], LOG_LEVEL)
+            train_job([SPECS[relpath] for relpath in params.cells], TRAIN_FP, TRAIN_FP_DOC, list(output)[0::2],
+                      list(output)[1::2], threads, log[0], LOG_LEVEL)

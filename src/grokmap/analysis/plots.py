@@ -16,7 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import BoundaryNorm, ListedColormap, Normalize  # noqa: E402
 
-from .grid import group_axes, short_label, spell, voters  # noqa: E402
+from ..training.grid import spell  # noqa: E402
+from .axes import group_axes, short_label, voters  # noqa: E402
 from .aggregate import TIE  # noqa: E402
 from .phases import PHASES  # noqa: E402
 

@@ -12,6 +12,7 @@ value, a (p, m) matrix whose columns' Fourier spectra give S4's inverse particip
 """
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 from typing import Optional
@@ -20,11 +21,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["EmbedConcatMLP", "Transformer", "LSTMNet", "QuadraticMLP", "Perturb", "build_model",
+__all__ = ["EmbedConcatMLP", "Transformer", "LSTMNet", "QuadraticMLP", "S3MLP", "Perturb", "build_model",
            "first_layer_maps", "seeded", "ipr", "subnetwork_fraction"]
 
 _SEEDED_INIT = threading.Lock()
-_ACTIVATIONS = {"relu": torch.relu, "gelu": F.gelu}
+# Every model's activations (the settings check allows tanh and leaky_relu for s3_mlp only).
+_ACTIVATIONS = {"relu": torch.relu, "gelu": F.gelu, "tanh": torch.tanh,
+                "leaky_relu": functools.partial(F.leaky_relu, negative_slope=0.1)}  # S3's slope
 
 
 @dataclass
@@ -215,19 +218,46 @@ class QuadraticMLP(_Net):
         return self.w2, None, 1.0 / self.w1.shape[0]
 
 
-def build_model(model_params: dict, p: int, width: int, seed: int, operands: int = 2) -> nn.Module:
-    """Build the model named in params.yaml ``model.name`` from ``seed`` (:func:`seeded`)."""
-    m = model_params
+class S3MLP(nn.Module):
+    """S3's network, built right after ``torch.manual_seed(model seed)`` in S3's order.
+    toy_addition: an ``nn.Embedding(p, 1)`` (its N(0, 1) init drawn, then overwritten by
+    U(-0.5, 0.5), as S3's code does, so the draws that follow match), E_a + E_b -> 1 -> w -> w -> out;
+    digits: 64 pixels -> w -> w -> out. PyTorch's default init, every parameter multiplied by
+    ``init_scale`` (S3's MNIST: 9). The encoder (:meth:`encoder_names`; toy: the embeddings,
+    digits: the first two layers) trains at its own learning rate and weight decay."""
+
+    def __init__(self, toy: bool, width: int, out: int, activation: str, init_scale: float, p: int):
+        super().__init__()
+        if toy:
+            self.embed = nn.Embedding(p, 1).weight
+            nn.init.uniform_(self.embed, -0.5, 0.5)
+        self.l1, self.l2, self.l3 = nn.Linear(1 if toy else 64, width), nn.Linear(width, width), nn.Linear(width, out)
+        self.act = _ACTIVATIONS[activation]
+        with torch.no_grad():
+            for q in self.parameters():
+                q.mul_(init_scale)
+
+    def encoder_names(self) -> list[str]:
+        return ["embed"] if hasattr(self, "embed") else ["l1.weight", "l1.bias", "l2.weight", "l2.bias"]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.embed[x[:, 0]] + self.embed[x[:, 1]] if hasattr(self, "embed") else x
+        return self.l3(self.act(self.l2(self.act(self.l1(h)))))
+
+
+def build_model(spec) -> nn.Module:
+    """The model of a :class:`grokmap.training.spec.CellSpec`, built from its seed (:func:`seeded`)."""
+    m, tk, p, width = spec.model, spec.task, spec.task.modulus, spec.cell.width
     builders = {
-        "embed_concat_mlp": lambda: EmbedConcatMLP(p, m["embedding_dim"], width, m["depth"],
-                                                   m["activation"], operands),
-        "transformer": lambda: Transformer(p, width, m["depth"], m["heads"], m["activation"], operands),
-        "lstm": lambda: LSTMNet(p, m["embedding_dim"], width, m["depth"]),
-        "quadratic_mlp": lambda: QuadraticMLP(p, width, operands),
+        "embed_concat_mlp": lambda: EmbedConcatMLP(p, m.embedding_dim, width, m.depth, m.activation, tk.operands),
+        "transformer": lambda: Transformer(p, width, m.depth, m.heads, m.activation, tk.operands),
+        "lstm": lambda: LSTMNet(p, m.embedding_dim, width, m.depth),
+        "quadratic_mlp": lambda: QuadraticMLP(p, width, tk.operands),
+        "s3_mlp": lambda: S3MLP(tk.name == "toy_addition", width, spec.out_dim, m.activation, m.init_scale, p),
     }
-    if m["name"] not in builders:
-        raise ValueError(f"unknown model {m['name']!r}; allowed: {', '.join(map(repr, builders))}")
-    return seeded(seed, builders[m["name"]])
+    if m.name not in builders:
+        raise ValueError(f"unknown model {m.name!r}; allowed: {', '.join(map(repr, builders))}")
+    return seeded(spec.cell.seed, builders[m.name])
 
 
 def ipr(maps: list[torch.Tensor], r: int = 2) -> float:

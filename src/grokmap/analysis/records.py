@@ -4,8 +4,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .cells import CELL_SETTINGS_KEYS, FORMAT
-from .grid import Cell
+from ..training.record import CELL_SETTINGS_KEYS, FORMAT
+from ..training.grid import Cell
 
 __all__ = ["CellRecordError", "check_record"]
 

@@ -8,8 +8,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .aggregate import TIE, axis_effects
-from .grid import Cell, cell_from_row, extra_axes, group_axes, short_label, spell, voters
-from .io import package_versions
+from ..training.grid import Cell, extra_axes, spell
+from .axes import cell_from_row, group_axes, short_label, voters
+from ..io import package_versions
 from .phases import PHASES
 
 __all__ = ["representatives", "build_metadata", "render_report"]

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 __all__ = ["AXES", "Cell", "spell", "cells", "cell_from_wildcards", "extra_axes", "axis_name",
-           "resolve_settings", "with_values", "short_label", "cell_from_row", "group_axes", "voters", "SWEPT",
-           "WORD"]
+           "resolve_settings", "with_values", "SWEPT", "WORD"]
 
 # (name in params.yaml `sweep:`, short name in paths, type)
 AXES: tuple[tuple[str, str, type], ...] = (
@@ -50,13 +49,6 @@ def spell(value) -> str:
 def axis_name(key: str) -> str:
     """Path and wildcard name of an extra axis: ``training.optimizer`` -> ``training_optimizer``."""
     return key.replace(".", "_")
-
-
-def short_label(key: str) -> str:
-    """How figures and tables name an extra axis: ``training.optimizer`` -> ``optimizer``,
-    ``model.name`` -> ``model``."""
-    section, name = key.split(".", 1)
-    return section if name == "name" else name
 
 
 def extra_axes(sweep: Mapping) -> list[str]:
@@ -130,23 +122,6 @@ def cell_from_wildcards(wildcards: Mapping[str, str], sweep: Mapping | None = No
         text = wildcards[axis_name(key)]
         extra.append((key, _parse(str(text), sweep[key] if sweep is not None else None)))
     return Cell(*core, extra=tuple(extra))
-
-
-def cell_from_row(row: Mapping, sweep: Mapping) -> Cell:
-    """The cell of a table row that holds every axis by name (phases.json ``cells``)."""
-    return Cell(*(typ(row[name]) for name, _, typ in AXES),
-                extra=tuple((k, row[k]) for k in extra_axes(sweep)))
-
-
-def group_axes(sweep: Mapping, majority_over: Sequence[str] = ("seed",)) -> list[str]:
-    """The axes a voting group shares: every axis (extra axes first) except those whose cells
-    vote for the group's majority phase (params.yaml ``phases.majority_over``; S0: the seed)."""
-    return [a for a in extra_axes(sweep) + [name for name, _, _ in AXES] if a not in majority_over]
-
-
-def voters(phases_settings: Mapping) -> list[str]:
-    """``phases.majority_over`` of a phases.json's settings."""
-    return list(phases_settings["majority_over"])
 
 
 def with_values(settings: dict, values) -> dict:

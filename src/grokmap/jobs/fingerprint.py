@@ -1,7 +1,8 @@
 """Training fingerprints: which settings and which code produced a cell.
 
 A cell's fingerprint is the SHA-256 of the params.yaml sections every cell reads
-(task, model, training) and of the source of every module on the training path. It is
+(task, model, training) and of the source of every module of the ``training/`` folder
+(everything that decides a cell's numbers lives there). It is
 the first key of each ``metrics.json``, so the workflow can tell a current cell from a
 stale one by reading a few bytes, and decide per cell what to retrain from the files
 themselves: after ``git checkout`` + ``dvc checkout`` of an earlier sweep the restored
@@ -12,28 +13,30 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 from typing import Iterable, Optional
 
-__all__ = ["TRAINING_MODULES", "training_code_files", "fingerprint", "read_fingerprint",
+__all__ = ["TRAINING_DIR", "training_code_files", "fingerprint", "read_fingerprint",
            "dumps_with_fingerprint", "fingerprint_filename", "cell_files_complete"]
 
-# Modules whose code decides a cell's numbers (the training path, not aggregation).
-TRAINING_MODULES = ("cell_cli", "cells", "curves", "data", "grid", "io", "models", "optim", "schedule",
-                    "tasks", "toy", "train")
+# The folder whose code decides a cell's numbers.
+TRAINING_DIR = Path(__file__).resolve().parent.parent / "training"
 
 _HEAD = re.compile(rb'^\{"fingerprint": "([0-9a-f]{64})"')
 
 
-def training_code_files(package_dir: Path | str | None = None) -> list[Path]:
-    package_dir = Path(package_dir) if package_dir else Path(__file__).parent
-    return [package_dir / f"{m}.py" for m in TRAINING_MODULES]
+def training_code_files(training_dir: Path | str | None = None) -> list[Path]:
+    """Every module of the training folder, sorted."""
+    return sorted(Path(training_dir or TRAINING_DIR).rglob("*.py"))
 
 
 def fingerprint(settings: dict, code_files: Iterable[Path]) -> tuple[str, dict]:
     """(hex digest, the document it is the digest of)."""
-    code = {Path(f).name: hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in code_files}
+    files = [Path(f) for f in code_files]
+    root = Path(os.path.commonpath([f.parent for f in files])) if files else Path(".")  # named from there
+    code = {Path(f).relative_to(root).as_posix(): hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in files}
     doc = {"settings": settings, "code_sha256": dict(sorted(code.items()))}
     digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
     return digest, doc

@@ -7,10 +7,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .curves import first_epoch_at, first_logged_step
-from .record import CellRecordError, check_record
-from .grid import AXES, Cell, extra_axes, group_axes, short_label, spell, voters
-from .io import read_json
+from ..training.curves import first_epoch_at, first_logged_step
+from .records import CellRecordError, check_record
+from ..training.grid import AXES, Cell, extra_axes, spell
+from .axes import group_axes, short_label, voters
+from ..io import read_json
 from .phases import PHASES, classify_record
 
 __all__ = ["TIE", "cell_path", "load_records", "classify_sweep", "summary_metrics", "phases_csv",

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .curves import first_epoch_at, first_logged_step
-from .schedule import epoch_of
+from ..training.curves import first_epoch_at, first_logged_step
+from ..training.schedule import epoch_of
 
 __all__ = ["PHASES", "first_epoch_at", "classify", "classify_curves", "classify_record", "first_epochs",
            "first_steps"]

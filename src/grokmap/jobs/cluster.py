@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import math
 
-from .grid import Cell, resolve_settings
-from .schedule import step_schedule
-from .tasks import task_size
+from ..training.grid import Cell, resolve_settings
+from ..training.schedule import step_schedule
+from ..training.tasks import task_size
 
 __all__ = ["CELL_MEM_MB", "cell_runtime_minutes", "stack_runtime_minutes", "multiply_adds_per_example"]
 

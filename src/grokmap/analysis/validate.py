@@ -15,7 +15,8 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from .grid import Cell, cell_from_row, group_axes, resolve_settings, voters
+from ..training.grid import Cell, resolve_settings
+from .axes import cell_from_row, group_axes, voters
 
 __all__ = ["validate_outputs"]
 

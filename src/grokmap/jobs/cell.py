@@ -1,0 +1,193 @@
+"""Training cells as a workflow job: :func:`train_job` (called in-process by the ``train_cell``
+and ``train_stack_*`` rules, with the cells' specifications resolved once by the workflow) and
+:func:`train_cell_main` (one cell from a command line: ``scripts/train_cell.py``).
+
+Several jobs may train at once in threads of one process (the workflow runs its cell jobs that
+way so ``import torch`` is paid once per sweep, not once per cell): each job logs to its own
+file through its own logger and touches no process-wide state except torch's thread count,
+which every cell job of a run sets to the same value.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from ..training.spec import CellSpec
+
+__all__ = ["CellJobError", "train_job", "train_cell_job", "spec_from_wildcards", "train_cell_main", "PROGRESS_SECONDS"]
+
+_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+PROGRESS_SECONDS = 60.0  # a job logs its progress at most this often
+
+
+class CellJobError(RuntimeError):
+    """A cell job failed; the message names the cell(s) and the log file."""
+
+
+def _run_logged(label: str, log_path: str | None, log_level: str, work) -> None:
+    """``work(log)`` with its own logger to ``log_path`` (stderr if None); a failure becomes
+    a CellJobError naming ``label`` and the log."""
+    # Its own logger, outside logging's registry: nothing shared with other cells' threads,
+    # and nothing left behind per cell in a long in-process sweep.
+    log = logging.Logger(f"grokmap.cell.{label}", getattr(logging, log_level.upper(), logging.INFO))
+    handler = logging.FileHandler(log_path, mode="w") if log_path else logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(_FORMAT))
+    log.addHandler(handler)
+    try:
+        work(log)
+    except Exception as exc:
+        log.error("%s: %s", type(exc).__name__, exc)
+        where = f"; log: {log_path}" if log_path else ""
+        raise CellJobError(f"{label} failed: {type(exc).__name__}: {exc}{where}") from exc
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _write(record: dict, fp: str, fp_doc: dict, out: Path, fp_path: Path) -> None:
+    from .fingerprint import dumps_with_fingerprint
+    from ..io import atomic_write_json, atomic_write_text
+
+    atomic_write_text(out, dumps_with_fingerprint(fp, record))
+    # Written last: a cell counts as done under this fingerprint only once both exist.
+    atomic_write_json(fp_path, {"fingerprint": fp, **fp_doc})
+    for old in fp_path.parent.glob("fingerprint-*.json"):
+        if old != fp_path:
+            old.unlink(missing_ok=True)
+
+
+def _check_written(files: list) -> None:
+    """Every output of the job is on disk at its end: a cell directory deleted while the job ran
+    (after its files were written) is named here instead of surfacing as Snakemake's
+    'filesystem latency' guess."""
+    gone = [str(f) for f in files if not Path(f).exists()]
+    if gone:
+        raise FileNotFoundError(f"{len(gone)} output file(s) were deleted while this job ran, e.g. {gone[0]} "
+                                f"(was its cell directory removed?); run the same command again to retrain "
+                                f"the cell(s)")
+
+
+def _progress(log: logging.Logger, n_cells: int):
+    """A line per minute of training: long cells (S2's run for hours) show they advance."""
+    last = [time.monotonic()]
+
+    def report(step: int, total: int, live: list) -> None:
+        now = time.monotonic()
+        if now - last[0] < PROGRESS_SECONDS:
+            return
+        last[0] = now
+        if n_cells == 1:
+            c = live[0].curves
+            log.info("epoch %s (step %d of %d) train_acc %.3f test_acc %.3f", c["epoch"][-1], step, total,
+                     c["train_acc"][-1], c["test_acc"][-1])
+        else:
+            log.info("step %d of %d: %d of %d cells still training", step, total, len(live), n_cells)
+
+    return report
+
+
+def _train(specs: list, fp: str, fp_doc: dict, outs: Sequence, fp_outs: Sequence, threads: int,
+           log: logging.Logger) -> None:
+    import torch
+
+    from ..training.record import train_records
+    from .fingerprint import fingerprint_filename
+
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    files = {s.cell: (Path(o), Path(f)) for s, o, f in zip(specs, outs, fp_outs)}
+    for _, fp_path in files.values():
+        if fp_path.name != fingerprint_filename(fp):
+            raise ValueError(f"{fp_path.name} does not match this job's fingerprint {fp[:16]}: the "
+                             f"workflow and this job see different settings or code")
+    if len(specs) == 1:
+        log.info("training %s (fingerprint %s, process %d)", specs[0].cell.relpath, fp[:12], os.getpid())
+    else:
+        log.info("training %d cells as one stack (fingerprint %s, process %d), from %s to %s", len(specs),
+                 fp[:12], os.getpid(), specs[0].cell.relpath, specs[-1].cell.relpath)
+        for s in specs:
+            log.debug("in this stack: %s", s.cell.relpath)
+    started = time.perf_counter()
+    # each cell's files are written as soon as it finishes: a killed stack keeps those cells
+    records = train_records(specs, fp, _progress(log, len(specs)),
+                            lambda spec, record: _write(record, fp, fp_doc, *files[spec.cell]))
+    _check_written([f for pair in files.values() for f in pair])
+    seconds = time.perf_counter() - started
+    if len(specs) == 1:
+        log.info("done in %.1f s (%d epochs)", records[0]["wall_seconds"], records[0]["epochs_run"])
+    else:
+        log.info("done in %.1f s (%.3f s per cell)", seconds, seconds / len(specs))
+
+
+def train_job(specs: Sequence[CellSpec], fp: str, fp_doc: dict, outs: Sequence, fp_outs: Sequence, threads: int,
+              log_path: str | None = None, log_level: str = "INFO") -> None:
+    """Train ``specs`` together (one cell, or a stack of cells one engine trains at once) and write
+    each cell's ``metrics.json`` (``outs``) then its fingerprint file (``fp_outs``) atomically, as
+    soon as the cell finishes. Logs to ``log_path`` (stderr if None). The workflow calls this in
+    its own process with the specifications and fingerprint it resolved once."""
+    specs = list(specs)
+    label = f"cell {specs[0].cell.relpath}" if len(specs) == 1 else f"stack of {len(specs)} cells"
+    _run_logged(label, log_path, log_level, lambda log: _train(specs, fp, fp_doc, outs, fp_outs, threads, log))
+
+
+def spec_from_wildcards(wildcards: dict, settings: dict) -> CellSpec:
+    """The cell named by path spellings (extra axes such as ``training_optimizer``, then
+    wd/frac/width/seed) under the shared settings, after checking the spellings are canonical."""
+    from ..training.grid import cell_from_wildcards
+
+    given = {k: str(v) for k, v in dict(wildcards).items()}
+    cell = cell_from_wildcards(given)
+    for short, text in cell.wildcards.items():
+        if given.get(short) != text:
+            raise ValueError(f"{short}={given[short]} is not the canonical spelling {text!r}")
+    return CellSpec.of(settings, cell)
+
+
+def train_cell_job(wildcards: dict, settings_json: str, threads: int, out: str, fingerprint_out: str,
+                   log_path: str | None = None, log_level: str = "INFO") -> None:
+    """One cell from its path spellings and the shared settings as JSON (the command line's job,
+    e.g. on a cluster node): the cell's specification and the fingerprint are resolved here."""
+    from .fingerprint import fingerprint, training_code_files
+
+    given = {k: str(v) for k, v in dict(wildcards).items()}
+    label = "cell " + "/".join(f"{k}={v}" for k, v in given.items())
+
+    def work(log: logging.Logger) -> None:
+        settings = json.loads(settings_json)
+        spec = spec_from_wildcards(given, settings)
+        fp, fp_doc = fingerprint(settings, training_code_files())
+        _train([spec], fp, fp_doc, [out], [fingerprint_out], threads, log)
+
+    _run_logged(label, log_path, log_level, work)
+
+
+def train_cell_main(argv=None) -> int:
+    p = argparse.ArgumentParser(description="Train one sweep cell and write its metrics.json atomically.")
+    for short in ("wd", "frac", "width", "seed"):
+        p.add_argument(f"--{short}", required=True, help="value as spelled in the cell path")
+    p.add_argument("--axis", action="append", default=[], metavar="NAME=VALUE",
+                   help="an extra sweep axis as spelled in the cell path, e.g. training_optimizer=sgd")
+    p.add_argument("--settings", required=True, help="JSON of params.yaml task/model/training")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True)
+    p.add_argument("--fingerprint-out", required=True,
+                   help="fingerprint-<first 16 hex>.json beside --out; written last")
+    p.add_argument("--log", default=None, help="log file (default: stderr)")
+    p.add_argument("--log-level", default="INFO")
+    args = p.parse_args(argv)
+    try:
+        extra = dict(a.split("=", 1) for a in args.axis)
+        train_cell_job({**extra, **{k: getattr(args, k) for k in ("wd", "frac", "width", "seed")}},
+                       args.settings, args.threads, args.out, args.fingerprint_out, args.log, args.log_level)
+    except CellJobError as exc:
+        if args.log_level.upper() == "DEBUG":
+            raise
+        print(exc, file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,61 @@
+"""The engines: how a cell's step and evaluation are computed (no torch here).
+
+The loop (:mod:`grokmap.training.loop`) owns everything else. Each engine declares which
+settings may differ between the cells it trains together; the workflow plans its jobs with
+the same declaration (:func:`grokmap.jobs.planning.stack_groups`).
+
+* ``fused`` (:mod:`.fused`): S0's embed-concat MLP, forward and backward written out by hand
+  on one flat buffer. Used whenever a cell is S0's kind (:func:`engine_for`).
+* ``generic`` (:mod:`.generic`): any model, optimizer, loss and batching; nn.Module + autograd
+  + torch.optim.
+* ``stacked`` (:mod:`.stacked`): S3's model, many cells as one batched computation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["EngineInfo", "ENGINES", "engine_for", "load_engine"]
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    name: str
+    per_cell: tuple[str, ...]  # settings that may differ between cells trained together
+    min_rows: int  # a stack never has fewer rows (finished cells stay as padding)
+
+    @property
+    def stacks(self) -> bool:
+        return bool(self.per_cell)
+
+
+ENGINES = {
+    "fused": EngineInfo("fused", (), 1),
+    "generic": EngineInfo("generic", (), 1),
+    # Batched kernels round a single matrix differently from a stack of them, and a cell's numbers
+    # must not depend on the stack it trains in: a stack always has at least two rows.
+    "stacked": EngineInfo("stacked", ("cell.weight_decay", "cell.seed", "training.learning_rate",
+                                      "training.encoder_learning_rate", "training.encoder_weight_decay",
+                                      "task.data_seed"), 2),
+}
+
+
+def engine_for(spec) -> EngineInfo:
+    """The engine that trains a :class:`grokmap.training.spec.CellSpec`."""
+    md, tr = spec.model, spec.training
+    if md.name == "s3_mlp":
+        return ENGINES["stacked"]
+    fused = (md.name == "embed_concat_mlp" and md.depth == 1 and md.activation == "relu" and md.dropout == 0
+             and spec.task.operands == 2 and tr.optimizer == "adamw" and tr.loss == "cross_entropy"
+             and tr.full_batch and tr.embedding_noise == 0)
+    return ENGINES["fused" if fused else "generic"]
+
+
+def load_engine(info: EngineInfo):
+    """The engine class (imports torch)."""
+    if info.name == "fused":
+        from .fused import FusedEngine as engine
+    elif info.name == "generic":
+        from .generic import GenericEngine as engine
+    else:
+        from .stacked import StackedEngine as engine
+    return engine

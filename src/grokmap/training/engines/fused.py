@@ -1,0 +1,171 @@
+"""The fused engine: S0's embed-concat MLP (one ReLU layer, full batch, AdamW, cross-entropy).
+
+:class:`FusedEmbedConcatMLP` writes the forward and backward out by hand. The first layer is a
+sum of two gathered (p, width) tables (``embed_a @ W1[:, :d].T`` and ``embed_b @ W1[:, d:].T``)
+instead of a per-example matmul; forward and backward run tile by tile over the training rows
+so each tile stays in cache; every parameter lives in one flat buffer so one AdamW call
+(:class:`grokmap.training.optimizers.FlatAdamW`) updates them all. The gradient pass at step t
+doubles as the train-set evaluation of step t: :meth:`FusedEngine.evaluate` computes it, and
+the next :meth:`FusedEngine.step` uses it instead of computing it again.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ..data import split
+from ..models import EmbedConcatMLP, build_model, first_layer_maps, ipr, subnetwork_fraction
+from ..optimizers import FlatAdamW
+
+__all__ = ["FusedEmbedConcatMLP", "FusedEngine", "chunk_rows"]
+
+
+def chunk_rows(p: int, width: int) -> int:
+    """Rows per tile of the fused step: one tile's logits and hidden activations
+    ((p + width) floats per row) fit in about 640 KB, i.e. stay in a core's L2 cache
+    between the forward and backward passes. A multiple of 64, at least 256."""
+    return max(256, (160_000 // (p + width)) // 64 * 64)
+
+
+class FusedEmbedConcatMLP:
+    """Hand-written forward/backward for :class:`EmbedConcatMLP` on one flat buffer.
+
+    The training step runs over row tiles (:func:`chunk_rows`): for each tile the hidden
+    layer, logits, softmax and the tile's share of every gradient are computed while the
+    tile is still in cache; only the (p, width) tables and the gradients live across tiles.
+    """
+
+    def __init__(self, model: EmbedConcatMLP):
+        tensors = [model.embed_a.weight, model.embed_b.weight, model.hidden.weight,
+                   model.hidden.bias, model.output.weight, model.output.bias]
+        self.flat = torch.cat([t.detach().reshape(-1) for t in tensors])
+        self.grad = torch.zeros_like(self.flat)
+        self.p_views = self._views(self.flat, tensors)
+        self.g_views = self._views(self.grad, tensors)
+        self.d = model.embed_a.weight.shape[1]
+        self.p, self.width = model.output.weight.shape
+        self.rows = chunk_rows(self.p, self.width)
+        self._scratch: dict = {}
+
+    @staticmethod
+    def _views(buf: torch.Tensor, like: list) -> list[torch.Tensor]:
+        out, at = [], 0
+        for t in like:
+            out.append(buf[at:at + t.numel()].view(t.shape))
+            at += t.numel()
+        return out
+
+    def _buf(self, name: str, *shape: int) -> torch.Tensor:
+        """A reused scratch tensor: fresh multi-MB allocations cost page faults every step."""
+        key = (name, shape)
+        if key not in self._scratch:
+            self._scratch[key] = torch.empty(shape, dtype=self.flat.dtype)
+        return self._scratch[key]
+
+    def _tables(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every value of a (with the hidden bias) and of b through the hidden layer: (p, width) each."""
+        ea, eb, w1, b1, _, _ = self.p_views
+        d = self.d
+        ta = torch.addmm(b1, ea, w1[:, :d].t(), out=self._buf("ta", self.p, self.width))
+        tb = torch.mm(eb, w1[:, d:].t(), out=self._buf("tb", self.p, self.width))
+        return ta, tb
+
+    def _hidden_logits(self, ta, tb, a, b) -> tuple[torch.Tensor, torch.Tensor]:
+        _, _, _, _, w2, b2 = self.p_views
+        m = a.numel()
+        h = torch.index_select(ta, 0, a, out=self._buf("h", m, self.width))
+        h += torch.index_select(tb, 0, b, out=self._buf("hb", m, self.width))
+        torch.relu_(h)
+        return torch.addmm(b2, h, w2.t(), out=self._buf("logits", m, self.p)), h
+
+    def logits(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (n, p) and hidden activations of the current parameters, in scratch buffers
+        (for evaluation)."""
+        ta, tb = self._tables()
+        return self._hidden_logits(ta, tb, a, b)
+
+    def measures(self, a: torch.Tensor, b: torch.Tensor) -> dict:
+        """Parameter norm, S1's sparsity on the training inputs (a, b), S4's IPR."""
+        ea, eb, w1, _, w2, b2 = self.p_views
+        _, h = self.logits(a, b)
+        return {"param_norm": float(self.flat.norm()),
+                "subnetwork_fraction": subnetwork_fraction(h, w2, b2),
+                "ipr": ipr(first_layer_maps([ea, eb], w1))}
+
+    def gradient(self, a, b, y, neg_onehot_over_n,
+                 metrics: bool = False) -> Optional[tuple[float, int]]:
+        """Gradient of the mean cross-entropy over (a, b, y) into ``self.grad``; with
+        ``metrics``, also the loss and the correct count of the same forward pass."""
+        ea, eb, w1, _, w2, _ = self.p_views
+        g_ea, g_eb, g_w1, g_b1, g_w2, g_b2 = self.g_views
+        d, n, p, width = self.d, a.numel(), self.p, self.width
+        ta, tb = self._tables()
+        dta = self._buf("dta", p, width).zero_()
+        dtb = self._buf("dtb", p, width).zero_()
+        g_w2.zero_()
+        g_b2.zero_()
+        loss_sum, correct = 0.0, 0
+        for r0 in range(0, n, self.rows):
+            a_t, b_t = a[r0:r0 + self.rows], b[r0:r0 + self.rows]
+            logits, h = self._hidden_logits(ta, tb, a_t, b_t)
+            if metrics:
+                y_t = y[r0:r0 + self.rows]
+                loss_sum += F.cross_entropy(logits, y_t, reduction="sum").item()
+                correct += (logits.argmax(dim=1) == y_t).sum().item()
+            # softmax over the logits buffer, then (softmax - onehot) / n in one pass
+            g = torch.ops.aten._softmax.out(logits, 1, False, out=logits)
+            g = torch.add(neg_onehot_over_n[r0:r0 + self.rows], g, alpha=1.0 / n, out=g)
+            torch.addmm(g_w2, g.t(), h, out=g_w2)
+            g_b2 += g.sum(0)
+            dh = torch.mm(g, w2, out=self._buf("dh", g.shape[0], width))
+            dh = torch.ops.aten.threshold_backward.grad_input(dh, h, 0.0, grad_input=dh)  # ReLU'
+            dta.index_add_(0, a_t, dh)
+            dtb.index_add_(0, b_t, dh)
+        torch.sum(dta, 0, out=g_b1)  # each row reaches exactly one row of dta
+        g_w1[:, :d] = torch.mm(dta.t(), ea)
+        g_w1[:, d:] = torch.mm(dtb.t(), eb)
+        torch.mm(dta, w1[:, :d], out=g_ea)
+        torch.mm(dtb, w1[:, d:], out=g_eb)
+        return (loss_sum / n, correct) if metrics else None
+
+
+class FusedEngine:
+    """One cell of S0's kind (:func:`grokmap.training.engines.engine_for`)."""
+
+    def __init__(self, specs: Sequence):
+        (spec,) = specs
+        tk, tr = spec.task, spec.training
+        (x, self.y), (tx, self.ty) = split(tk.name, tk.modulus, spec.cell.train_fraction, spec.data_seed, tk.operands)
+        self.a, self.b, self.ta, self.tb = x[:, 0], x[:, 1], tx[:, 0], tx[:, 1]
+        self.n_train, self.n_test = int(self.y.numel()), int(self.ty.numel())
+        self.net = FusedEmbedConcatMLP(build_model(spec))
+        self.n_parameters = int(self.net.flat.numel())
+        self.lr, self.decay = tr.learning_rate, tr.lr_decay
+        self.opt = FlatAdamW(self.net.flat, self.net.grad, tr.learning_rate, tr.betas, tr.eps, spec.weight_decay)
+        self.neg_onehot = -F.one_hot(self.y, tk.modulus).to(self.net.flat.dtype) / self.y.numel()  # (n, p)
+        self.fresh = False  # self.net.grad already holds the gradient at the current parameters
+
+    @torch.no_grad()
+    def step(self, step: int, lr_factor: float, pre_accuracy: bool) -> None:
+        if not self.fresh:
+            self.net.gradient(self.a, self.b, self.y, self.neg_onehot)
+        if self.decay is not None:
+            self.opt.lr = self.lr * lr_factor
+        self.opt.step()
+        self.fresh = False
+
+    @torch.no_grad()
+    def evaluate(self, rows: list[int]) -> list[tuple]:
+        train = self.net.gradient(self.a, self.b, self.y, self.neg_onehot, metrics=True)
+        self.fresh = True
+        logits = self.net.logits(self.ta, self.tb)[0]
+        test = (F.cross_entropy(logits, self.ty).item(), int((logits.argmax(dim=1) == self.ty).sum().item()))
+        return [(train, test, self.net.measures(self.a, self.b))]
+
+    def accuracy(self):
+        raise NotImplementedError("the fused engine keeps no accuracy log (settings allow it for s3_mlp only)")
+
+    def keep(self, rows: list[int]) -> None:
+        raise NotImplementedError("the fused engine trains one cell")

@@ -1,0 +1,84 @@
+"""The generic engine: any model, optimizer, loss and batching, as nn.Module + autograd +
+torch.optim. Minibatches (``training.batch_size``), dropout and embedding noise draw from the
+cell's own generator, seeded with the cell's seed (never torch's process-wide one: cells train
+in parallel threads of one process). Evaluations run the whole train and test sets in row
+chunks and measure the parameter norm, S1's sparsity (:func:`grokmap.training.models.subnetwork_fraction`)
+and S4's IPR (:func:`grokmap.training.models.ipr`).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from ..data import batch_sampler, split
+from ..losses import loss
+from ..models import Perturb, build_model, ipr, subnetwork_fraction
+from ..optimizers import scale_lr, torch_optimizer
+
+__all__ = ["GenericEngine"]
+
+_EVAL_ROWS = 16_384
+
+
+@torch.no_grad()
+def _evaluate(model, x: torch.Tensor, y: torch.Tensor, kind: str) -> tuple[float, int, torch.Tensor]:
+    """(loss, correct count, last hidden layer (n, m)) of the model on (x, y), in row chunks."""
+    loss_sum, correct, hidden = 0.0, 0, []
+    for r0 in range(0, y.numel(), _EVAL_ROWS):
+        logits, h = model.features(x[r0:r0 + _EVAL_ROWS])
+        yt = y[r0:r0 + _EVAL_ROWS]
+        loss_sum += loss(logits, yt, kind, "sum").item()
+        correct += (logits.argmax(dim=1) == yt).sum().item()
+        hidden.append(h)
+    return loss_sum / y.numel(), correct, torch.cat(hidden)
+
+
+class GenericEngine:
+    """One cell of any model but S3's."""
+
+    def __init__(self, specs: Sequence):
+        (spec,) = specs
+        tk, md, tr = spec.task, spec.model, spec.training
+        (self.x, self.y), (self.tx, self.ty) = split(tk.name, tk.modulus, spec.cell.train_fraction, spec.data_seed,
+                                                     tk.operands)
+        self.n_train, self.n_test = int(self.y.numel()), int(self.ty.numel())
+        self.model = build_model(spec)
+        self.n_parameters = sum(q.numel() for q in self.model.parameters())
+        self.opt = torch_optimizer(tr, self.model.parameters(), spec.weight_decay)
+        self.bases = [g["lr"] for g in self.opt.param_groups]
+        self.loss, self.decay = tr.loss, tr.lr_decay
+        generator = torch.Generator().manual_seed(spec.cell.seed)  # batches, dropout, noise: this cell's own
+        self.perturb = Perturb(md.dropout, tr.embedding_noise, generator)
+        self.sample = None if tr.full_batch else batch_sampler(self.n_train, tr.batch_size, tr.batch_sampling,
+                                                               generator)
+
+    def step(self, step: int, lr_factor: float, pre_accuracy: bool) -> None:
+        if self.sample is None:
+            xb, yb = self.x, self.y
+        else:
+            idx = self.sample()
+            xb, yb = self.x[idx], self.y[idx]
+        self.opt.zero_grad(set_to_none=True)
+        loss(self.model.features(xb, self.perturb)[0], yb, self.loss).backward()
+        if self.decay is not None:
+            scale_lr(self.opt, self.bases, lr_factor)
+        self.opt.step()
+
+    def evaluate(self, rows: list[int]) -> list[tuple]:
+        train_loss, train_correct, h_train = _evaluate(self.model, self.x, self.y, self.loss)
+        test_loss, test_correct, _ = _evaluate(self.model, self.tx, self.ty, self.loss)
+        readout = self.model.readout()
+        with torch.no_grad():
+            measures = {
+                "param_norm": float(torch.sqrt(sum((q.detach() ** 2).sum() for q in self.model.parameters()))),
+                "subnetwork_fraction": None if readout is None else subnetwork_fraction(h_train, *readout),
+                "ipr": ipr(self.model.operand_maps()),
+            }
+        return [((train_loss, train_correct), (test_loss, test_correct), measures)]
+
+    def accuracy(self):
+        raise NotImplementedError("the generic engine keeps no accuracy log (settings allow it for s3_mlp only)")
+
+    def keep(self, rows: list[int]) -> None:
+        raise NotImplementedError("the generic engine trains one cell")

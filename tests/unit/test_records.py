@@ -332,3 +332,33 @@ def test_a_wrong_producer_fails_the_validator(tiny_sweep, monkeypatch, mutation)
     metadata = build_metadata(params, phases, [1.0] * 4)
     checks = validate_outputs(grid, records, phases, metrics, metadata, params)
     assert not all(c["ok"] for c in checks)
+
+
+def test_compare_results_ignores_timings_and_names_every_moved_number(tmp_path):
+    from grokmap.jobs.tools import compare_records_main, compare_results
+
+    record = {"fingerprint": "a" * 64, "cell": {"seed": 0}, "curves": {"test_acc": [0.1, 0.5], "ipr": [None, 0.2]},
+              "steps_run": 200, "train_seconds": 1.5, "wall_seconds": 2.0, "peak_rss_mb": 300.0,
+              "versions": {"torch": "1"}, "final": {"test_loss": float("nan")}}
+
+    def write(root, rel, rec):
+        path = root / "cells" / rel / "metrics.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(rec))
+
+    a, b = tmp_path / "tree_a" / "study", tmp_path / "tree_b" / "study"
+    for rel in ("wd=0/seed=0", "wd=1/seed=0"):
+        write(a, rel, record)
+        write(b, rel, {**record, "fingerprint": "b" * 64, "train_seconds": 9.0, "versions": {"torch": "2"}})
+    for root in (a, b):
+        (root / "phases.json").write_text(json.dumps({"cells": [{"phase": "grokking"}]}))
+    assert compare_results(a, b) == (2, [])  # NaN equals NaN; timings, versions and fingerprints ignored
+    assert compare_records_main(["--tree", str(a.parent), str(b.parent)]) == 0
+
+    write(b, "wd=1/seed=0", {**record, "curves": {"test_acc": [0.1, 0.5000001], "ipr": [None, 0.2]}})
+    write(a, "wd=2/seed=0", record)
+    (b / "phases.json").write_text(json.dumps({"cells": [{"phase": "memorization"}]}))
+    n, diffs = compare_results(a, b)
+    assert n == 2 and diffs == [f"wd=2/seed=0: only in {a}", "wd=1/seed=0: differs in curves (curves: test_acc)",
+                                "phases.json: differs"]
+    assert compare_records_main([str(a), str(b)]) == 1

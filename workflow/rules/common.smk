@@ -10,7 +10,7 @@ if _SRC not in sys.path:  # works without `pip install -e .` too
 os.environ["PYTHONPATH"] = os.pathsep.join(
     [_SRC] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 
-from grokmap.jobs.cluster import CELL_MEM_MB, cell_runtime_minutes, stack_runtime_minutes
+from grokmap.jobs.cluster import CELL_MEM_MB, spec_runtime_minutes, stack_runtime_minutes
 from grokmap.jobs.fingerprint import cell_files_complete, fingerprint, fingerprint_filename, training_code_files
 from grokmap.jobs.planning import cells_to_train, plan_stacks, stackable
 from grokmap.settings import SettingsError, load_settings
@@ -66,6 +66,14 @@ CELL_OUTPUTS = CELLS + [f"{R}/cells/{c.relpath}/{FP_FILE}" for c in GRID]
 # least one job per core). A finished cell is in no job, so growing the grid trains only the new cells.
 TODO = cells_to_train(R, GRID, FP_FILE)
 SPECS = {c.relpath: CellSpec.of(CELL_SETTINGS, c) for c in TODO}
+
+
+def spec_of(wildcards) -> CellSpec:
+    """The specification of the cell at a path (resolved now if it was complete at parse time)."""
+    cell = cell_from_wildcards(wildcards, P["sweep"])
+    return SPECS.get(cell.relpath) or CellSpec.of(CELL_SETTINGS, cell)
+
+
 STACKED = stackable(CellSpec.of(CELL_SETTINGS, GRID[0]))
 STACKS = []
 if STACKED:

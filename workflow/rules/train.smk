@@ -19,9 +19,9 @@ if not STACKED:
             R + "/logs/cells/" + CELL_KEY + ".log",
         threads: RUN["threads_per_job"]
         resources:
-            # what a batch system is asked for (src/grokmap/cluster.py); ignored locally
+            # what a batch system is asked for (src/grokmap/jobs/cluster.py); ignored locally
             mem_mb=CELL_MEM_MB,
-            runtime=lambda wc: cell_runtime_minutes(P, cell_from_wildcards(wc, P["sweep"])),
+            runtime=lambda wc: spec_runtime_minutes(spec_of(wc)),
         run:
             # In the scheduler's process (the profile sets force-use-threads), so torch is
             # imported once per run rather than once per cell; scripts/train_cell.py is the
@@ -29,11 +29,8 @@ if not STACKED:
             from grokmap.jobs.cell import train_job
             from grokmap.training.grid import cell_from_wildcards
 
-            spec = SPECS.get(cell_from_wildcards(wildcards, P["sweep"]).relpath)
-            if spec is None:  # not planned at parse time (its files were complete then)
-                spec = CellSpec.of(CELL_SETTINGS, cell_from_wildcards(wildcards, P["sweep"]))
-            train_job([spec], TRAIN_FP, TRAIN_FP_DOC, [output.metrics], [output.fingerprint], threads,
-                      log[0], LOG_LEVEL)
+            train_job([spec_of(wildcards)], TRAIN_FP, TRAIN_FP_DOC, [output.metrics], [output.fingerprint],
+                      threads, log[0], LOG_LEVEL)
 
 
 # S3's model: one job per stack of cells (common.smk STACKS), each writing every cell's two files.
@@ -47,7 +44,7 @@ for _k, _stack in enumerate(STACKS):
         threads: RUN["threads_per_job"]
         resources:
             mem_mb=CELL_MEM_MB,
-            runtime=stack_runtime_minutes(P, _stack),
+            runtime=stack_runtime_minutes(_stack),
         params:
             # the cells of this job, by their paths (a loop variable would be read late)
             cells=[s.cell.relpath for s in _stack],

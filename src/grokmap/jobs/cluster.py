@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import math
 
-from ..training.grid import Cell, resolve_settings
-from ..training.schedule import step_schedule
-from ..training.tasks import task_size
+import dataclasses
 
-__all__ = ["CELL_MEM_MB", "cell_runtime_minutes", "stack_runtime_minutes", "multiply_adds_per_example"]
+from ..training.grid import Cell
+from ..training.spec import CellSpec
+
+__all__ = ["CELL_MEM_MB", "cell_runtime_minutes", "spec_runtime_minutes", "stack_runtime_minutes",
+           "multiply_adds_per_example"]
 
 # One cell: data, parameters and the row-tile buffers are a few MB; a job process with
 # torch loaded peaks at ~260 MB (benchmarks/run.py reports it). 1 GB leaves room.
@@ -39,27 +41,30 @@ def multiply_adds_per_example(model: dict, task: dict, width: int) -> int:
     raise ValueError(f"unknown model {name!r}")
 
 
-def _cell_seconds(params: dict, cell: Cell) -> float:
-    s = resolve_settings(params, cell)
-    tk, tr = s["task"], s["training"]
-    p = tk["modulus"]
-    n = task_size(p, tk["name"], tk["operands"])
-    n_train = int(n * cell.train_fraction)
-    _, total, evals = step_schedule(tr, n_train)
-    rows = n_train if tr["batch_size"] == "full" else tr["batch_size"]
-    macs = multiply_adds_per_example(s["model"], tk, cell.width)
-    accuracy_logs = total // tr["accuracy_every_steps"] if tr["accuracy_every_steps"] else 0
+def _cell_seconds(spec: CellSpec) -> float:
+    tr = spec.training
+    n, n_train, total, evals = spec.n_examples, spec.n_train, spec.total_steps, spec.eval_steps
+    rows = n_train if tr.full_batch else tr.batch_size
+    macs = multiply_adds_per_example(dataclasses.asdict(spec.model), dataclasses.asdict(spec.task), spec.cell.width)
+    accuracy_logs = total // tr.accuracy_every_steps if tr.accuracy_every_steps else 0
     flops = 2 * macs * (3 * rows * total + n * (len(evals) + accuracy_logs))
     return 2 * flops / (_SAFE_GFLOPS * 1e9)
 
 
-def cell_runtime_minutes(params: dict, cell: Cell) -> int:
+def spec_runtime_minutes(spec: CellSpec) -> int:
     """Wall-time limit for one cell: the training FLOPs of the full budget (forward and
     backward on every step's rows, plus the evaluations) at a slow 5 GFLOP/s, doubled, plus
     2 minutes for start-up and writing; at least 5 minutes."""
-    return max(5, math.ceil((_cell_seconds(params, cell) + 120) / 60))
+    return max(5, math.ceil((_cell_seconds(spec) + 120) / 60))
 
 
-def stack_runtime_minutes(params: dict, cells: list) -> int:
-    """Wall-time limit for a stack of cells trained together: the sum of theirs."""
-    return max(5, math.ceil((sum(_cell_seconds(params, c) for c in cells) + 120) / 60))
+def cell_runtime_minutes(params: dict, cell: Cell) -> int:
+    """:func:`spec_runtime_minutes` of a cell under params.yaml's settings."""
+    return spec_runtime_minutes(CellSpec.of(params, cell))
+
+
+def stack_runtime_minutes(params_or_specs, cells: list | None = None) -> int:
+    """Wall-time limit for a stack of cells trained together (specifications, or params.yaml's
+    settings and cells): the sum of theirs."""
+    specs = params_or_specs if cells is None else [CellSpec.of(params_or_specs, c) for c in cells]
+    return max(5, math.ceil((sum(_cell_seconds(s) for s in specs) + 120) / 60))

@@ -130,3 +130,65 @@ def measures_figure_main(argv=None) -> int:
     plot_measure_traces(runs, args.out, label, keys, threshold, aligned=not args.absolute)
     print(f"wrote {args.out} ({len(runs)} cells)")
     return 0
+
+
+# Before/after checks of a change that must not move any number (scripts/compare_records.py).
+
+# Record fields that differ between two runs of the same code: the fingerprint names the code,
+# the others are timings, memory and package versions.
+VOLATILE = ("fingerprint", "train_seconds", "wall_seconds", "peak_rss_mb", "versions")
+
+
+def _canonical(record: dict) -> str:
+    return json.dumps({k: v for k, v in record.items() if k not in VOLATILE}, sort_keys=True)
+
+
+def compare_results(a: Path, b: Path) -> tuple[int, list[str]]:
+    """(cells compared, differences) between two results directories: every cell record
+    (``cells/**/metrics.json``) field for field except :data:`VOLATILE`, and ``phases.json``."""
+    def records(root: Path) -> dict:
+        return {p.parent.relative_to(root / "cells").as_posix(): p for p in sorted((root / "cells").rglob("metrics.json"))}
+
+    ra, rb = records(a), records(b)
+    diffs = [f"{rel}: only in {a if rel in ra else b}" for rel in sorted(set(ra) ^ set(rb))]
+    for rel in sorted(set(ra) & set(rb)):
+        x, y = (json.loads(p.read_text()) for p in (ra[rel], rb[rel]))
+        if _canonical(x) != _canonical(y):
+            keys = sorted(k for k in set(x) | set(y) if k not in VOLATILE
+                          and json.dumps(x.get(k), sort_keys=True) != json.dumps(y.get(k), sort_keys=True))
+            curves = sorted(k for k in set(x.get("curves", {})) | set(y.get("curves", {}))
+                            if x.get("curves", {}).get(k) != y.get("curves", {}).get(k))
+            diffs.append(f"{rel}: differs in {', '.join(keys)}" + (f" (curves: {', '.join(curves)})" if curves else ""))
+    pa, pb = a / "phases.json", b / "phases.json"
+    if pa.exists() != pb.exists():
+        diffs.append(f"phases.json: only in {a if pa.exists() else b}")
+    elif pa.exists() and (json.dumps(json.loads(pa.read_text()), sort_keys=True)
+                          != json.dumps(json.loads(pb.read_text()), sort_keys=True)):
+        diffs.append("phases.json: differs")
+    return len(set(ra) & set(rb)), diffs
+
+
+def compare_records_main(argv=None) -> int:
+    """Check that two results directories hold bit-identical cell records and phases."""
+    p = argparse.ArgumentParser(description=compare_records_main.__doc__)
+    p.add_argument("before", type=Path, help="a results directory (or a directory of them, with --tree)")
+    p.add_argument("after", type=Path)
+    p.add_argument("--tree", action="store_true",
+                   help="compare every results directory below BEFORE with the same one below AFTER")
+    args = p.parse_args(argv)
+    pairs = ([(d, args.after / d.name) for d in sorted(args.before.iterdir()) if (d / "cells").is_dir()]
+             if args.tree else [(args.before, args.after)])
+    failed = 0
+    for before, after in pairs:
+        if not (before / "cells").is_dir() or not (after / "cells").is_dir():
+            print(f"{before.name}: no cells/ in {before if not (before / 'cells').is_dir() else after}")
+            failed += 1
+            continue
+        n, diffs = compare_results(before, after)
+        status = "identical" if not diffs else f"{len(diffs)} difference(s)"
+        print(f"{before.name}: {n} cells and phases.json compared: {status}")
+        for line in diffs[:20]:
+            print(f"  {line}")
+        failed += bool(diffs)
+    print(f"{len(pairs) - failed} of {len(pairs)} results directories identical")
+    return 1 if failed else 0

@@ -9,7 +9,7 @@ settings validation stays light.
 
 Labels are computed on an (n, K) tensor of operands.
 
-S3's tasks, trained by :mod:`grokmap.toy` (model ``s3_mlp``), are listed in ``S3_TASKS``:
+S3's tasks, trained by the stacked engine (model ``s3_mlp``), are listed in ``S3_TASKS``:
 ``toy_addition`` (the pairs a <= b of 0..p-1, label a + b) and ``digits`` (scikit-learn's
 bundled 8x8 digits).
 """

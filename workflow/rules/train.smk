@@ -38,7 +38,7 @@ for _k, _stack in enumerate(STACKS):
     rule:
         name: f"train_stack_{_k}"
         output:
-            [f"{R}/cells/{c.relpath}/{f}" for c in _stack for f in ("metrics.json", FP_FILE)],
+            [f"{R}/cells/{c.relpath}/{f}" for c in (s.cell for s in _stack) for f in ("metrics.json", FP_FILE)],
         log:
             f"{R}/logs/stacks/stack_{_k}_of_{len(STACKS)}.log",
         threads: RUN["threads_per_job"]

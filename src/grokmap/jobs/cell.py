@@ -96,6 +96,7 @@ def _train(specs: list, fp: str, fp_doc: dict, outs: Sequence, fp_outs: Sequence
            log: logging.Logger) -> None:
     import torch
 
+    from ..training.engines import engine_for
     from ..training.record import train_records
     from .fingerprint import fingerprint_filename
 
@@ -106,7 +107,8 @@ def _train(specs: list, fp: str, fp_doc: dict, outs: Sequence, fp_outs: Sequence
         if fp_path.name != fingerprint_filename(fp):
             raise ValueError(f"{fp_path.name} does not match this job's fingerprint {fp[:16]}: the "
                              f"workflow and this job see different settings or code")
-    if len(specs) == 1:
+    stack = engine_for(specs[0]).stacks  # an engine that stacks logs as a stack, whatever its size
+    if not stack:
         log.info("training %s (fingerprint %s, process %d)", specs[0].cell.relpath, fp[:12], os.getpid())
     else:
         log.info("training %d cells as one stack (fingerprint %s, process %d), from %s to %s", len(specs),
@@ -119,7 +121,7 @@ def _train(specs: list, fp: str, fp_doc: dict, outs: Sequence, fp_outs: Sequence
                             lambda spec, record: _write(record, fp, fp_doc, *files[spec.cell]))
     _check_written([f for pair in files.values() for f in pair])
     seconds = time.perf_counter() - started
-    if len(specs) == 1:
+    if not stack:
         log.info("done in %.1f s (%d epochs)", records[0]["wall_seconds"], records[0]["epochs_run"])
     else:
         log.info("done in %.1f s (%.3f s per cell)", seconds, seconds / len(specs))

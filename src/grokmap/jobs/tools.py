@@ -147,7 +147,8 @@ def compare_results(a: Path, b: Path) -> tuple[int, list[str]]:
     """(cells compared, differences) between two results directories: every cell record
     (``cells/**/metrics.json``) field for field except :data:`VOLATILE`, and ``phases.json``."""
     def records(root: Path) -> dict:
-        return {p.parent.relative_to(root / "cells").as_posix(): p for p in sorted((root / "cells").rglob("metrics.json"))}
+        found = sorted((root / "cells").rglob("metrics.json"))
+        return {p.parent.relative_to(root / "cells").as_posix(): p for p in found}
 
     ra, rb = records(a), records(b)
     diffs = [f"{rel}: only in {a if rel in ra else b}" for rel in sorted(set(ra) ^ set(rb))]

@@ -68,7 +68,8 @@ def n_classes(name: str, p: int) -> int:
     return 2 * p - 1 if name == "toy_addition" else 10 if name == "digits" else p
 
 
-def split_indices(n: int, train_fraction: float, seed: int, name: str = "modular_addition") -> tuple[np.ndarray, np.ndarray]:
+def split_indices(n: int, train_fraction: float, seed: int,
+                  name: str = "modular_addition") -> tuple[np.ndarray, np.ndarray]:
     """Train and test indices into the task's n examples (module docstring)."""
     n_train = int(n * train_fraction)
     if n_train < 1 or n_train >= n:

@@ -69,8 +69,8 @@ def train(specs: Sequence[CellSpec], progress: Optional[ProgressFn] = None,
     if len(specs) > 1:
         if not info.stacks:
             raise ValueError(f"the {info.name} engine trains one cell at a time; got {len(specs)}")
-        if any(engine_for(s) != engine_for(specs[0]) or s.key_without(info.per_cell) != specs[0].key_without(info.per_cell)
-               for s in specs):
+        key = specs[0].key_without(info.per_cell)
+        if any(engine_for(s) != engine_for(specs[0]) or s.key_without(info.per_cell) != key for s in specs):
             raise ValueError(f"cells differ in more than {', '.join(info.per_cell)}; they cannot train stacked")
     started = time.perf_counter()
     pad = max(0, info.min_rows - len(specs))

@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["EmbedConcatMLP", "Transformer", "LSTMNet", "QuadraticMLP", "S3MLP", "Perturb", "build_model",
+__all__ = ["EmbedConcatMLP", "Transformer", "LSTMNet", "QuadraticMLP", "EncoderDecoderMLP", "Perturb",
+           "build_model",
            "first_layer_maps", "seeded", "ipr", "subnetwork_fraction"]
 
 _SEEDED_INIT = threading.Lock()
@@ -218,8 +219,9 @@ class QuadraticMLP(_Net):
         return self.w2, None, 1.0 / self.w1.shape[0]
 
 
-class S3MLP(nn.Module):
-    """S3's network, built right after ``torch.manual_seed(model seed)`` in S3's order.
+class EncoderDecoderMLP(nn.Module):
+    """``model.name: s3_mlp``, S3's encoder-decoder network, built right after
+    ``torch.manual_seed(model seed)`` in S3's order.
     toy_addition: an ``nn.Embedding(p, 1)`` (its N(0, 1) init drawn, then overwritten by
     U(-0.5, 0.5), as S3's code does, so the draws that follow match), E_a + E_b -> 1 -> w -> w -> out;
     digits: 64 pixels -> w -> w -> out. PyTorch's default init, every parameter multiplied by
@@ -253,7 +255,8 @@ def build_model(spec) -> nn.Module:
         "transformer": lambda: Transformer(p, width, m.depth, m.heads, m.activation, tk.operands),
         "lstm": lambda: LSTMNet(p, m.embedding_dim, width, m.depth),
         "quadratic_mlp": lambda: QuadraticMLP(p, width, tk.operands),
-        "s3_mlp": lambda: S3MLP(tk.name == "toy_addition", width, spec.out_dim, m.activation, m.init_scale, p),
+        "s3_mlp": lambda: EncoderDecoderMLP(tk.name == "toy_addition", width, spec.out_dim, m.activation,
+                                            m.init_scale, p),
     }
     if m.name not in builders:
         raise ValueError(f"unknown model {m.name!r}; allowed: {', '.join(map(repr, builders))}")

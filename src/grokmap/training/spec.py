@@ -60,6 +60,7 @@ class TrainingSpec:
     early_stop_evals: int
     lr_decay: Optional[float]
     early_stop_rule: str
+    precision: str  # float32 | float64 | bfloat16 (matrix products only)
 
     @property
     def full_batch(self) -> bool:

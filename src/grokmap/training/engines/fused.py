@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from ..data import split
 from ..models import EmbedConcatMLP, build_model, first_layer_maps, ipr, subnetwork_fraction
 from ..optimizers import FlatAdamW
+from ..precision import precision_dtypes
 
 __all__ = ["FusedEmbedConcatMLP", "FusedEngine", "chunk_rows"]
 
@@ -37,7 +38,9 @@ class FusedEmbedConcatMLP:
     tile is still in cache; only the (p, width) tables and the gradients live across tiles.
     """
 
-    def __init__(self, model: EmbedConcatMLP):
+    def __init__(self, model: EmbedConcatMLP, low: Optional[torch.dtype] = None):
+        """``low``: the dtype of every matrix product (bfloat16), or None for the parameters' own."""
+        self.low = low
         tensors = [model.embed_a.weight, model.embed_b.weight, model.hidden.weight,
                    model.hidden.bias, model.output.weight, model.output.bias]
         self.flat = torch.cat([t.detach().reshape(-1) for t in tensors])
@@ -64,12 +67,25 @@ class FusedEmbedConcatMLP:
             self._scratch[key] = torch.empty(shape, dtype=self.flat.dtype)
         return self._scratch[key]
 
+    def _mm(self, a: torch.Tensor, b: torch.Tensor, out: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """a @ b (into ``out``), the product computed in ``self.low`` when it is set."""
+        if self.low is None:
+            return torch.mm(a, b, out=out)
+        r = torch.mm(a.to(self.low), b.to(self.low))
+        return r.to(self.flat.dtype) if out is None else out.copy_(r)
+
+    def _addmm(self, c: torch.Tensor, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """c + a @ b into ``out``, the product computed in ``self.low`` when it is set."""
+        if self.low is None:
+            return torch.addmm(c, a, b, out=out)
+        return torch.add(c, torch.mm(a.to(self.low), b.to(self.low)), out=out)
+
     def _tables(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Every value of a (with the hidden bias) and of b through the hidden layer: (p, width) each."""
         ea, eb, w1, b1, _, _ = self.p_views
         d = self.d
-        ta = torch.addmm(b1, ea, w1[:, :d].t(), out=self._buf("ta", self.p, self.width))
-        tb = torch.mm(eb, w1[:, d:].t(), out=self._buf("tb", self.p, self.width))
+        ta = self._addmm(b1, ea, w1[:, :d].t(), out=self._buf("ta", self.p, self.width))
+        tb = self._mm(eb, w1[:, d:].t(), out=self._buf("tb", self.p, self.width))
         return ta, tb
 
     def _hidden_logits(self, ta, tb, a, b) -> tuple[torch.Tensor, torch.Tensor]:
@@ -78,7 +94,7 @@ class FusedEmbedConcatMLP:
         h = torch.index_select(ta, 0, a, out=self._buf("h", m, self.width))
         h += torch.index_select(tb, 0, b, out=self._buf("hb", m, self.width))
         torch.relu_(h)
-        return torch.addmm(b2, h, w2.t(), out=self._buf("logits", m, self.p)), h
+        return self._addmm(b2, h, w2.t(), out=self._buf("logits", m, self.p)), h
 
     def logits(self, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (n, p) and hidden activations of the current parameters, in scratch buffers
@@ -117,17 +133,17 @@ class FusedEmbedConcatMLP:
             # softmax over the logits buffer, then (softmax - onehot) / n in one pass
             g = torch.ops.aten._softmax.out(logits, 1, False, out=logits)
             g = torch.add(neg_onehot_over_n[r0:r0 + self.rows], g, alpha=1.0 / n, out=g)
-            torch.addmm(g_w2, g.t(), h, out=g_w2)
+            self._addmm(g_w2, g.t(), h, out=g_w2)
             g_b2 += g.sum(0)
-            dh = torch.mm(g, w2, out=self._buf("dh", g.shape[0], width))
+            dh = self._mm(g, w2, out=self._buf("dh", g.shape[0], width))
             dh = torch.ops.aten.threshold_backward.grad_input(dh, h, 0.0, grad_input=dh)  # ReLU'
             dta.index_add_(0, a_t, dh)
             dtb.index_add_(0, b_t, dh)
         torch.sum(dta, 0, out=g_b1)  # each row reaches exactly one row of dta
-        g_w1[:, :d] = torch.mm(dta.t(), ea)
-        g_w1[:, d:] = torch.mm(dtb.t(), eb)
-        torch.mm(dta, w1[:, :d], out=g_ea)
-        torch.mm(dtb, w1[:, d:], out=g_eb)
+        g_w1[:, :d] = self._mm(dta.t(), ea)
+        g_w1[:, d:] = self._mm(dtb.t(), eb)
+        self._mm(dta, w1[:, :d], out=g_ea)
+        self._mm(dtb, w1[:, d:], out=g_eb)
         return (loss_sum / n, correct) if metrics else None
 
 
@@ -140,7 +156,9 @@ class FusedEngine:
         (x, self.y), (tx, self.ty) = split(tk.name, tk.modulus, spec.cell.train_fraction, spec.data_seed, tk.operands)
         self.a, self.b, self.ta, self.tb = x[:, 0], x[:, 1], tx[:, 0], tx[:, 1]
         self.n_train, self.n_test = int(self.y.numel()), int(self.ty.numel())
-        self.net = FusedEmbedConcatMLP(build_model(spec))
+        dtype, low = precision_dtypes(tr.precision)
+        model = build_model(spec)
+        self.net = FusedEmbedConcatMLP(model if dtype is None else model.to(dtype), low)
         self.n_parameters = int(self.net.flat.numel())
         self.lr, self.decay = tr.learning_rate, tr.lr_decay
         self.opt = FlatAdamW(self.net.flat, self.net.grad, tr.learning_rate, tr.betas, tr.eps, spec.weight_decay)

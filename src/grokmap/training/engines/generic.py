@@ -15,6 +15,7 @@ from ..data import batch_sampler, split
 from ..losses import loss
 from ..models import Perturb, build_model, ipr, subnetwork_fraction
 from ..optimizers import scale_lr, torch_optimizer
+from ..precision import autocast, full, precision_dtypes
 
 __all__ = ["GenericEngine"]
 
@@ -22,11 +23,14 @@ _EVAL_ROWS = 16_384
 
 
 @torch.no_grad()
-def _evaluate(model, x: torch.Tensor, y: torch.Tensor, kind: str) -> tuple[float, int, torch.Tensor]:
+def _evaluate(model, x: torch.Tensor, y: torch.Tensor, kind: str,
+              precision: str) -> tuple[float, int, torch.Tensor]:
     """(loss, correct count, last hidden layer (n, m)) of the model on (x, y), in row chunks."""
     loss_sum, correct, hidden = 0.0, 0, []
     for r0 in range(0, y.numel(), _EVAL_ROWS):
-        logits, h = model.features(x[r0:r0 + _EVAL_ROWS])
+        with autocast(precision):
+            logits, h = model.features(x[r0:r0 + _EVAL_ROWS])
+        logits = full(logits)
         yt = y[r0:r0 + _EVAL_ROWS]
         loss_sum += loss(logits, yt, kind, "sum").item()
         correct += (logits.argmax(dim=1) == yt).sum().item()
@@ -43,7 +47,9 @@ class GenericEngine:
         (self.x, self.y), (self.tx, self.ty) = split(tk.name, tk.modulus, spec.cell.train_fraction, spec.data_seed,
                                                      tk.operands)
         self.n_train, self.n_test = int(self.y.numel()), int(self.ty.numel())
-        self.model = build_model(spec)
+        dtype = precision_dtypes(tr.precision)[0]
+        self.model = build_model(spec) if dtype is None else build_model(spec).to(dtype)
+        self.precision = tr.precision
         self.n_parameters = sum(q.numel() for q in self.model.parameters())
         self.opt = torch_optimizer(tr, self.model.parameters(), spec.weight_decay)
         self.bases = [g["lr"] for g in self.opt.param_groups]
@@ -60,14 +66,16 @@ class GenericEngine:
             idx = self.sample()
             xb, yb = self.x[idx], self.y[idx]
         self.opt.zero_grad(set_to_none=True)
-        loss(self.model.features(xb, self.perturb)[0], yb, self.loss).backward()
+        with autocast(self.precision):
+            logits = self.model.features(xb, self.perturb)[0]
+        loss(full(logits), yb, self.loss).backward()
         if self.decay is not None:
             scale_lr(self.opt, self.bases, lr_factor)
         self.opt.step()
 
     def evaluate(self, rows: list[int]) -> list[tuple]:
-        train_loss, train_correct, h_train = _evaluate(self.model, self.x, self.y, self.loss)
-        test_loss, test_correct, _ = _evaluate(self.model, self.tx, self.ty, self.loss)
+        train_loss, train_correct, h_train = _evaluate(self.model, self.x, self.y, self.loss, self.precision)
+        test_loss, test_correct, _ = _evaluate(self.model, self.tx, self.ty, self.loss, self.precision)
         readout = self.model.readout()
         with torch.no_grad():
             measures = {

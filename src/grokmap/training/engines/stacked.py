@@ -22,6 +22,7 @@ from ..data import batch_sampler, class_targets, split
 from ..losses import stacked_correct, stacked_loss
 from ..models import build_model
 from ..optimizers import StackedAdamW
+from ..precision import autocast, full, precision_dtypes
 
 __all__ = ["StackedEngine"]
 
@@ -34,7 +35,9 @@ class StackedEngine:
     def __init__(self, specs: Sequence):
         s0 = specs[0]
         tk, md, tr = s0.task, s0.model, s0.training
-        models = [build_model(s) for s in specs]
+        dtype, _ = precision_dtypes(tr.precision)
+        self.precision = tr.precision
+        models = [build_model(s) if dtype is None else build_model(s).to(dtype) for s in specs]
         names = [n for n, _ in models[0].named_parameters()]
         self.n_parameters = sum(p.numel() for p in models[0].parameters())
         enc = set(models[0].encoder_names())
@@ -47,10 +50,13 @@ class StackedEngine:
                                                   (s.training.learning_rate, s.weight_decay)] for s in specs],
                                 tr.betas, tr.eps)
         splits = [split(tk.name, tk.modulus, s.cell.train_fraction, s.data_seed, tk.operands) for s in specs]
-        self.data = {"x": torch.stack([s[0][0] for s in splits]), "y": torch.stack([s[0][1] for s in splits]),
-                     "tx": torch.stack([s[1][0] for s in splits]), "ty": torch.stack([s[1][1] for s in splits])}
-        self.data["targets"] = (torch.stack([class_targets(tk.name, tk.modulus, tk.target_dim, s.data_seed)
-                                             for s in specs]) if tr.loss == "mse" else None)  # (C, classes, out)
+        x, tx = (torch.stack([s[k][0] for s in splits]) for k in (0, 1))
+        cast = (lambda t: t) if dtype is None else (lambda t: t.to(dtype) if t.is_floating_point() else t)
+        self.data = {"x": cast(x), "y": torch.stack([s[0][1] for s in splits]),
+                     "tx": cast(tx), "ty": torch.stack([s[1][1] for s in splits])}
+        self.data["targets"] = (cast(torch.stack([class_targets(tk.name, tk.modulus, tk.target_dim, s.data_seed)
+                                                  for s in specs]))
+                                if tr.loss == "mse" else None)  # (C, classes, out)
         self.n_train, self.n_test = self.data["y"].shape[1], self.data["ty"].shape[1]
         self.samplers = (None if tr.full_batch else
                          [batch_sampler(self.n_train, tr.batch_size, tr.batch_sampling,
@@ -63,6 +69,10 @@ class StackedEngine:
         self.step_no = 0
 
     def forward(self, xs: torch.Tensor) -> torch.Tensor:  # (C, n, 2 | 64) -> (C, n, out)
+        with autocast(self.precision):
+            return full(self._forward(xs))
+
+    def _forward(self, xs: torch.Tensor) -> torch.Tensor:
         P, idx = self.opt.params, self.idx
         if self.toy:
             e = P[idx["embed"]]  # (C, p, 1)

@@ -65,12 +65,14 @@ CELL_OUTPUTS = CELLS + [f"{R}/cells/{c.relpath}/{FP_FILE}" for c in GRID]
 # planned into stacks by grokmap.jobs.planning.plan_stacks (config.yaml max_cells_per_job, at
 # least one job per core). A finished cell is in no job, so growing the grid trains only the new cells.
 TODO = cells_to_train(R, GRID, FP_FILE)
-SPECS = {c.relpath: CellSpec.of(CELL_SETTINGS, c) for c in TODO}
+# A cell's values are those its path spells (as scripts/train_cell.py reads them), so a job
+# in this process and one on a cluster node write the same record.
+SPECS = {c.relpath: CellSpec.of(CELL_SETTINGS, cell_from_wildcards(c.wildcards)) for c in TODO}
 
 
 def spec_of(wildcards) -> CellSpec:
     """The specification of the cell at a path (resolved now if it was complete at parse time)."""
-    cell = cell_from_wildcards(wildcards, P["sweep"])
+    cell = cell_from_wildcards({k: str(v) for k, v in dict(wildcards).items()})
     return SPECS.get(cell.relpath) or CellSpec.of(CELL_SETTINGS, cell)
 
 

@@ -38,9 +38,10 @@ class FusedEmbedConcatMLP:
     tile is still in cache; only the (p, width) tables and the gradients live across tiles.
     """
 
-    def __init__(self, model: EmbedConcatMLP, low: Optional[torch.dtype] = None):
-        """``low``: the dtype of every matrix product (bfloat16), or None for the parameters' own."""
-        self.low = low
+    def __init__(self, model: EmbedConcatMLP, low: Optional[torch.dtype] = None, compiled: bool = False):
+        """``low``: the dtype of every matrix product (bfloat16), or None for the parameters' own;
+        ``compiled``: the gradient pass through :mod:`.compiled` instead of the row tiles."""
+        self.low, self.compiled = low, compiled
         tensors = [model.embed_a.weight, model.embed_b.weight, model.hidden.weight,
                    model.hidden.bias, model.output.weight, model.output.bias]
         self.flat = torch.cat([t.detach().reshape(-1) for t in tensors])
@@ -114,6 +115,10 @@ class FusedEmbedConcatMLP:
                  metrics: bool = False) -> Optional[tuple[float, int]]:
         """Gradient of the mean cross-entropy over (a, b, y) into ``self.grad``; with
         ``metrics``, also the loss and the correct count of the same forward pass."""
+        if self.compiled:
+            from .compiled import compiled_gradient
+
+            return compiled_gradient(self, a, b, y, metrics)
         ea, eb, w1, _, w2, _ = self.p_views
         g_ea, g_eb, g_w1, g_b1, g_w2, g_b2 = self.g_views
         d, n, p, width = self.d, a.numel(), self.p, self.width
@@ -158,7 +163,8 @@ class FusedEngine:
         self.n_train, self.n_test = int(self.y.numel()), int(self.ty.numel())
         dtype, low = precision_dtypes(tr.precision)
         model = build_model(spec)
-        self.net = FusedEmbedConcatMLP(model if dtype is None else model.to(dtype), low)
+        # bfloat16 products pay only with their casts fused into the elementwise work around them
+        self.net = FusedEmbedConcatMLP(model if dtype is None else model.to(dtype), low, compiled=low is not None)
         self.n_parameters = int(self.net.flat.numel())
         self.lr, self.decay = tr.learning_rate, tr.lr_decay
         self.opt = FlatAdamW(self.net.flat, self.net.grad, tr.learning_rate, tr.betas, tr.eps, spec.weight_decay)

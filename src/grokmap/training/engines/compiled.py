@@ -1,0 +1,78 @@
+"""The fused engine's gradient pass as one graph compiled by ``torch.compile`` (inductor, C++
+on the CPU): the matrix products stay library calls, and the elementwise tail around them
+(gather, ReLU, softmax, loss, the one-hot subtraction, the ReLU mask, the casts to and from
+bfloat16) becomes a few generated loops instead of a dozen passes over memory.
+
+Compiled once per process for each width and precision (the row count is left dynamic after
+the second train fraction a process sees), and cached on disk by inductor across processes.
+Several cells may train in threads of one process: the first call of a new shape compiles
+under a lock, later calls run concurrently.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["gradient_graph", "compiled_gradient"]
+
+_LOCK = threading.Lock()
+_WARM: set = set()
+_COMPILED = None
+
+
+def gradient_graph(ea, eb, w1, b1, w2, b2, a, b, y, low: Optional[torch.dtype], logits_out: bool):
+    """Gradients of the mean cross-entropy of S0's MLP over (a, b, y), every matrix product in
+    ``low`` when it is set; with ``logits_out`` also the logits (for the loss and accuracy of an
+    evaluation step: computing them in the graph measured slower than one eager pass at
+    evaluations only)."""
+    n, d, p = a.shape[0], ea.shape[1], w2.shape[0]
+
+    def mm(u, v):
+        return u @ v if low is None else (u.to(low) @ v.to(low)).to(u.dtype)
+
+    ta = b1 + mm(ea, w1[:, :d].t())  # every value of a (with the hidden bias) through the hidden layer
+    tb = mm(eb, w1[:, d:].t())
+    h = torch.relu(ta[a] + tb[b])
+    logits = mm(h, w2.t()) + b2
+    g = (torch.softmax(logits, 1) - F.one_hot(y, p).to(logits.dtype)) / n
+    g_w2, g_b2 = mm(g.t(), h), g.sum(0)
+    dh = mm(g, w2) * (h > 0)
+    dta = torch.zeros_like(ta).index_add_(0, a, dh)
+    dtb = torch.zeros_like(tb).index_add_(0, b, dh)
+    g_w1 = torch.cat([mm(dta.t(), ea), mm(dtb.t(), eb)], 1)
+    grads = (mm(dta, w1[:, :d]), mm(dtb, w1[:, d:]), g_w1, dta.sum(0), g_w2, g_b2)
+    return grads + (logits,) if logits_out else grads
+
+
+def _graph():
+    global _COMPILED
+    if _COMPILED is None:
+        import torch._dynamo
+
+        torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+        _COMPILED = torch.compile(gradient_graph, fullgraph=True)
+    return _COMPILED
+
+
+@torch.no_grad()
+def compiled_gradient(net, a: torch.Tensor, b: torch.Tensor, y: torch.Tensor, metrics: bool):
+    """:meth:`FusedEmbedConcatMLP.gradient` through the compiled graph: the gradient into
+    ``net.grad``, and (loss, correct count) with ``metrics``."""
+    ea, eb, w1, b1, w2, b2 = net.p_views
+    key = (a.numel(), tuple(w1.shape), w2.shape[0], net.flat.dtype, net.low, metrics)
+    graph = _graph()
+    if key in _WARM:
+        out = graph(ea, eb, w1, b1, w2, b2, a, b, y, net.low, metrics)
+    else:
+        with _LOCK:
+            out = graph(ea, eb, w1, b1, w2, b2, a, b, y, net.low, metrics)
+            _WARM.add(key)
+    for view, value in zip(net.g_views, out[:6]):
+        view.copy_(value)
+    if not metrics:
+        return None
+    logits = out[6]
+    return F.cross_entropy(logits, y, reduction="sum").item() / a.numel(), int((logits.argmax(1) == y).sum())

@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/run.py            # everything (about 25-30 minutes here)
     .venv/bin/python benchmarks/run.py --quick    # reduced budgets, a few minutes
     .venv/bin/python benchmarks/run.py --only per_cell,hardware
+    .venv/bin/python benchmarks/run.py --only precision     # the fused step in each precision
 
 Every figure is measured side by side in the same run so that machine noise cancels:
 1. per-cell training speed, one thread: the project's loop vs a textbook baseline written
@@ -13,7 +14,9 @@ Every figure is measured side by side in the same run so that machine noise canc
 3. the whole default sweep with `snakemake --cores 2` vs the baseline running the same
    cells serially in one process, and the fraction of the sweep spent outside training;
 4. overheads: no-op snakemake and dvc repro at 60 cells, `snakemake -n` at 6,000 cells;
-5. scaling: 60 / 300 / 600 cells (seed axis) at a reduced epoch budget; peak RSS.
+5. scaling: 60 / 300 / 600 cells (seed axis) at a reduced epoch budget; peak RSS;
+6. precision: the fused step in float32, float64 and bfloat16, eager and compiled, with the
+   share of the step spent in matrix products.
 """
 from __future__ import annotations
 
@@ -166,6 +169,68 @@ def hardware(epochs: int) -> dict:
             "shape": {"n_train": n_train, "width": width, "p": p}}
 
 
+def precision(steps: int) -> dict:
+    """ms per fused training step of S0's largest cell (frac 0.9, width 64) in each precision, on
+    the eager row-tiled step and on the compiled one (:mod:`grokmap.training.engines.compiled`),
+    and the share of the step spent in matrix products (torch.profiler: aten::mm and addmm)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from grokmap.training.engines.fused import FusedEngine
+    from grokmap.training.record import cell_settings
+    from grokmap.training.spec import CellSpec
+
+    torch.set_num_threads(1)
+    rows = []
+    for prec in ("float32", "float64", "bfloat16"):
+        for compiled in (False, True):
+            spec = CellSpec.of(cell_settings(PARAMS), Cell(0.1, 0.9, 64, 0)).with_training(precision=prec)
+            engine = FusedEngine([spec])
+            engine.net.compiled = compiled
+            t0 = time.perf_counter()
+            for k in range(1, 6):
+                engine.step(k, 1.0, False)
+            first = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            for k in range(steps):
+                engine.step(k, 1.0, False)
+            ms = (time.perf_counter() - t0) / steps * 1e3
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                for k in range(20):
+                    engine.step(k, 1.0, False)
+            events = prof.key_averages()
+            total = sum(e.self_cpu_time_total for e in events)
+            mm = sum(e.self_cpu_time_total for e in events if e.key in ("aten::mm", "aten::addmm"))
+            rows.append({"precision": prec, "step": "compiled" if compiled else "eager", "ms_per_step": ms,
+                         "matmul_share": mm / total if total else None, "first_5_steps_s": first,
+                         "used_by_default": compiled == (prec == "bfloat16")})
+    return {"rows": rows, "engines": engine_precision(max(10, steps // 10))}
+
+
+def engine_precision(steps: int) -> list[dict]:
+    """ms per step of the generic and stacked engines in each precision: S2's network (width
+    256, batch 256), S1's Transformer (depth 2), and a stack of 64 of S3's toy cells."""
+    from grokmap.training.engines import engine_for, load_engine
+    from grokmap.training.record import cell_settings
+    from grokmap.training.spec import CellSpec
+
+    cases = [("S2 MLP (generic)", "s2_fraction_scan", {}, 1), ("S1 transformer (generic)", "s1_models",
+             {"model.name": "transformer"}, 1), ("S3 toy, 64 cells (stacked)", "s3_toy_classification", {}, 64)]
+    rows = []
+    for label, study, only, n in cases:
+        params = load_settings(ROOT / "studies" / f"{study}.yaml", ROOT / "config.yaml", ROOT / "workflow" / "schemas").params
+        grid = [c for c in grid_cells(params["sweep"]) if all(dict(c.extra).get(k) == v for k, v in only.items())]
+        for prec in ("float32", "float64", "bfloat16"):
+            specs = [CellSpec.of(cell_settings(params), c).with_training(precision=prec) for c in grid[:n]]
+            engine = load_engine(engine_for(specs[0]))(specs)
+            for k in range(1, 4):
+                engine.step(k, 1.0, False)
+            t0 = time.perf_counter()
+            for k in range(steps):
+                engine.step(k + 4, 1.0, False)
+            rows.append({"case": label, "precision": prec, "ms_per_step": (time.perf_counter() - t0) / steps * 1e3})
+    return rows
+
+
 def sweep(quick: bool) -> dict:
     sweep_over = {"seed": [42]}
     if quick:
@@ -233,7 +298,7 @@ def scaling(epochs: int, sizes=(1, 5, 10)) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="reduced budgets (minutes, not half an hour)")
-    ap.add_argument("--only", default="per_cell,hardware,sweep,dryrun,scaling")
+    ap.add_argument("--only", default="per_cell,precision,hardware,sweep,dryrun,scaling")
     ap.add_argument("--scaling-seeds", default="1,5,10",
                     help="seed-axis lengths for the scaling runs (x 60 cells)")
     ap.add_argument("--out", default=str(ROOT / "results" / "benchmarks" / "summary.json"))
@@ -247,6 +312,14 @@ def main(argv=None) -> int:
         for r in raw["per_cell"]["rows"]:
             print(f"{r['width']:>5} {r['train_fraction']:>5} {r['baseline_epochs_per_s']:>14.1f} "
                   f"{r['project_epochs_per_s']:>13.1f} {r['speedup']:>8.2f}")
+    if "precision" in only:
+        raw["precision"] = precision(50 if args.quick else 300)
+        print(f"{'precision':>9} {'step':>8} {'ms/step':>8} {'matmul share':>13} {'default':>8}")
+        for r in raw["precision"]["rows"]:
+            print(f"{r['precision']:>9} {r['step']:>8} {r['ms_per_step']:>8.2f} {r['matmul_share']:>13.2f} "
+                  f"{str(r['used_by_default']):>8}")
+        for r in raw["precision"]["engines"]:
+            print(f"{r['case']:>28} {r['precision']:>9} {r['ms_per_step']:>8.2f} ms/step")
     if "hardware" in only:
         raw["hardware"] = hardware(100 if args.quick else 300)
         summary["sgemm_efficiency"] = raw["hardware"]["sgemm_efficiency"]

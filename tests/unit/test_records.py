@@ -362,3 +362,32 @@ def test_compare_results_ignores_timings_and_names_every_moved_number(tmp_path):
     assert n == 2 and diffs == [f"wd=2/seed=0: only in {a}", "wd=1/seed=0: differs in curves (curves: test_acc)",
                                 "phases.json: differs"]
     assert compare_records_main([str(a), str(b)]) == 1
+
+
+def test_phase_agreement_is_counted_cell_by_cell(tmp_path):
+    from grokmap.jobs.tools import phase_agreement, phase_agreement_main
+
+    sweep = {"weight_decay": [0.0, 1.0], "train_fraction": [0.5], "width": [16], "seed": [0]}
+
+    def results(name, phases, steps):
+        d = tmp_path / name
+        d.mkdir()
+        rows = [{"weight_decay": wd, "train_fraction": 0.5, "width": 16, "seed": 0, "phase": ph, "grokking_step": st}
+                for wd, ph, st in zip((0.0, 1.0), phases, steps)]
+        (d / "phases.json").write_text(json.dumps({"settings": {"sweep": sweep}, "cells": rows}))
+        return d
+
+    a = results("f32", ["memorization", "grokking"], [None, 1200])
+    b = results("bf16", ["memorization", "comprehension"], [None, 300])
+    table, summary = phase_agreement({"float32": a, "bfloat16": b})
+    assert table.splitlines() == [
+        "weight_decay,train_fraction,width,seed,phase_float32,phase_bfloat16,grokking_step_float32,"
+        "grokking_step_bfloat16,agree",
+        "0.0,0.5,16,0,memorization,memorization,,,True",
+        "1.0,0.5,16,0,grokking,comprehension,1200,300,False"]
+    assert summary["agreement_with_float32"] == {"float32": 1.0, "bfloat16": 0.5}
+    assert summary["counts"]["bfloat16"]["comprehension"] == 1
+    assert phase_agreement_main([f"float32={a}", f"bfloat16={b}", "--out", str(tmp_path / "t.csv")]) == 0
+    assert (tmp_path / "t.csv").read_text() == table
+    c = results("other", ["memorization"], [None])
+    assert phase_agreement_main([f"float32={a}", f"other={c}"]) == 1  # not the same grid

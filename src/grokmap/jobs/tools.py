@@ -193,3 +193,68 @@ def compare_records_main(argv=None) -> int:
         failed += bool(diffs)
     print(f"{len(pairs) - failed} of {len(pairs)} results directories identical")
     return 1 if failed else 0
+
+
+def phase_agreement(named: dict[str, Path]) -> tuple[str, dict]:
+    """Cell by cell, the phases of several finished results directories of the same grid (e.g.
+    one sweep in three precisions): a CSV table (the swept axes, one phase column per name, and
+    whether all agree) and, per name, the share of cells whose phase equals the first name's."""
+    import csv
+    import io
+
+    from ..analysis.aggregate import read_phases
+    from ..training.grid import AXES, extra_axes
+
+    phases = {name: read_phases(path) for name, path in named.items()}
+    first = next(iter(phases.values()))
+    sweep = first["settings"]["sweep"]
+    axes = [k for k in extra_axes(sweep) + [name for name, _, _ in AXES]]
+
+    def key(row):
+        return tuple(row[k] for k in axes)
+
+    by_cell = {name: {key(r): r for r in ph["cells"]} for name, ph in phases.items()}
+    cells = [key(r) for r in first["cells"]]
+    for name, rows in by_cell.items():
+        if set(rows) != set(cells):
+            raise ValueError(f"{named[name]} holds other cells than {next(iter(named.values()))}")
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(axes + [f"phase_{n}" for n in phases] + [f"grokking_step_{n}" for n in phases] + ["agree"])
+    for c in cells:
+        ph = [by_cell[n][c]["phase"] for n in phases]
+        steps = ["" if by_cell[n][c]["grokking_step"] is None else by_cell[n][c]["grokking_step"] for n in phases]
+        writer.writerow(list(c) + ph + steps + [len(set(ph)) == 1])
+    base = next(iter(phases))
+    share = {n: sum(by_cell[n][c]["phase"] == by_cell[base][c]["phase"] for c in cells) / len(cells)
+             for n in phases}
+    return buf.getvalue(), {"cells": len(cells), "agreement_with_" + base: share,
+                            "counts": {n: {p: sum(by_cell[n][c]["phase"] == p for c in cells)
+                                           for p in ("confusion", "memorization", "grokking", "comprehension")}
+                                       for n in phases}}
+
+
+def phase_agreement_main(argv=None) -> int:
+    """Compare the phases of one grid across several results directories, cell by cell."""
+    p = argparse.ArgumentParser(description=phase_agreement_main.__doc__)
+    p.add_argument("runs", nargs="+", metavar="NAME=RESULTS_DIR", help="the first is the reference")
+    p.add_argument("--out", type=Path, help="write the per-cell table here (CSV); default: stdout")
+    args = p.parse_args(argv)
+    named = {}
+    for item in args.runs:
+        name, sep, path = item.partition("=")
+        if not sep:
+            sys.stderr.write(f"{item!r}: expected NAME=RESULTS_DIR\n")
+            return 2
+        named[name] = Path(path)
+    try:
+        table, summary = phase_agreement(named)
+    except (FileNotFoundError, ValueError) as err:
+        sys.stderr.write(f"{err}\n")
+        return 1
+    if args.out:
+        args.out.write_text(table)
+    else:
+        sys.stdout.write(table)
+    print(json.dumps(summary, indent=1))
+    return 0

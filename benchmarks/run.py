@@ -203,7 +203,44 @@ def precision(steps: int) -> dict:
             rows.append({"precision": prec, "step": "compiled" if compiled else "eager", "ms_per_step": ms,
                          "matmul_share": mm / total if total else None, "first_5_steps_s": first,
                          "used_by_default": compiled == (prec == "bfloat16")})
-    return {"rows": rows, "engines": engine_precision(max(10, steps // 10))}
+    return {"rows": rows, "threads": two_threads(steps), "engines": engine_precision(max(10, steps // 10))}
+
+
+def two_threads(steps: int) -> list[dict]:
+    """How well two cells' steps overlap in two threads of one process (as the workflow runs
+    cells): throughput of two threads relative to one, eager float32 and compiled bfloat16."""
+    import threading
+
+    from grokmap.training.engines.fused import FusedEngine
+    from grokmap.training.record import cell_settings
+    from grokmap.training.spec import CellSpec
+
+    torch.set_num_threads(1)
+    rows = []
+    for prec in ("float32", "bfloat16"):
+        engines = [FusedEngine([CellSpec.of(cell_settings(PARAMS), Cell(0.1, 0.9, 64, seed))
+                                .with_training(precision=prec)]) for seed in (0, 1)]
+        for e in engines:
+            for k in range(1, 6):
+                e.step(k, 1.0, False)
+
+        def run(e):
+            for k in range(steps):
+                e.step(k, 1.0, False)
+
+        t0 = time.perf_counter()
+        run(engines[0])
+        one = time.perf_counter() - t0
+        threads = [threading.Thread(target=run, args=(e,)) for e in engines]
+        t0 = time.perf_counter()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        two = time.perf_counter() - t0
+        rows.append({"precision": prec, "one_thread_ms_per_step": one / steps * 1e3,
+                     "two_threads_throughput_vs_one": 2 * one / two})
+    return rows
 
 
 def engine_precision(steps: int) -> list[dict]:
@@ -318,6 +355,8 @@ def main(argv=None) -> int:
         for r in raw["precision"]["rows"]:
             print(f"{r['precision']:>9} {r['step']:>8} {r['ms_per_step']:>8.2f} {r['matmul_share']:>13.2f} "
                   f"{str(r['used_by_default']):>8}")
+        for r in raw["precision"]["threads"]:
+            print(f"two threads, {r['precision']}: {r['two_threads_throughput_vs_one']:.2f}x the throughput of one")
         for r in raw["precision"]["engines"]:
             print(f"{r['case']:>28} {r['precision']:>9} {r['ms_per_step']:>8.2f} ms/step")
     if "hardware" in only:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .tasks import task
+from .tasks import n_classes, task
 
 __all__ = ["task_inputs", "toy_pairs", "load_digits", "examples", "split_indices", "split", "n_classes",
            "class_targets", "batch_sampler"]
@@ -62,10 +62,6 @@ def examples(name: str, p: int, operands: int = 2) -> tuple[torch.Tensor, torch.
     if name == "digits":
         return load_digits()
     return task_inputs(p, name, operands)
-
-
-def n_classes(name: str, p: int) -> int:
-    return 2 * p - 1 if name == "toy_addition" else 10 if name == "digits" else p
 
 
 def split_indices(n: int, train_fraction: float, seed: int,

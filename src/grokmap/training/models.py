@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .precision import precision_dtypes
+
 __all__ = ["EmbedConcatMLP", "Transformer", "LSTMNet", "QuadraticMLP", "EncoderDecoderMLP", "Perturb",
            "build_model",
            "first_layer_maps", "seeded", "ipr", "subnetwork_fraction"]
@@ -248,7 +250,9 @@ class EncoderDecoderMLP(nn.Module):
 
 
 def build_model(spec) -> nn.Module:
-    """The model of a :class:`grokmap.training.spec.CellSpec`, built from its seed (:func:`seeded`)."""
+    """The model of a :class:`grokmap.training.spec.CellSpec`, built from its seed (:func:`seeded`)
+    in torch's default dtype and cast to the cell's ``training.precision`` (float64: the float32
+    draws cast, so a cell starts from the same weights in every precision)."""
     m, tk, p, width = spec.model, spec.task, spec.task.modulus, spec.cell.width
     builders = {
         "embed_concat_mlp": lambda: EmbedConcatMLP(p, m.embedding_dim, width, m.depth, m.activation, tk.operands),
@@ -260,7 +264,9 @@ def build_model(spec) -> nn.Module:
     }
     if m.name not in builders:
         raise ValueError(f"unknown model {m.name!r}; allowed: {', '.join(map(repr, builders))}")
-    return seeded(spec.cell.seed, builders[m.name])
+    model = seeded(spec.cell.seed, builders[m.name])
+    dtype = precision_dtypes(spec.training.precision)[0]
+    return model if dtype is None else model.to(dtype)
 
 
 def ipr(maps: list[torch.Tensor], r: int = 2) -> float:

@@ -9,12 +9,13 @@ schedule, the resolved seeds and encoder rates) are computed here and nowhere el
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
 from .grid import Cell, resolve_settings
 from .schedule import step_schedule
-from .tasks import task_size
+from .tasks import n_classes, task_size
 
 __all__ = ["TaskSpec", "ModelSpec", "TrainingSpec", "CellSpec"]
 
@@ -119,24 +120,27 @@ class CellSpec:
     def out_dim(self) -> int:
         """Outputs of the network: classes, or S3's toy MSE target vectors."""
         tk = self.task
-        if tk.name == "toy_addition":
-            return tk.target_dim if self.training.loss == "mse" else 2 * tk.modulus - 1
-        return 10 if tk.name == "digits" else tk.modulus
+        if tk.name == "toy_addition" and self.training.loss == "mse":
+            return tk.target_dim
+        return n_classes(tk.name, tk.modulus)
 
-    def _schedule(self) -> tuple[int, int, list[int]]:
-        return step_schedule(dataclasses.asdict(self.training), self.n_train)
+    @functools.cached_property
+    def _schedule(self) -> tuple[int, int, tuple[int, ...]]:
+        """(steps per epoch, total steps, evaluation steps), computed once per specification."""
+        per_epoch, total, evals = step_schedule(dataclasses.asdict(self.training), self.n_train)
+        return per_epoch, total, tuple(evals)
 
     @property
     def steps_per_epoch(self) -> int:
-        return self._schedule()[0]
+        return self._schedule[0]
 
     @property
     def total_steps(self) -> int:
-        return self._schedule()[1]
+        return self._schedule[1]
 
     @property
     def eval_steps(self) -> tuple[int, ...]:
-        return tuple(self._schedule()[2])
+        return self._schedule[2]
 
     def key_without(self, per_cell: tuple[str, ...]) -> tuple:
         """Every setting but those named in ``per_cell`` (dotted: ``training.learning_rate``,

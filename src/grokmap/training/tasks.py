@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
-__all__ = ["Task", "TASKS", "S3_TASKS", "DIGITS_EXAMPLES", "task", "task_size", "is_prime"]
+__all__ = ["Task", "TASKS", "S3_TASKS", "DIGITS_EXAMPLES", "task", "task_size", "n_classes", "is_prime"]
 
 S3_TASKS = ("toy_addition", "digits")
 DIGITS_EXAMPLES = 1797  # scikit-learn's load_digits
@@ -52,6 +52,11 @@ def task(name: str) -> Task:
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; allowed: {', '.join(map(repr, TASKS))}")
     return TASKS[name]
+
+
+def n_classes(name: str, p: int) -> int:
+    """Number of labels of the task: 2p - 1 sums for toy_addition, 10 digits, else p residues."""
+    return 2 * p - 1 if name == "toy_addition" else 10 if name == "digits" else p
 
 
 def task_size(p: int, name: str = "modular_addition", operands: int = 2) -> int:

@@ -161,10 +161,9 @@ class FusedEngine:
         (x, self.y), (tx, self.ty) = split(tk.name, tk.modulus, spec.cell.train_fraction, spec.data_seed, tk.operands)
         self.a, self.b, self.ta, self.tb = x[:, 0], x[:, 1], tx[:, 0], tx[:, 1]
         self.n_train, self.n_test = int(self.y.numel()), int(self.ty.numel())
-        dtype, low = precision_dtypes(tr.precision)
-        model = build_model(spec)
+        low = precision_dtypes(tr.precision)[1]
         # bfloat16 products pay only with their casts fused into the elementwise work around them
-        self.net = FusedEmbedConcatMLP(model if dtype is None else model.to(dtype), low, compiled=low is not None)
+        self.net = FusedEmbedConcatMLP(build_model(spec), low, compiled=low is not None)
         self.n_parameters = int(self.net.flat.numel())
         self.lr, self.decay = tr.learning_rate, tr.lr_decay
         self.opt = FlatAdamW(self.net.flat, self.net.grad, tr.learning_rate, tr.betas, tr.eps, spec.weight_decay)

@@ -15,7 +15,7 @@ from ..data import batch_sampler, split
 from ..losses import loss
 from ..models import Perturb, build_model, ipr, subnetwork_fraction
 from ..optimizers import scale_lr, torch_optimizer
-from ..precision import autocast, full, precision_dtypes
+from ..precision import autocast, full
 
 __all__ = ["GenericEngine"]
 
@@ -47,8 +47,7 @@ class GenericEngine:
         (self.x, self.y), (self.tx, self.ty) = split(tk.name, tk.modulus, spec.cell.train_fraction, spec.data_seed,
                                                      tk.operands)
         self.n_train, self.n_test = int(self.y.numel()), int(self.ty.numel())
-        dtype = precision_dtypes(tr.precision)[0]
-        self.model = build_model(spec) if dtype is None else build_model(spec).to(dtype)
+        self.model = build_model(spec)
         self.precision = tr.precision
         self.n_parameters = sum(q.numel() for q in self.model.parameters())
         self.opt = torch_optimizer(tr, self.model.parameters(), spec.weight_decay)

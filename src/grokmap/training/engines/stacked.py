@@ -37,7 +37,7 @@ class StackedEngine:
         tk, md, tr = s0.task, s0.model, s0.training
         dtype, _ = precision_dtypes(tr.precision)
         self.precision = tr.precision
-        models = [build_model(s) if dtype is None else build_model(s).to(dtype) for s in specs]
+        models = [build_model(s) for s in specs]
         names = [n for n, _ in models[0].named_parameters()]
         self.n_parameters = sum(p.numel() for p in models[0].parameters())
         enc = set(models[0].encoder_names())

@@ -18,3 +18,28 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "$want" > "$stamp"
 fi
 echo "setup: .venv ready ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))" >&2
+
+# The plotting renderer (Vega, Vega-Lite, vega-embed from npm, versions locked in
+# renderer/package-lock.json), inlined into results/explorer.html and into the offline
+# template of `dvc plots show/diff` (.dvc/config: plots.html_template).
+if ! command -v npm >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing Debian's nodejs and npm (for the plotting renderer)" >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+    else
+        echo "setup: npm is missing; install Node.js and npm, then run this script again" >&2
+        exit 1
+    fi
+fi
+rstamp=renderer/node_modules/.lock.sha256
+rwant=$(sha256sum renderer/package-lock.json | cut -d' ' -f1)
+if [ "$(cat "$rstamp" 2>/dev/null)" != "$rwant" ]; then
+    echo "setup: installing the renderer from renderer/package-lock.json (npm ci)" >&2
+    npm ci --prefix renderer --no-audit --no-fund --loglevel=error >/dev/null
+    echo "$rwant" > "$rstamp"
+fi
+if [ ! -s renderer/renderer.js ] || [ ! -s renderer/dvc_plots.html ] || [ "$rstamp" -nt renderer/renderer.js ]; then
+    .venv/bin/python scripts/build_renderer.py --node-modules renderer/node_modules \
+        --bundle renderer/renderer.js --dvc-template renderer/dvc_plots.html
+fi
+echo "setup: renderer ready (renderer/renderer.js, renderer/dvc_plots.html)" >&2

@@ -16,7 +16,7 @@ from ..conftest import ROOT
 
 BIN = Path(sys.executable).parent
 COPIED = ("Snakefile", "workflow", "profiles", "scripts", "src", "studies", "config.yaml", "params.yaml",
-          "dvc.yaml")
+          "dvc.yaml", "renderer")
 
 # Small enough to train in seconds, large enough to show more than one phase.
 TINY = {
@@ -41,7 +41,7 @@ class Project:
         for name in COPIED:
             src = ROOT / name
             if src.is_dir():
-                shutil.copytree(src, path / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+                shutil.copytree(src, path / name, symlinks=True, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "node_modules"))
             elif src.exists():
                 shutil.copy2(src, path / name)
         self.edit_params(TINY if overrides is None else overrides)

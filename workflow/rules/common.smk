@@ -42,8 +42,10 @@ OUT = {name: f"{R}/{rel}" for name, rel in {
     "validation": "validation.json", "metadata": "metadata.json", "report": "report.md",
     "phase_diagram": "figures/phase_diagram.png", "smooth_diagram": "figures/smooth_diagram.png",
     "curves": "figures/curves.png", "grokking_step": "figures/grokking_step.png",
-    "seed_diagrams": "figures/seed_diagrams.png",
+    "seed_diagrams": "figures/seed_diagrams.png", "explorer": "explorer.html",
 }.items()}
+# The plotting renderer inlined into the explorer, written by scripts/setup_env.sh.
+RENDERER = str(Path(workflow.basedir) / "renderer" / "renderer.js")
 
 # The cell path names every axis: extra axes first (e.g. training_optimizer={training_optimizer}),
 # then wd/frac/width/seed, so studies with different axes never share a directory.

@@ -41,3 +41,23 @@ rule plot_curves:
     shell:
         "{PY} {input.script} --params {params.params:q} --results-dir {R}"
         " --phases-json {input.phases} --out {output} --log-level {LOG_LEVEL} 2> {log}"
+
+
+rule write_explorer:
+    # One self-contained HTML page: every panel's phase diagram, hover for a point's settings
+    # and steps, click for its curves; it draws with no network (the renderer is inlined).
+    input:
+        script=f"{SCRIPTS}/write_explorer.py",
+        phases=OUT["phases"],
+        cells=CELL_OUTPUTS,
+        renderer=RENDERER,
+    output:
+        report(OUT["explorer"], caption="../report/explorer.rst", category="Explorer"),
+    log:
+        R + "/logs/write_explorer.log",
+    params:
+        params=PARAMS_JSON,
+    shell:
+        "{PY} {input.script} --params {params.params:q} --results-dir {R}"
+        " --phases-json {input.phases} --renderer {input.renderer} --out {output}"
+        " --log-level {LOG_LEVEL} 2> {log}"

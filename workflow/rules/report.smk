@@ -11,6 +11,7 @@ rule write_report:
         curves=OUT["curves"],
         grokking_step=OUT["grokking_step"],
         seed_diagrams=OUT["seed_diagrams"],
+        explorer=OUT["explorer"],
     output:
         report=OUT["report"],
         metadata=OUT["metadata"],
@@ -24,4 +25,4 @@ rule write_report:
         " --figure 'Phase diagram={input.discrete}' --figure 'Smooth phase diagram={input.smooth}'"
         " --figure 'Training curves and measurements={input.curves}'"
         " --figure 'Grokking step={input.grokking_step}'"
-        " --figure 'Phase diagram of each seed={input.seed_diagrams}' --log-level {LOG_LEVEL} 2> {log}"
+        " --figure 'Phase diagram of each seed={input.seed_diagrams}' --explorer {input.explorer} --log-level {LOG_LEVEL} 2> {log}"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from ..training.grid import AXES, Cell, extra_axes
+from ..training.grid import AXES, Cell, extra_axes, spell
 
-__all__ = ["short_label", "cell_from_row", "group_axes", "voters"]
+__all__ = ["short_label", "axis_label", "cell_from_row", "group_axes", "voters", "DiagramLayout"]
 
 
 def short_label(key: str) -> str:
@@ -31,3 +31,39 @@ def group_axes(sweep: Mapping, majority_over: Sequence[str] = ("seed",)) -> list
 def voters(phases_settings: Mapping) -> list[str]:
     """``phases.majority_over`` of a phases.json's settings."""
     return list(phases_settings["majority_over"])
+
+
+def axis_label(axis: str) -> str:
+    """How a figure's axis or title names a sweep axis: ``training.learning_rate`` ->
+    ``learning rate``, ``train_fraction`` -> ``train fraction``."""
+    return (short_label(axis) if "." in axis else axis).replace("_", " ")
+
+
+class DiagramLayout:
+    """Where a group or cell of phases.json goes in a phase diagram: rows are weight decays,
+    columns the values of ``phases.diagram_columns`` (S0: train fraction; S3: learning rate),
+    and every other axis that does not vote (``phases.majority_over``) gets its own panel."""
+
+    def __init__(self, phases: dict):
+        sweep, ph = phases["settings"]["sweep"], phases["settings"]["phases"]
+        self.col = ph["diagram_columns"]
+        self.vote = voters(ph)
+        self.panel_axes = [a for a in group_axes(sweep, self.vote) if a not in ("weight_decay", self.col)]
+        self.varying = {a for a in self.panel_axes if len(sweep[a]) > 1}  # named in panel titles
+        self.wds = sorted(float(v) for v in sweep["weight_decay"])
+        values = list(sweep[self.col])
+        self.cols = sorted(values) if all(isinstance(v, (int, float)) for v in values) else values
+        self.panels = []
+        for g in phases["groups"]:
+            if self.panel(g) not in self.panels:
+                self.panels.append(self.panel(g))
+
+    def panel(self, row: dict) -> tuple:
+        return tuple(row[a] for a in self.panel_axes)
+
+    def key(self, row: dict) -> tuple:
+        return self.panel(row), float(row["weight_decay"]), row[self.col]
+
+    def title(self, panel: tuple, extra: str = "") -> str:
+        own = " ".join(f"{axis_label(a)}={spell(v)}" for a, v in zip(self.panel_axes, panel) if a in self.varying)
+        return "\n".join(t for t in (own, extra) if t)

@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import BoundaryNorm, ListedColormap, Normalize  # noqa: E402
 
 from ..training.grid import spell  # noqa: E402
-from .axes import group_axes, short_label, voters  # noqa: E402
+from .axes import DiagramLayout, axis_label  # noqa: E402
 from .aggregate import TIE  # noqa: E402
 from .phases import PHASES  # noqa: E402
 
@@ -29,41 +29,15 @@ PHASE_COLORS = {"confusion": "#3b3b3b", "memorization": "#d62728",
                 "grokking": "#ff9f1c", "comprehension": "#2a9d8f"}
 
 
-class _Layout:
-    """Where a group or cell goes: rows are weight decays, columns the values of
-    ``phases.diagram_columns`` (S0: train fraction; S3: learning rate), and every other axis
-    that does not vote (``phases.majority_over``) gets its own panel."""
-
-    def __init__(self, phases: dict):
-        sweep, ph = phases["settings"]["sweep"], phases["settings"]["phases"]
-        self.col = ph["diagram_columns"]
-        self.vote = voters(ph)
-        self.panel_axes = [a for a in group_axes(sweep, self.vote) if a not in ("weight_decay", self.col)]
-        self.varying = {a for a in self.panel_axes if len(sweep[a]) > 1}  # named in panel titles
-        self.wds = sorted(float(v) for v in sweep["weight_decay"])
-        values = list(sweep[self.col])
-        self.cols = sorted(values) if all(isinstance(v, (int, float)) for v in values) else values
-        self.panels = []
-        for g in phases["groups"]:
-            if self.panel(g) not in self.panels:
-                self.panels.append(self.panel(g))
-
-    def panel(self, row: dict) -> tuple:
-        return tuple(row[a] for a in self.panel_axes)
-
-    def key(self, row: dict) -> tuple:
-        return self.panel(row), float(row["weight_decay"]), row[self.col]
-
-    def title(self, panel: tuple, extra: str = "") -> str:
-        own = " ".join(f"{_axis_label(a)}={spell(v)}" for a, v in zip(self.panel_axes, panel) if a in self.varying)
-        return "\n".join(t for t in (own, extra) if t)
+class _Layout(DiagramLayout):
+    """:class:`DiagramLayout` on a matplotlib axis: integer positions, tick labels."""
 
     def label(self, ax, title: str) -> None:
         ticks = [spell(c) for c in self.cols]
         ax.set_xticks(range(len(ticks)), ticks, rotation=90 if len(ticks) > 6 else 0,
                       fontsize=6 if len(ticks) > 10 else 8)
         ax.set_yticks(range(len(self.wds)), [spell(w) for w in self.wds], fontsize=6 if len(self.wds) > 10 else 8)
-        ax.set_xlabel(_axis_label(self.col))
+        ax.set_xlabel(axis_label(self.col))
         ax.set_ylabel("weight decay")
         ax.set_title(title, fontsize=9)
 
@@ -75,10 +49,6 @@ class _Layout:
         for i, wd in enumerate(self.wds):
             for j, c in enumerate(self.cols):
                 yield i, j, wd, c
-
-
-def _axis_label(axis: str) -> str:
-    return (short_label(axis) if "." in axis else axis).replace("_", " ")
 
 
 def _panels(n: int, size=(3.6, 3.8), columns: int = 4):
@@ -134,7 +104,7 @@ def plot_phase_diagram(phases: dict, path: str | Path) -> None:
         lay.label(ax, lay.title(panel))
     _phase_legend(fig, tie=any(g["phase"] == TIE for g in phases["groups"]))
     n_seeds = max((g["n_seeds"] for g in phases["groups"]), default=1)
-    vote = " x ".join(_axis_label(a) + "s" for a in lay.vote)
+    vote = " x ".join(axis_label(a) + "s" for a in lay.vote)
     fig.suptitle("Phase diagram" + (f"\n(majority of {n_seeds} cells over {vote}"
                                     + ("; text = agreement)" if len(lay.cols) <= 8 else ")")
                                     if n_seeds > 1 else ""), fontsize=10)
@@ -162,9 +132,9 @@ def plot_seed_diagrams(phases: dict, path: str | Path) -> None:
             if r is not None:
                 grid[i, j] = PHASES.index(r["phase"])
         ax.imshow(grid, cmap=_PHASE_CMAP, norm=_PHASE_NORM, origin="lower", aspect="auto")
-        lay.label(ax, lay.title(panel, " ".join(f"{_axis_label(a)}={spell(v)}" for a, v in zip(lay.vote, combo))))
+        lay.label(ax, lay.title(panel, " ".join(f"{axis_label(a)}={spell(v)}" for a, v in zip(lay.vote, combo))))
     _phase_legend(fig)
-    fig.suptitle(f"Phase diagram of each {' x '.join(_axis_label(a) for a in lay.vote)}", fontsize=10)
+    fig.suptitle(f"Phase diagram of each {' x '.join(axis_label(a) for a in lay.vote)}", fontsize=10)
     fig.tight_layout(rect=(0, 0, 0.80, 0.95))
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -306,7 +276,7 @@ def plot_grokking_step(phases: dict, path: str | Path) -> None:
                             color=cmap(i / max(1, len(lay.wds) - 1)), label=f"wd {spell(wd)}")
         if numeric and min(lay.cols) > 0 and max(lay.cols) / min(lay.cols) >= 100:
             ax.set_xscale("log")
-        ax.set_xlabel(_axis_label(lay.col))
+        ax.set_xlabel(axis_label(lay.col))
         ax.set_ylabel("grokking step")
         ax.set_title(lay.title(panel), fontsize=9)
         if ax.get_legend_handles_labels()[0]:

@@ -128,8 +128,9 @@ def _measurements(phases: dict) -> list[str]:
             _table(["phase", "cells", "IPR first", "IPR last", "param norm", "sub-network share"], rows), ""]
 
 
-def render_report(phases: dict, metadata: dict, figures: dict[str, str]) -> str:
-    """Markdown text of results/report.md; ``figures`` maps a title to a path relative to it."""
+def render_report(phases: dict, metadata: dict, figures: dict[str, str], explorer: str | None = None) -> str:
+    """Markdown text of results/report.md; ``figures`` maps a title to a path relative to it,
+    ``explorer`` is the interactive explorer's path relative to it."""
     n = phases["n_cells"]
     s = metadata["params"]
     thr = s["phases"]
@@ -159,6 +160,10 @@ def render_report(phases: dict, metadata: dict, figures: dict[str, str]) -> str:
            _table(["phase", "cells", "share"],
                   [[ph, phases["counts"][ph], f"{phases['counts'][ph] / n:.0%}" if n else "-"]
                    for ph in PHASES])]
+    if explorer:
+        out += ["", f"**[Open the interactive explorer]({explorer})** (one self-contained page, works "
+                "offline): every panel's phase diagram; hover a point for its settings and first-threshold "
+                "steps, click it for its accuracy, loss, parameter-norm and IPR curves."]
     if phases["non_finite_cells"]:
         bad = [r for r in phases["cells"] if r["non_finite_loss"]]
         out += ["", f"**{len(bad)} cell(s) stopped on a non-finite loss** (NaN/inf): "

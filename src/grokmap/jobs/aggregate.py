@@ -155,12 +155,62 @@ def plot_curves_main(argv=None) -> int:
     return _run(main, args)
 
 
+def explorer_main(argv=None) -> int:
+    p = _aggregate_parser("Write the offline sweep explorer (one self-contained HTML page).")
+    p.add_argument("--phases-json", required=True)
+    p.add_argument("--renderer", required=True, help="the renderer bundle written by scripts/setup_env.sh")
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+
+    def main(args):
+        import os
+
+        from ..analysis.aggregate import cell_path
+        from ..analysis.axes import cell_from_row
+        from ..analysis.explorer import explorer_document, explorer_html
+        from ..io import atomic_write_text, read_json
+
+        params, grid, records = _grid_and_records(args)
+        phases = read_json(args.phases_json)
+        sweep, page_dir = phases["settings"]["sweep"], Path(args.out).resolve().parent
+        doc = explorer_document(
+            phases, lambda row: records[cell_from_row(row, sweep)]["curves"],
+            lambda row: os.path.relpath(cell_path(args.results_dir, cell_from_row(row, sweep)).resolve(), page_dir),
+            params["phases"]["accuracy_threshold"])
+        title = f"grokmap sweep explorer: {params['task']['name']}, {params['model']['name']}"
+        html = explorer_html(doc, Path(args.renderer).read_text(encoding="utf8"), title)
+        atomic_write_text(args.out, html)
+        log.info("explorer: %d cells, %d points per curve, %.1f MB", doc["info"]["n_cells"],
+                 doc["info"]["points_per_curve"], len(html.encode()) / 1e6)
+
+    return _run(main, args)
+
+
+def build_renderer_main(argv=None) -> int:
+    p = _parser("Bundle the installed renderer for the explorer and write the offline DVC plots template.")
+    p.add_argument("--node-modules", required=True)
+    p.add_argument("--bundle", required=True, help="where to write the renderer bundle (JavaScript)")
+    p.add_argument("--dvc-template", required=True, help="where to write the DVC plots HTML template")
+    args = p.parse_args(argv)
+
+    def main(args):
+        from ..analysis.explorer import dvc_plots_template, renderer_bundle
+        from ..io import atomic_write_text
+
+        bundle = renderer_bundle(args.node_modules)
+        atomic_write_text(args.bundle, bundle)
+        atomic_write_text(args.dvc_template, dvc_plots_template(bundle))
+
+    return _run(main, args)
+
+
 def write_report_main(argv=None) -> int:
     p = _aggregate_parser("Write metadata.json and report.md.")
     p.add_argument("--phases-json", required=True)
     p.add_argument("--metadata", required=True)
     p.add_argument("--report", required=True)
     p.add_argument("--figure", action="append", default=[], help="TITLE=PATH (repeatable)")
+    p.add_argument("--explorer", help="the interactive explorer page, linked from the report")
     args = p.parse_args(argv)
 
     def main(args):
@@ -176,7 +226,8 @@ def write_report_main(argv=None) -> int:
         for item in args.figure:
             title, _, path = item.partition("=")
             figures[title] = str(Path(path).resolve().relative_to(report_dir))
-        atomic_write_text(args.report, render_report(phases, metadata, figures))
+        explorer = (str(Path(args.explorer).resolve().relative_to(report_dir)) if args.explorer else None)
+        atomic_write_text(args.report, render_report(phases, metadata, figures, explorer))
 
     return _run(main, args)
 

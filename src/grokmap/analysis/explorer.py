@@ -1,0 +1,427 @@
+"""The offline sweep explorer (``results/explorer.html``) and the offline DVC plots template.
+
+Both pages inline one renderer: Vega, Vega-Lite and vega-embed as published on npm
+(``renderer/package.json``, installed by ``scripts/setup_env.sh``), so they draw with no
+network. The explorer is one Vega-Lite specification (phase diagrams faceted by panel, and
+the curves of the clicked cell) plus a few lines of glue that hand the clicked cell's curves
+to the curve charts; all drawing is Vega's.
+
+What the page holds:
+- one rectangle per diagram point (the majority over ``phases.majority_over``, e.g. seeds),
+  spanning the region it represents on each axis, so non-uniform grids draw correctly; axes
+  are logarithmic where the grid is (``symlog`` where a log-spaced axis also holds 0);
+- a tooltip with the point's settings, phase, each voter's phase, the first steps at which
+  train and test accuracy reached ``phases.accuracy_threshold``, and the gap;
+- every cell's curves, downsampled on a logarithmic step grid to keep the page small for
+  large sweeps (:func:`points_per_curve`), with a link to the cell's full record.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+from ..training.grid import spell
+from .aggregate import TIE
+from .axes import DiagramLayout, axis_label
+from .phases import PHASES
+
+__all__ = ["RENDERER_PACKAGES", "renderer_bundle", "dvc_plots_template", "axis_scale", "cell_edges",
+           "downsample", "points_per_curve", "explorer_document", "explorer_html"]
+
+# npm package -> its browser build, in load order (vega-embed needs the other two).
+RENDERER_PACKAGES = {"vega": "build/vega.min.js", "vega-lite": "build/vega-lite.min.js",
+                     "vega-embed": "build/vega-embed.min.js"}
+
+# Colours as in the PNG figures (plots.PHASE_COLORS, repeated here so this module needs no
+# matplotlib); a tie between voters is grey.
+_COLORS = {"confusion": "#3b3b3b", "memorization": "#d62728", "grokking": "#ff9f1c",
+           "comprehension": "#2a9d8f", TIE: "#bdbdbd"}
+
+# Curve metrics drawn on click: record key -> (chart, split).
+_METRICS = {"train_acc": ("accuracy", "train"), "test_acc": ("accuracy", "test"),
+            "train_loss": ("loss", "train"), "test_loss": ("loss", "test"),
+            "param_norm": ("parameter norm", ""), "ipr": ("IPR", "")}
+
+# Numbers of curve values the page may hold in all (about 7 characters each): the explorer of
+# S3's 3,969-cell sweep stays near 6 MB.
+CURVE_BUDGET = 1_000_000
+
+
+def renderer_bundle(node_modules: str | Path) -> str:
+    """The three renderer packages' browser builds, concatenated, each under a comment naming
+    its version; refuses what could not be inlined into a ``<script>`` element."""
+    node_modules = Path(node_modules)
+    parts = []
+    for package, build in RENDERER_PACKAGES.items():
+        path = node_modules / package / build
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: the renderer is not installed; run scripts/setup_env.sh "
+                                    "(it installs renderer/package.json's packages with npm)")
+        version = json.loads((node_modules / package / "package.json").read_text())["version"]
+        code = path.read_text(encoding="utf8")
+        if "</script" in code.lower():
+            raise ValueError(f"{path} contains '</script' and cannot be inlined")
+        parts.append(f"/* {package} {version} (npm), {build} */\n{code}")
+    return "\n".join(parts)
+
+
+def dvc_plots_template(bundle: str) -> str:
+    """An HTML template for ``dvc plots show/diff`` (``plots.html_template`` in .dvc/config)
+    that inlines the renderer. It has no ``{scripts}`` placeholder, so DVC's own script tags,
+    which load the renderer from a CDN, are left out."""
+    return f"""<!DOCTYPE html>
+<html>
+<head>
+{{refresh_tag}}
+<meta charset="utf-8">
+<title>grokmap: DVC plots</title>
+<script>
+{bundle}
+</script>
+<style>
+body {{ font-family: sans-serif; margin: 16px; }}
+table {{ border-spacing: 15px; }}
+img {{ max-width: 100%; }}
+</style>
+</head>
+<body>
+{{plot_divs}}
+</body>
+</html>
+"""
+
+
+def _numeric(values: Sequence) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def _spread(xs: list[float]) -> float:
+    """Relative spread of successive differences (0 for an evenly spaced list)."""
+    d = [b - a for a, b in zip(xs, xs[1:])]
+    mean = sum(d) / len(d)
+    return math.sqrt(sum((x - mean) ** 2 for x in d) / len(d)) / mean
+
+
+def axis_scale(values: Sequence) -> dict:
+    """How an axis of the diagram is drawn: ``{"type": "band"}`` for text values, else
+    ``log`` when the values are positive and more evenly spaced in log than in linear terms
+    (spanning at least a factor 10), ``symlog`` when such an axis also holds 0 (its
+    ``constant`` a tenth of the smallest positive value, so 0 sits about one step of the grid
+    below it), and ``linear`` otherwise."""
+    if not _numeric(values):
+        return {"type": "band"}
+    xs = sorted({float(v) for v in values})
+    positive = [x for x in xs if x > 0]
+    if len(positive) >= 3 and positive[-1] / positive[0] >= 10 and (
+            _spread([math.log10(x) for x in positive]) < _spread(positive)):
+        if positive == xs:
+            return {"type": "log"}
+        if xs == [0.0] + positive:
+            return {"type": "symlog", "constant": positive[0] / 10}
+    return {"type": "linear"}
+
+
+def _forward(scale: dict):
+    kind = scale["type"]
+    if kind == "log":
+        return math.log10, lambda t: 10 ** t
+    if kind == "symlog":
+        c = scale["constant"]
+        return (lambda x: math.copysign(math.log1p(abs(x) / c), x),
+                lambda t: math.copysign(c * math.expm1(abs(t)), t))
+    return (lambda x: x), (lambda t: t)
+
+
+def cell_edges(values: Sequence, scale: dict) -> dict[float, tuple[float, float]]:
+    """Value -> (low, high): the region each grid value represents on a numeric axis, split
+    half-way (in the axis' own scale) between neighbours, the outer values extending as far
+    out as in."""
+    xs = sorted({float(v) for v in values})
+    fwd, inv = _forward(scale)
+    ts = [fwd(x) for x in xs]
+    if len(ts) == 1:
+        half = [0.5 if scale["type"] != "linear" else max(abs(xs[0]) * 0.5, 0.5)]
+    else:
+        half = [(b - a) / 2 for a, b in zip(ts, ts[1:])]
+    out = {}
+    for i, (x, t) in enumerate(zip(xs, ts)):
+        lo = half[i - 1] if i > 0 else half[0]
+        hi = half[i] if i < len(half) else half[-1]
+        out[x] = (inv(t - lo), inv(t + hi))
+    return out
+
+
+def downsample(steps: Sequence[int], k: int) -> list[int]:
+    """Indices of at most ``k`` points of a curve, evenly spaced in log(step) (the explorer
+    draws steps on a log axis), always keeping the first and the last."""
+    n = len(steps)
+    if n <= k:
+        return list(range(n))
+    lo, hi = math.log(max(steps[0], 1)), math.log(max(steps[-1], 1))
+    picks, j = {0, n - 1}, 0
+    for i in range(1, k - 1):
+        target = lo + (hi - lo) * i / (k - 1)
+        while j < n - 1 and math.log(max(steps[j], 1)) < target:
+            j += 1
+        picks.add(j)
+    return sorted(picks)
+
+
+def points_per_curve(n_cells: int) -> int:
+    """Points kept per curve: all of a small sweep's (up to 200), fewer for large sweeps so the
+    page holds about :data:`CURVE_BUDGET` numbers, never fewer than 24."""
+    return max(24, min(200, CURVE_BUDGET // (len(_METRICS) + 1) // max(n_cells, 1)))
+
+
+def _round(v):
+    return None if v is None or not math.isfinite(v) else float(f"{v:.4g}")
+
+
+def _steps_text(rows: list[dict], key: str) -> str:
+    return ", ".join("–" if r[key] is None else f"{r[key]:,}" for r in rows)
+
+
+def explorer_document(phases: dict, curves_of: Callable[[dict], Mapping], link_of: Callable[[dict], str],
+                      threshold: float) -> dict:
+    """What the page draws, from phases.json: ``spec`` (Vega-Lite), ``groups`` (one row per
+    diagram point), ``curves`` (per group, each voter's downsampled curves and record link)
+    and ``info`` (headings). ``curves_of(row)`` returns a cell's record curves and
+    ``link_of(row)`` the link to its record."""
+    lay = DiagramLayout(phases)
+    x_scale, y_scale = axis_scale(lay.cols), axis_scale(lay.wds)
+    x_edges = cell_edges(lay.cols, x_scale) if x_scale["type"] != "band" else None
+    y_edges = cell_edges(lay.wds, y_scale)
+    members: dict[tuple, list[dict]] = {}
+    for row in phases["cells"]:
+        members.setdefault(lay.key(row), []).append(row)
+    k = points_per_curve(len(phases["cells"]))
+    x_name, y_name = axis_label(lay.col), "weight decay"
+    groups, curves, present = [], [], set()
+    for g, group in enumerate(phases["groups"]):
+        panel, wd, col = lay.key(group)
+        rows = members[(panel, wd, col)]
+        voters = ["  ".join(f"{axis_label(a)}={spell(r[a])}" for a in lay.vote) for r in rows]
+        item = {"g": g, "panel": lay.title(panel), "phase": group["phase"],
+                "agreement": group["agreement"], "x": col if x_edges is None else float(col), "y": wd,
+                x_name: spell(col), y_name: spell(wd)}
+        if x_edges is not None:
+            item["x0"], item["x1"] = x_edges[float(col)]
+        item["y0"], item["y1"] = y_edges[wd]
+        for a, v in zip(lay.panel_axes, panel):
+            item[axis_label(a)] = spell(v)
+        item["voters"] = "; ".join(f"{v}: {r['phase']}" for v, r in zip(voters, rows))
+        item["seeds agree"] = f"{round(group['agreement'] * len(rows))} of {len(rows)}"
+        item["first train step"] = _steps_text(rows, "first_train_step")
+        item["first test step"] = _steps_text(rows, "first_test_step")
+        gap = group.get("mean_gap_epochs")
+        item["gap (epochs)"] = "–" if gap is None else f"{gap:,.0f}"
+        groups.append(item)
+        series = []
+        for v, r in zip(voters, rows):
+            c = curves_of(r)
+            steps = c.get("step") or c["epoch"]
+            keep = [i for i in downsample(steps, k) if steps[i] > 0]
+            one = {"voter": v or "cell", "phase": r["phase"], "file": link_of(r),
+                   "step": [int(steps[i]) for i in keep]}
+            for key in _METRICS:
+                if key in c:
+                    one[key] = [_round(c[key][i]) for i in keep]
+                    if any(v is not None for v in one[key]):
+                        present.add(_METRICS[key][0])
+            series.append(one)
+        curves.append(series)
+    panels = [lay.title(p) for p in lay.panels]
+    tooltip = ([x_name, y_name] + [axis_label(a) for a in lay.panel_axes]
+               + ["phase", "seeds agree", "voters", "first train step", "first test step", "gap (epochs)"])
+    spec = _spec(panels, x_name, y_name, x_scale, y_scale, lay, tooltip, threshold, present,
+                 multi=max((len(members[lay.key(gr)]) for gr in phases["groups"]), default=1) > 1)
+    return {"spec": spec, "groups": groups, "curves": curves,
+            "info": {"n_cells": len(phases["cells"]), "n_groups": len(groups), "points_per_curve": k,
+                     "counts": phases["counts"], "threshold": threshold,
+                     "voting": [axis_label(a) for a in lay.vote]}}
+
+
+def _axis(name: str, scale: dict, values: Sequence, field: str) -> tuple[dict, dict | None]:
+    if scale["type"] == "band":
+        return {"field": name, "type": "ordinal", "sort": [spell(v) for v in values],
+                "title": name}, None
+    s = {"type": scale["type"], "zero": False, "nice": False}
+    if "constant" in scale:
+        s["constant"] = scale["constant"]
+    axis = {"format": "~g", "title": name + (" (log scale)" if scale["type"] == "log" else
+                                             " (symmetric log scale)" if scale["type"] == "symlog" else "")}
+    if len(values) <= 12:
+        axis["values"] = [float(v) for v in values]
+    else:
+        axis["tickCount"] = 5
+    return ({"field": field + "0", "type": "quantitative", "scale": s, "axis": axis},
+            {"field": field + "1"})
+
+
+def _spec(panels, x_name, y_name, x_scale, y_scale, lay, tooltip, threshold, present, multi) -> dict:
+    x, x2 = _axis(x_name, x_scale, lay.cols, "x")
+    y, y2 = _axis(y_name, y_scale, lay.wds, "y")
+    domain = list(PHASES) + [TIE]
+    encoding = {
+        "x": x, "y": y,
+        "color": {"field": "phase", "type": "nominal", "title": "phase",
+                  "scale": {"domain": domain, "range": [_COLORS[p] for p in domain]}},
+        "stroke": {"condition": {"param": "pick", "empty": False, "value": "#000000"}, "value": "#ffffff"},
+        "strokeWidth": {"condition": {"param": "pick", "empty": False, "value": 2.5}, "value": 0.4},
+        "tooltip": [{"field": f} for f in tooltip],
+    }
+    if x2:
+        encoding["x2"] = x2
+    if y2:
+        encoding["y2"] = y2
+    if multi:  # how many voters agree with the majority: faint = split vote
+        encoding["opacity"] = {"field": "agreement", "type": "quantitative", "title": "voters agree",
+                               "scale": {"domain": [0, 1], "range": [0.25, 1]},
+                               "legend": {"format": ".0%"}}
+    diagram = {
+        "data": {"name": "groups"},
+        "facet": {"field": "panel", "type": "nominal", "sort": panels, "title": None,
+                  "header": {"labelFontSize": 12}},
+        "columns": min(len(panels), 3),
+        "spec": {"width": max(260, min(520, 16 * len(lay.cols))), "height": max(220, min(440, 14 * len(lay.wds))),
+                 "params": [{"name": "pick", "select": {"type": "point", "fields": ["g"], "on": "click"}}],
+                 "mark": {"type": "rect", "cursor": "pointer"}, "encoding": encoding},
+    }
+    color = {"field": "split", "type": "nominal", "title": "split",
+             "scale": {"domain": ["train", "test"], "range": ["#1f77b4", "#d62728"]}}
+
+    def chart(metric, title, ylog=False, layer_rule=None):
+        line = {"mark": {"type": "line", "tooltip": True, "clip": True},
+                "encoding": {"x": {"field": "step", "type": "quantitative", "title": "step (log scale)",
+                                   "scale": {"type": "log"}, "axis": {"format": "~s", "tickCount": 5}},
+                             "y": {"field": "value", "type": "quantitative", "title": title,
+                                   "axis": {"format": "~g"},
+                                   "scale": {"type": "log"} if ylog else {"zero": False}},
+                             "detail": {"field": "voter", "type": "nominal"}}}
+        if metric in ("accuracy", "loss"):
+            line["encoding"]["color"] = color
+        if multi:
+            line["encoding"]["strokeDash"] = {"field": "voter", "type": "nominal", "title": "voter"}
+        body = {"data": {"name": "curves"},
+                "transform": [{"filter": {"field": "metric", "equal": metric}}],
+                "width": 230, "height": 170, "title": title}
+        if layer_rule is None:
+            return {**body, **line}
+        return {**body, "layer": [line, layer_rule]}
+
+    rule = {"mark": {"type": "rule", "strokeDash": [4, 3], "color": "#777777"},
+            "encoding": {"y": {"datum": threshold}}}
+    charts = [chart("accuracy", "accuracy", layer_rule=rule), chart("loss", "loss", ylog=True)]
+    charts += [chart(m, m) for m in ("parameter norm", "IPR") if m in present]  # only what the records log
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
+        "config": {"view": {"stroke": "#dddddd"}, "font": "sans-serif"},
+        "autosize": {"type": "pad", "resize": True},
+        "vconcat": [diagram, {"hconcat": charts}],
+        "resolve": {"scale": {"color": "independent", "strokeDash": "independent"}},
+    }
+
+
+def _script_json(value) -> str:
+    """JSON safe inside a ``<script>`` element."""
+    return json.dumps(value, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
+
+
+_GLUE = r"""
+const METRICS = %(metrics)s;
+const CURVES = DOC.curves;
+function cellRows(g) {
+  const rows = [];
+  for (const c of CURVES[g]) {
+    for (const [key, [metric, split]] of Object.entries(METRICS)) {
+      const values = c[key];
+      if (!values) continue;
+      c.step.forEach((step, i) => {
+        if (values[i] !== null) rows.push({voter: c.voter, metric: metric, split: split, step: step, value: values[i]});
+      });
+    }
+  }
+  return rows;
+}
+function describe(g) {
+  const box = document.getElementById('cell');
+  box.replaceChildren();
+  const group = DOC.groups[g];
+  const head = document.createElement('p');
+  head.textContent = DOC.tooltip.map(k => k + ': ' + group[k]).join(' | ');
+  box.appendChild(head);
+  const links = document.createElement('p');
+  links.appendChild(document.createTextNode('Full records: '));
+  CURVES[g].forEach((c, i) => {
+    const a = document.createElement('a');
+    a.href = c.file;
+    a.textContent = (c.voter || 'cell') + ' (' + c.phase + ')';
+    if (i) links.appendChild(document.createTextNode(', '));
+    links.appendChild(a);
+  });
+  box.appendChild(links);
+}
+function show(view, g) {
+  describe(g);
+  return view.data('curves', cellRows(g)).runAsync().then(() => { document.body.dataset.shown = String(g); });
+}
+DOC.spec.datasets = {groups: DOC.groups, curves: []};
+vegaEmbed('#view', DOC.spec, {renderer: 'svg', actions: {export: true, source: false, compiled: false, editor: false}})
+  .then(result => {
+    const view = result.view;
+    window.explorerView = view;
+    view.addEventListener('click', (event, item) => {
+      if (item && item.datum && typeof item.datum.g === 'number') show(view, item.datum.g);
+    });
+    document.body.dataset.ready = '1';
+  })
+  .catch(err => { document.getElementById('cell').textContent = 'The explorer failed to draw: ' + err; });
+"""
+
+
+def explorer_html(document: dict, bundle: str, title: str) -> str:
+    """The self-contained page: the renderer, the data, the specification and the glue."""
+    doc = dict(document)
+    doc["tooltip"] = [f["field"] for f in document["spec"]["vconcat"][0]["spec"]["encoding"]["tooltip"]]
+    info = document["info"]
+    counts = ", ".join(f"{info['counts'].get(p, 0)} {p}" for p in PHASES)
+    vote = (f"Each rectangle is the majority over {' × '.join(info['voting'])}; faint = the voters split. "
+            if info["voting"] else "")
+    metrics = {k: list(v) for k, v in _METRICS.items()}
+    esc = _html_escape
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{esc(title)}</title>
+<script>
+{bundle}
+</script>
+<style>
+body {{ font-family: sans-serif; margin: 16px; color: #222; }}
+h1 {{ font-size: 20px; margin: 0 0 4px 0; }}
+p.lead {{ margin: 0 0 12px 0; color: #555; font-size: 13px; }}
+#cell {{ font-size: 13px; margin: 8px 0; min-height: 2.5em; }}
+#cell p {{ margin: 2px 0; }}
+</style>
+</head>
+<body>
+<h1>{esc(title)}</h1>
+<p class="lead">{info['n_cells']} cells, {info['n_groups']} diagram points: {esc(counts)}. {esc(vote)}Hover a
+rectangle for its settings and steps; click it for its curves (each downsampled to at most
+{info['points_per_curve']} points on a log step grid; the linked record holds them all).</p>
+<div id="cell">Click a rectangle of a phase diagram to see its curves.</div>
+<div id="view"></div>
+<script>
+const DOC = {_script_json(doc)};
+{_GLUE % {"metrics": _script_json(metrics)}}
+</script>
+</body>
+</html>
+"""
+
+
+def _html_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

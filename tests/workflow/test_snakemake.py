@@ -13,7 +13,7 @@ pytestmark = pytest.mark.workflow
 ARTEFACTS = ["results/phases.json", "results/phases.csv", "results/metrics.json",
              "results/figures/phase_diagram.png", "results/figures/smooth_diagram.png",
              "results/figures/curves.png", "results/report.md", "results/metadata.json",
-             "results/validation.json"]
+             "results/validation.json", "results/explorer.html"]
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def test_dry_run_counts_cells_plus_aggregation(tmp_path):
     counts = dict((m.split()[0], int(m.split()[1])) for m in out.splitlines()
                   if len(m.split()) == 2 and m.split()[1].isdigit())
     assert counts["train_cell"] == 4
-    aggregation = ["classify_phases", "plot_phase_diagrams", "plot_curves", "write_report",
+    aggregation = ["classify_phases", "plot_phase_diagrams", "plot_curves", "write_explorer", "write_report",
                    "validate_results", "all"]
     assert all(counts[r] == 1 for r in aggregation)
     assert counts["total"] == 4 + len(aggregation)
@@ -46,7 +46,8 @@ def test_full_run_produces_every_artefact(built):
     assert phases["n_cells"] == 4 and sum(phases["counts"].values()) == 4
     assert json.loads(proj.read("results/validation.json"))["passed"] is True
     report = proj.read("results/report.md").decode()
-    for words in ("Phase distribution", "Per-cell results", "figures/phase_diagram.png", "Metadata"):
+    for words in ("Phase distribution", "Per-cell results", "figures/phase_diagram.png", "Metadata",
+                  "(explorer.html)"):
         assert words in report
     rec = json.loads(proj.read("results/cells/wd=1/frac=0.8/width=32/seed=0/metrics.json"))
     assert rec["cell"] == {"weight_decay": 1.0, "train_fraction": 0.8, "width": 32, "seed": 0}
@@ -151,3 +152,4 @@ def test_html_report_with_captions(built):
     proj.run("--report", "report.html")
     html = proj.read("report.html").decode(errors="replace")
     assert "Smooth phase diagram after S3" in html and "phase_diagram.png" in html
+    assert "explorer.html" in html and "The sweep explorer" in html  # the explorer is in the report

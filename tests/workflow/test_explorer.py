@@ -32,8 +32,8 @@ def _git(proj, *args):
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory):
     proj = Project(tmp_path_factory.mktemp("explorer"), TWO_SEEDS)
-    (proj.path / ".dvc").mkdir()
-    for rel in (".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore"):
+    (proj.path / ".dvc" / "plots").mkdir(parents=True)
+    for rel in (".dvc/config", ".dvc/.gitignore", ".dvc/plots/phase_map.json", ".dvcignore", ".gitignore"):
         (proj.path / rel).write_bytes((ROOT / rel).read_bytes())
     _git(proj, "init", "-q")
     proj.run("repro", tool="dvc")
@@ -94,15 +94,17 @@ def test_dvc_plots_diff_draws_two_sweeps_offline(swept, browser, tmp_path):
     swept.run("plots", "diff", "HEAD", "-o", str(tmp_path / "diff"), tool="dvc")
     browser.requests()
     browser.open(tmp_path / "diff" / "index.html")
-    drawn = browser.wait_for("document.querySelectorAll('.vega-embed canvas, .vega-embed svg').length")
-    assert drawn >= 1
-    revs = browser.driver.execute_script(
-        "return Array.from(document.querySelectorAll('.vega-embed')).map(e => e.textContent).join(' ')")
+    # the phase map (one column per revision) and the grokking-step scatter, drawn by the inlined vega
+    drawn = browser.wait_for("document.querySelectorAll('.vega-embed canvas, .vega-embed svg').length >= 2")
+    assert drawn
+    sizes = browser.driver.execute_script(
+        "return Array.from(document.querySelectorAll('.vega-embed canvas, .vega-embed svg.marks'))"
+        ".map(c => [c.getBoundingClientRect().width, c.getBoundingClientRect().height])")
+    assert len(sizes) >= 2 and all(w > 200 and h > 100 for w, h in sizes), sizes
     images = browser.driver.execute_script(
         "return Array.from(document.images).map(i => [i.getAttribute('src'), i.naturalWidth])")
     assert len(images) >= 2 * 5 and all(w > 0 for _, w in images), images  # five figures, two revisions
     assert any("workspace" in (src or "") for src, _ in images) and any("HEAD" in (src or "") for src, _ in images)
-    del revs
     _page_is_offline_clean(browser)
     browser.screenshot(tmp_path / "dvc_plots_diff.png")
 

@@ -426,6 +426,12 @@ def _check_semantics(params: dict, run: dict, p_label: str, r_label: str) -> Non
         raise SettingsError(f"{p_label}: 'sweep' has {n_cells:,} cells ({sizes}); allowed: at most "
                             f"{run['max_sweep_cells']:,} (config.yaml max_sweep_cells; raise it for a cluster)")
     _check_layout(params, p_label)
+    from .analysis.refine import RefineError, refine_axes
+
+    try:
+        refine_axes(params)
+    except RefineError as exc:
+        raise SettingsError(f"{p_label}: {exc}") from None
     models = {m for combo in itertools.product(*(sweep[k] for k in extras))
               for m in [with_values(params, zip(extras, combo))["model"]["name"]]}
     if "s3_mlp" in models and len(models) > 1:
@@ -453,7 +459,7 @@ def _check_semantics(params: dict, run: dict, p_label: str, r_label: str) -> Non
 RESULTS_MARKER = ".grokmap-results"  # written into every results directory the workflow uses
 # What the workflow writes at the top of a results directory: a directory holding only these
 # (made before the marker existed) is taken as the workflow's too.
-_RESULT_ENTRIES = {"cells", "logs", "figures", "phases.json", "phases.csv", "metrics.json", "validation.json",
+_RESULT_ENTRIES = {"cells", "refined", "logs", "figures", "phases.json", "phases.csv", "metrics.json", "validation.json",
                    "metadata.json", "report.md", RESULTS_MARKER}
 _TEMP_FILE = re.compile(r"^\..+\.tmp$")  # an atomic write's temporary file, left by a kill
 _NAME_MAX, _PATH_MAX = 255, 4000  # bytes per path component; a whole path, with room to spare

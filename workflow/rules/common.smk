@@ -43,6 +43,7 @@ OUT = {name: f"{R}/{rel}" for name, rel in {
     "phase_diagram": "figures/phase_diagram.png", "smooth_diagram": "figures/smooth_diagram.png",
     "curves": "figures/curves.png", "grokking_step": "figures/grokking_step.png",
     "seed_diagrams": "figures/seed_diagrams.png", "explorer": "explorer.html",
+    "refine_summary": "refined/summary.json",
 }.items()}
 # The plotting renderer inlined into the explorer, written by scripts/setup_env.sh.
 RENDERER = str(Path(workflow.basedir) / "renderer" / "renderer.js")
@@ -97,7 +98,8 @@ PARAMS_JSON = json.dumps(P, sort_keys=True)
 # restored without .snakemake/).
 import hashlib as _hashlib
 
-AGG_SETTINGS_JSON = json.dumps({"phases": P["phases"], "sweep": P["sweep"]}, sort_keys=True)
+AGG_SETTINGS_JSON = json.dumps({"phases": P["phases"], "sweep": P["sweep"],
+                                **({"refine": P["refine"]} if P["refine"]["rounds"] else {})}, sort_keys=True)
 AGG_STAMP = f"{R}/.grokmap-aggregation-{_hashlib.sha256(AGG_SETTINGS_JSON.encode()).hexdigest()[:16]}.json"
 
 wildcard_constraints:

@@ -31,7 +31,7 @@ rule plot_curves:
     input:
         script=f"{SCRIPTS}/plot_curves.py",
         phases=OUT["phases"],
-        cells=CELL_OUTPUTS,
+        cells=ALL_CELLS,
     output:
         report(OUT["curves"], caption="../report/curves.rst", category="Figures"),
     log:
@@ -49,7 +49,7 @@ rule write_explorer:
     input:
         script=f"{SCRIPTS}/write_explorer.py",
         phases=OUT["phases"],
-        cells=CELL_OUTPUTS,
+        cells=ALL_CELLS,
         renderer=RENDERER,
     output:
         report(OUT["explorer"], caption="../report/explorer.rst", category="Explorer"),

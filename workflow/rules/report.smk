@@ -4,7 +4,7 @@
 rule write_report:
     input:
         script=f"{SCRIPTS}/write_report.py",
-        cells=CELL_OUTPUTS,
+        cells=ALL_CELLS,
         phases=OUT["phases"],
         discrete=OUT["phase_diagram"],
         smooth=OUT["smooth_diagram"],

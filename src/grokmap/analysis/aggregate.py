@@ -5,17 +5,18 @@ import csv
 import io
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from ..training.curves import first_epoch_at, first_logged_step
 from .records import CellRecordError, check_record
-from ..training.grid import AXES, Cell, extra_axes, spell
+from ..training.grid import AXES, Cell, cell_from_wildcards, extra_axes, spell
+from ..training.grid import cells as cells_of_grid
 from .axes import group_axes, short_label, voters
 from ..io import read_json
 from .phases import PHASES, classify_record
 
-__all__ = ["TIE", "cell_path", "load_records", "classify_sweep", "summary_metrics", "phases_csv",
-           "reproduction_csv"]
+__all__ = ["TIE", "REFINED", "cell_path", "round_file", "sweep_cells", "load_records", "classify_sweep",
+           "summary_metrics", "phases_csv", "reproduction_csv"]
 
 TIE = "tie"  # a seed group whose top phases have equal votes (its ``tied_phases`` say which)
 
@@ -25,16 +26,46 @@ CSV_FIELDS = ("weight_decay", "train_fraction", "width", "seed", "phase", "gap_e
               "final_subnetwork_fraction", "epochs_run", "steps_run", "non_finite_loss")
 
 
-def cell_path(results_dir: str | Path, cell: Cell) -> Path:
-    return Path(results_dir) / "cells" / cell.relpath / "metrics.json"
+REFINED = "refined"  # <results>/refined: the refinement rounds' lists and their cells (analysis.refine)
 
 
-def load_records(results_dir, cells: Iterable[Cell], settings: dict,
+def cell_path(results_dir: str | Path, cell: Cell, round_: int = 0) -> Path:
+    """A cell's record: ``cells/<path>`` for the grid's cells, ``refined/cells/<path>`` for the
+    cells a refinement round added."""
+    root = Path(results_dir) / ("cells" if not round_ else f"{REFINED}/cells")
+    return root / cell.relpath / "metrics.json"
+
+
+def round_file(results_dir: str | Path, r: int) -> Path:
+    """The list of the cells refinement round ``r`` (1, 2, ...) added."""
+    return Path(results_dir) / REFINED / f"round-{r}.json"
+
+
+def sweep_cells(params: dict, results_dir: str | Path) -> dict[Cell, int]:
+    """Every cell of the sweep -> the round that added it: the grid's (0), then those of
+    refinement rounds 1..refine.rounds as their round files list them (never a glob: a cell
+    that an earlier derivation needed and this one does not is not counted)."""
+    out = {c: 0 for c in cells_of_grid(params["sweep"])}
+    for r in range(1, params["refine"]["rounds"] + 1):
+        path = round_file(results_dir, r)
+        try:
+            listed = read_json(path)["cells"]
+        except FileNotFoundError:
+            raise CellRecordError(f"{path}: missing; run the workflow to derive refinement round {r}") from None
+        for rel in listed:
+            cell = cell_from_wildcards(dict(part.split("=", 1) for part in rel.split("/")))
+            out.setdefault(cell, r)
+    return out
+
+
+def load_records(results_dir, cells: Iterable[Cell] | Mapping[Cell, int], settings: dict,
                  fingerprint: str | None = None) -> dict[Cell, dict]:
-    """Read and check the record of every cell of the current grid (never a glob)."""
+    """Read and check the record of every cell of the current grid (never a glob); ``cells``
+    may map each cell to the refinement round that added it (:func:`sweep_cells`)."""
     out = {}
+    rounds = cells if isinstance(cells, Mapping) else {}
     for cell in cells:
-        path = cell_path(results_dir, cell)
+        path = cell_path(results_dir, cell, rounds.get(cell, 0))
         try:
             record = read_json(path)
         except FileNotFoundError:
@@ -66,16 +97,22 @@ def _measure(curves: dict, name: str, at: int):
     return values[at]
 
 
-def classify_sweep(records: dict[Cell, dict], phase_params: dict, sweep: dict) -> dict:
+def classify_sweep(records: dict[Cell, dict], phase_params: dict, sweep: dict,
+                   refine: dict | None = None, rounds: Mapping[Cell, int] | None = None) -> dict:
     """The content of phases.json: per cell, per seed group (every axis but the seed),
-    counts, settings. Cells and groups keep the grid's order (``records``' order)."""
+    counts, settings. Cells and groups keep the grid's order (``records``' order).
+
+    With refinement (``refine`` = params.yaml's section with rounds > 0, ``rounds`` each
+    cell's round), every cell row also names its round and phases.json gains ``refine``:
+    cells per round, the finest lattice, the resolution reached and which trained point
+    covers each lattice point (analysis.refine)."""
     threshold, gap = phase_params["accuracy_threshold"], phase_params["grokking_gap_epochs"]
     rows = []
     for cell, rec in records.items():
         curves = rec["curves"]
         c = classify_record(rec, threshold, gap, phase_params["require_final_accuracy"])
         log = rec.get("accuracy_log")
-        rows.append({**cell.as_dict(), **c,
+        rows.append({**cell.as_dict(), **({"round": rounds[cell]} if refine else {}), **c,
                      "grokking_step": (first_step_at(curves, phase_params["grokking_step_accuracy"]) if log is None
                                        else first_logged_step(log, "test", phase_params["grokking_step_accuracy"])),
                      "final_train_acc": rec["final"]["train_acc"],
@@ -104,8 +141,8 @@ def classify_sweep(records: dict[Cell, dict], phase_params: dict, sweep: dict) -
                            "mean_gap_epochs": sum(gaps) / len(gaps) if gaps else None,
                            "grokking_steps": steps})
     counts = Counter(r["phase"] for r in rows)
-    return {
-        "settings": {"phases": phase_params, "sweep": sweep},
+    out = {
+        "settings": {"phases": phase_params, "sweep": sweep, **({"refine": refine} if refine else {})},
         "n_cells": len(rows),
         "counts": {ph: counts.get(ph, 0) for ph in PHASES},
         "group_counts": {ph: sum(g["phase"] == ph for g in group_rows) for ph in (*PHASES, TIE)},
@@ -113,6 +150,11 @@ def classify_sweep(records: dict[Cell, dict], phase_params: dict, sweep: dict) -
         "cells": rows,
         "groups": group_rows,
     }
+    if refine:
+        from .refine import refinement_summary
+
+        out["refine"] = refinement_summary({"phases": phase_params, "sweep": sweep, "refine": refine}, out)
+    return out
 
 
 def summary_metrics(phases: dict) -> dict:
@@ -133,7 +175,7 @@ def summary_metrics(phases: dict) -> dict:
 
 def phases_csv(phases: dict) -> str:
     """One row per cell; the extra axes (if any) come first, by their dotted names."""
-    fields = extra_axes(phases["settings"]["sweep"]) + list(CSV_FIELDS)
+    fields = extra_axes(phases["settings"]["sweep"]) + list(CSV_FIELDS) + (["round"] if "refine" in phases else [])
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()

@@ -53,10 +53,29 @@ class DiagramLayout:
         self.wds = sorted(float(v) for v in sweep["weight_decay"])
         values = list(sweep[self.col])
         self.cols = sorted(values) if all(isinstance(v, (int, float)) for v in values) else values
+        self.covered = None
+        refine = phases.get("refine")
+        if refine:  # adaptive refinement: draw every point of the finest lattice (analysis.refine)
+            lattice = refine["axes"]
+            if "weight_decay" in lattice:
+                self.wds = [float(v) for v in lattice["weight_decay"]["lattice"]]
+            if self.col in lattice:
+                self.cols = list(lattice[self.col]["lattice"])
+            names = refine["coverage"]["axes"]
+            self.covered = [(dict(zip(names, pt[:-1])), pt[-1]) for pt in refine["coverage"]["points"]]
         self.panels = []
-        for g in phases["groups"]:
-            if self.panel(g) not in self.panels:
-                self.panels.append(self.panel(g))
+        for row in ([r for r, _ in self.covered] if self.covered else phases["groups"]):
+            if self.panel(row) not in self.panels:
+                self.panels.append(self.panel(row))
+
+    def points(self, phases: dict) -> list[tuple[dict, dict]]:
+        """(where, group) for every point a diagram draws: each group at its own place for a
+        grid; with refinement, every point of the finest lattice with the group of the trained
+        point that covers it (so each cell fills the region it represents)."""
+        groups = phases["groups"]
+        if self.covered is None:
+            return [(g, g) for g in groups]
+        return [(row, groups[gi]) for row, gi in self.covered]
 
     def panel(self, row: dict) -> tuple:
         return tuple(row[a] for a in self.panel_axes)

@@ -199,27 +199,35 @@ def explorer_document(phases: dict, curves_of: Callable[[dict], Mapping], link_o
     k = points_per_curve(len(phases["cells"]))
     x_name, y_name = axis_label(lay.col), "weight decay"
     groups, curves, present = [], [], set()
-    for g, group in enumerate(phases["groups"]):
-        panel, wd, col = lay.key(group)
-        rows = members[(panel, wd, col)]
+    gid = {id(group): g for g, group in enumerate(phases["groups"])}
+    for where, group in lay.points(phases):  # with refinement: every lattice point, as covered
+        g = gid[id(group)]
+        panel, wd, col = lay.key(where)
+        rows = members[lay.key(group)]
         voters = ["  ".join(f"{axis_label(a)}={spell(r[a])}" for a in lay.vote) for r in rows]
         item = {"g": g, "panel": lay.title(panel), "phase": group["phase"],
                 "agreement": group["agreement"], "x": col if x_edges is None else float(col), "y": wd,
-                x_name: spell(col), y_name: spell(wd)}
+                x_name: spell(group[lay.col]), y_name: spell(group["weight_decay"])}
         if x_edges is not None:
             item["x0"], item["x1"] = x_edges[float(col)]
         item["y0"], item["y1"] = y_edges[wd]
-        for a, v in zip(lay.panel_axes, panel):
-            item[axis_label(a)] = spell(v)
+        for a in lay.panel_axes:
+            item[axis_label(a)] = spell(group[a])
         item["voters"] = "; ".join(f"{v}: {r['phase']}" for v, r in zip(voters, rows))
         item["seeds agree"] = f"{round(group['agreement'] * len(rows))} of {len(rows)}"
         item["first train step"] = _steps_text(rows, "first_train_step")
         item["first test step"] = _steps_text(rows, "first_test_step")
         gap = group.get("mean_gap_epochs")
         item["gap (epochs)"] = "–" if gap is None else f"{gap:,.0f}"
+        if where is not group:
+            item["round"] = str(rows[0].get("round", 0))
+            item["drawn at"] = (f"{x_name}={spell(col)}, {y_name}={spell(wd)}"
+                                + ("" if lay.key(where) == lay.key(group) else " (covered by the cell above)"))
         groups.append(item)
+    for g, group in enumerate(phases["groups"]):
         series = []
-        for v, r in zip(voters, rows):
+        for r in members[lay.key(group)]:
+            v = "  ".join(f"{axis_label(a)}={spell(r[a])}" for a in lay.vote)
             c = curves_of(r)
             steps = c.get("step") or c["epoch"]
             keep = [i for i in downsample(steps, k) if steps[i] > 0]
@@ -228,17 +236,18 @@ def explorer_document(phases: dict, curves_of: Callable[[dict], Mapping], link_o
             for key in _METRICS:
                 if key in c:
                     one[key] = [_round(c[key][i]) for i in keep]
-                    if any(v is not None for v in one[key]):
+                    if any(x is not None for x in one[key]):
                         present.add(_METRICS[key][0])
             series.append(one)
         curves.append(series)
     panels = [lay.title(p) for p in lay.panels]
     tooltip = ([x_name, y_name] + [axis_label(a) for a in lay.panel_axes]
-               + ["phase", "seeds agree", "voters", "first train step", "first test step", "gap (epochs)"])
+               + ["phase", "seeds agree", "voters", "first train step", "first test step", "gap (epochs)"]
+               + (["round", "drawn at"] if lay.covered is not None else []))
     spec = _spec(panels, x_name, y_name, x_scale, y_scale, lay, tooltip, threshold, present,
                  multi=max((len(members[lay.key(gr)]) for gr in phases["groups"]), default=1) > 1)
     return {"spec": spec, "groups": groups, "curves": curves,
-            "info": {"n_cells": len(phases["cells"]), "n_groups": len(groups), "points_per_curve": k,
+            "info": {"n_cells": len(phases["cells"]), "n_groups": len(phases["groups"]), "points_per_curve": k,
                      "counts": phases["counts"], "threshold": threshold,
                      "voting": [axis_label(a) for a in lay.vote]}}
 

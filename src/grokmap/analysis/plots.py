@@ -86,7 +86,7 @@ def _phase_legend(fig, tie: bool = False) -> None:
 def plot_phase_diagram(phases: dict, path: str | Path) -> None:
     """Majority phase over the voting axes (seeds): one panel per combination of the other axes."""
     lay = _Layout(phases)
-    index = {lay.key(g): g for g in phases["groups"]}
+    index = {lay.key(row): g for row, g in lay.points(phases)}
     fig, axes = _panels(len(lay.panels))
     for ax, panel in zip(axes, lay.panels):
         grid = lay.grid()
@@ -117,12 +117,14 @@ def plot_seed_diagrams(phases: dict, path: str | Path) -> None:
     """S3 Appendix A: one diagram per combination of the voting axes (e.g. data seed x model
     seed), each cell's own phase, beside the majority diagram."""
     lay = _Layout(phases)
-    index = {(tuple(r[a] for a in lay.vote),) + lay.key(r): r for r in phases["cells"]}
     combos = []
     for r in phases["cells"]:
         combo = tuple(r[a] for a in lay.vote)
         if combo not in combos:
             combos.append(combo)
+    cell_of = {(tuple(r[a] for a in lay.vote),) + lay.key(r): r for r in phases["cells"]}
+    index = {(combo,) + lay.key(row): cell_of.get((combo,) + lay.key(g))
+             for row, g in lay.points(phases) for combo in combos}
     panels = [(combo, panel) for panel in lay.panels for combo in combos]
     fig, axes = _panels(len(panels), size=(3.2, 3.4), columns=max(3, min(len(combos), 5)))
     for ax, (combo, panel) in zip(axes, panels):
@@ -170,6 +172,7 @@ def plot_smooth_diagram(phases: dict, path: str | Path, max_epochs: int) -> None
     ``phases.smooth_scale_max`` (S3's C) or else log10(1 + max_epochs)."""
     lay = _Layout(phases)
     values = smooth_values(phases)
+    at = {lay.key(row): lay.key(g) for row, g in lay.points(phases)}  # drawn point -> its group
     gap = phases["settings"]["phases"]["grokking_gap_epochs"]
     top = phases["settings"]["phases"]["smooth_scale_max"] or math.log10(1 + max_epochs)
     gen_norm, mem_norm = Normalize(0, top), Normalize(0, top)
@@ -178,7 +181,7 @@ def plot_smooth_diagram(phases: dict, path: str | Path, max_epochs: int) -> None
     for ax, panel in zip(axes, lay.panels):
         rgba = np.ones((len(lay.wds), len(lay.cols), 4))
         for i, j, wd, c in lay.cells():
-            kind_value = values.get((panel, wd, c))
+            kind_value = values.get(at.get((panel, wd, c)))
             if kind_value is None:
                 continue
             kind, v = kind_value

@@ -33,6 +33,31 @@ def _group_label(group: dict, phases: dict) -> str:
     return " ".join(f"{short_label(k) if '.' in k else k}={spell(group[k])}" for k in shared)
 
 
+def _refinement(phases: dict) -> list[str]:
+    """The refinement's section: cells per round, share of the finest lattice trained, the
+    resolution reached and how much of the boundary it resolves (analysis.refine)."""
+    ref = phases.get("refine")
+    if not ref:
+        return []
+    axes = ", ".join(f"{short_label(a) if '.' in a else a} ({v['spacing']})" for a, v in ref["axes"].items())
+    per = ref["cells_per_round"]
+    full = ref["lattice_points"] * ref["voters_per_point"]
+    out = ["", "## Adaptive refinement", "",
+           f"{ref['rounds']} round(s) on {axes}: each round adds the midpoints between neighbouring "
+           "points whose majority phases differ (docs/refinement.md). Every diagram draws the finest "
+           "lattice, each point with the phase of the trained cell that covers it.", "",
+           _table(["round", "cells added"], [[str(r) if r else "0 (the grid)", n] for r, n in enumerate(per)]), "",
+           f"{sum(per)} cells trained, {sum(per) / full:.1%} of the {full} a full grid at the finest "
+           f"lattice ({ref['lattice_points']} points x {ref['voters_per_point']} voters) would train.", "",
+           "Resolution reached: " + "; ".join(f"{short_label(a) if '.' in a else a} {v}"
+                                              for a, v in ref["resolution"].items()) + "."]
+    if ref["boundary_pairs"]:
+        out += ["", f"Boundary: {ref['boundary_pairs']} pairs of neighbouring lattice points differ in phase; "
+                f"{ref['boundary_pairs_resolved']} ({ref['boundary_pairs_resolved'] / ref['boundary_pairs']:.0%}) "
+                "are both trained cells, i.e. resolved at the finest spacing."]
+    return out
+
+
 def _git_revision(cwd: str | Path = ".") -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
@@ -164,6 +189,7 @@ def render_report(phases: dict, metadata: dict, figures: dict[str, str], explore
         out += ["", f"**[Open the interactive explorer]({explorer})** (one self-contained page, works "
                 "offline): every panel's phase diagram; hover a point for its settings and first-threshold "
                 "steps, click it for its accuracy, loss, parameter-norm and IPR curves."]
+    out += _refinement(phases)
     if phases["non_finite_cells"]:
         bad = [r for r in phases["cells"] if r["non_finite_loss"]]
         out += ["", f"**{len(bad)} cell(s) stopped on a non-finite loss** (NaN/inf): "

@@ -216,6 +216,7 @@ def validate_outputs(grid: list[Cell], records: dict, phases: dict, metrics: dic
                    isinstance(metrics.get(k), (int, float)) and math.isclose(metrics[k], v, rel_tol=0, abs_tol=1e-12))]
     check("summary metrics (metrics.json)", not off and set(metrics) == set(want), f"disagree: {off}")
     check("non-finite cells", phases["non_finite_cells"] == non_finite)
-    check("settings recorded", phases["settings"] == {"phases": ph, "sweep": sweep} and metadata["params"] == params)
+    recorded = {"phases": ph, "sweep": sweep, **({"refine": params["refine"]} if params["refine"]["rounds"] else {})}
+    check("settings recorded", phases["settings"] == recorded and metadata["params"] == params)
     check("metadata counts agree", metadata["counts"] == {p: counts.get(p, 0) for p in _PHASES})
     return checks

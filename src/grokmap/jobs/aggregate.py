@@ -46,17 +46,23 @@ def _run(main, args) -> int:
     return 0
 
 
-def _grid_and_records(args):
-    from ..analysis.aggregate import load_records
+def _grid_and_records(args, params: dict | None = None):
+    """params.yaml (from the rule), every cell of the sweep -> the refinement round that added
+    it (0: the grid), and every cell's checked record."""
+    from ..analysis.aggregate import load_records, sweep_cells
     from ..training.record import cell_settings
     from .fingerprint import fingerprint, training_code_files
-    from ..training.grid import cells
 
-    params = json.loads(args.params)
-    grid = cells(params["sweep"])
+    params = params or json.loads(args.params)
+    grid = sweep_cells(params, args.results_dir)
     settings = cell_settings(params)
     fp, _ = fingerprint(settings, training_code_files())
     return params, grid, load_records(args.results_dir, grid, settings, fp)
+
+
+def _refinement(params: dict, grid: dict) -> dict:
+    """classify_sweep's refinement arguments: none for the plain grid (rounds 0)."""
+    return {"refine": params["refine"], "rounds": grid} if params["refine"]["rounds"] else {}
 
 
 def _aggregate_parser(description: str) -> argparse.ArgumentParser:
@@ -73,6 +79,7 @@ def classify_phases_main(argv=None) -> int:
     p.add_argument("--phases-json", required=True)
     p.add_argument("--phases-csv", required=True)
     p.add_argument("--metrics-json", required=True)
+    p.add_argument("--refine-summary", help="where to write the refinement's cells per round and resolution")
     p.add_argument("--settings-stamp", help="file named by the hash of the phases and sweep settings; "
                                             "written last, holding them")
     args = p.parse_args(argv)
@@ -82,8 +89,11 @@ def classify_phases_main(argv=None) -> int:
         from ..io import atomic_write_json, atomic_write_text
 
         params, grid, records = _grid_and_records(args)
-        phases = classify_sweep(records, params["phases"], params["sweep"])
+        phases = classify_sweep(records, params["phases"], params["sweep"], **_refinement(params, grid))
         atomic_write_json(args.phases_json, phases)
+        if args.refine_summary:
+            summary = {k: v for k, v in phases.get("refine", {}).items() if k != "coverage"}
+            atomic_write_json(args.refine_summary, summary or {"rounds": 0, "cells_per_round": [len(grid)]})
         atomic_write_text(args.phases_csv, phases_csv(phases))
         atomic_write_json(args.metrics_json, summary_metrics(phases))
         if args.settings_stamp:
@@ -133,17 +143,18 @@ def plot_curves_main(argv=None) -> int:
     args = p.parse_args(argv)
 
     def main(args):
-        from ..analysis.aggregate import cell_path
+        from ..analysis.aggregate import cell_path, sweep_cells
         from ..io import read_json
         from ..analysis.plots import plot_curves
         from ..analysis.report import representatives
 
         params = json.loads(args.params)
         phases = read_json(args.phases_json)
+        rounds = sweep_cells(params, args.results_dir)
         import textwrap
 
         examples = {ph: (textwrap.fill(cell.relpath.replace("/", " "), 44),
-                         read_json(cell_path(args.results_dir, cell))["curves"])
+                         read_json(cell_path(args.results_dir, cell, rounds[cell]))["curves"])
                     for ph, cell in representatives(phases).items()}
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         loss = {"cross_entropy": "cross-entropy", "mse": "MSE"}.get(params["training"]["loss"], "loss")
@@ -151,6 +162,37 @@ def plot_curves_main(argv=None) -> int:
             loss = "loss"
         _atomic_figure(args.out, lambda tmp: plot_curves(
             examples, tmp, params["phases"]["accuracy_threshold"], loss))
+
+    return _run(main, args)
+
+
+def refine_round_main(argv=None) -> int:
+    p = _aggregate_parser("Derive the cells one refinement round adds (params.yaml refine:).")
+    p.add_argument("--round", type=int, required=True)
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+
+    def main(args):
+        from ..analysis.aggregate import classify_sweep
+        from ..analysis.axes import cell_from_row
+        from ..analysis.refine import next_round
+        from ..io import atomic_write_json
+
+        params = json.loads(args.params)
+        r = args.round
+        earlier = {**params, "refine": {**params["refine"], "rounds": r - 1}}
+        _, grid, records = _grid_and_records(args, earlier)
+        phases = classify_sweep(records, params["phases"], params["sweep"])
+        rows, n_points = next_round(params, phases["groups"], r)
+        new = [cell_from_row(row, params["sweep"]) for row in rows]
+        clash = [c.relpath for c in new if c in grid]
+        if clash:
+            raise RuntimeError(f"refinement round {r} would add cells it already has: {clash[:3]}")
+        atomic_write_json(args.out, {"format": "grokmap.refine-round/1", "round": r,
+                                     "settings": {k: params[k] for k in ("phases", "sweep", "refine")},
+                                     "points": n_points, "cells": [c.relpath for c in new]})
+        log.info("refinement round %d: %d new points, %d cells (rounds 0..%d have %d cells)",
+                 r, n_points, len(new), r - 1, len(grid))
 
     return _run(main, args)
 
@@ -175,7 +217,8 @@ def explorer_main(argv=None) -> int:
         sweep, page_dir = phases["settings"]["sweep"], Path(args.out).resolve().parent
         doc = explorer_document(
             phases, lambda row: records[cell_from_row(row, sweep)]["curves"],
-            lambda row: os.path.relpath(cell_path(args.results_dir, cell_from_row(row, sweep)).resolve(), page_dir),
+            lambda row: os.path.relpath(cell_path(args.results_dir, cell_from_row(row, sweep), row.get("round", 0))
+                                        .resolve(), page_dir),
             params["phases"]["accuracy_threshold"])
         title = f"grokmap sweep explorer: {params['task']['name']}, {params['model']['name']}"
         html = explorer_html(doc, Path(args.renderer).read_text(encoding="utf8"), title)
@@ -245,7 +288,7 @@ def validate_results_main(argv=None) -> int:
         from ..analysis.validate import validate_outputs
 
         params, grid, records = _grid_and_records(args)
-        checks = validate_outputs(grid, records, read_json(args.phases_json),
+        checks = validate_outputs(list(grid), records, read_json(args.phases_json),
                                   read_json(args.metrics_json), read_json(args.metadata), params)
         for c in checks:
             log.info("%s %s %s", "ok  " if c["ok"] else "FAIL", c["check"], c["detail"])

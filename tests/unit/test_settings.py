@@ -130,6 +130,22 @@ BAD_PARAMS = [
     (_set("phases.majority_over", ["weight_decay"]), ["phases.majority_over", "'weight_decay'", "seed"]),
     (lambda q: (_set("task.name", "toy_addition")(q), _set("sweep.model.name", ["s3_mlp", "embed_concat_mlp"])(q))[-1],
      ["sweep.model.name", "mixes s3_mlp"]),
+    # adaptive refinement (issue 20)
+    (_set("refine.rounds", -1), ["refine.rounds", ">= 0"]),
+    (_set("refine.axes", {"weight_decay": "quadratic"}), ["refine.axes.weight_decay", "'quadratic'", "'log'"]),
+    (_set("refine.rounds", 1), ["'refine.axes' = {}", "at least one swept numeric axis"]),
+    (lambda q: (_set("refine.rounds", 1)(q), _set("refine.axes", {"seed": "linear"})(q))[-1],
+     ["'refine.axes.seed'", "not in phases.majority_over", "weight_decay"]),
+    (lambda q: (_set("refine.rounds", 1)(q), _set("refine.axes", {"learning_rate": "log"})(q))[-1],
+     ["'refine.axes.learning_rate'", "a swept axis"]),
+    (lambda q: (_set("refine.rounds", 1)(q), _set("refine.axes", {"weight_decay": "log"})(q))[-1],
+     ["'refine.axes.weight_decay' = 'log'", "linear", "value <= 0"]),
+    (lambda q: (_set("refine.rounds", 5)(q), _set("refine.axes", {"width": "linear"})(q))[-1],
+     ["'refine.rounds' = 5", "sweep.width", "integers"]),
+    (lambda q: (_set("refine.rounds", 1)(q), _set("sweep.training.optimizer", ["adamw", "sgd"])(q),
+                _set("refine.axes", {"training.optimizer": "auto"})(q))[-1],
+     ["'refine.axes.training.optimizer'", "a numeric axis"]),
+    (_delete("refine.digits"), ["missing key 'refine.digits'"]),
 ]
 
 

@@ -306,7 +306,7 @@ def _spec(panels, x_name, y_name, x_scale, y_scale, lay, tooltip, threshold, pre
                 "encoding": {"x": {"field": "step", "type": "quantitative", "title": "step (log scale)",
                                    "scale": {"type": "log"}, "axis": {"format": "~s", "tickCount": 5}},
                              "y": {"field": "value", "type": "quantitative", "title": title,
-                                   "axis": {"format": "~g"},
+                                   **({"axis": {"format": "~g"}} if ylog else {}),
                                    "scale": {"type": "log"} if ylog else {"zero": False}},
                              "detail": {"field": "voter", "type": "nominal"}}}
         if metric in ("accuracy", "loss"):

@@ -22,6 +22,7 @@ from .aggregate import TIE  # noqa: E402
 from .phases import PHASES  # noqa: E402
 
 __all__ = ["PHASE_COLORS", "plot_phase_diagram", "plot_seed_diagrams", "plot_smooth_diagram", "plot_curves",
+           "plot_refinement_comparison",
            "plot_grokking_step"]
 
 # One fixed colour per phase, so a diagram missing a phase keeps the others' colours.
@@ -349,5 +350,52 @@ def plot_measure_traces(runs: list, path: str | Path, hue_label: str, keys: list
             f"{len(runs)} cells; dotted: each cell's grokking step")
     fig.suptitle(f"{what} (test accuracy >= {spell(threshold)})", fontsize=9)
     fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_refinement_comparison(refined: dict, full: dict, path: str | Path) -> None:
+    """A refined sweep beside a full grid of the same lattice (issue 20): the full grid's
+    phases, the refined map (each lattice point drawn with the trained cell covering it, the
+    trained cells dotted by round), and the points where the two disagree."""
+    full_lay, ref_lay = _Layout(full), _Layout(refined)
+    truth = {full_lay.key(g): g for g in full["groups"]}
+    drawn = {ref_lay.key(row): g for row, g in ref_lay.points(refined)}
+    trained = {ref_lay.key(g): min(r["round"] for r in refined["cells"] if ref_lay.key(r) == ref_lay.key(g))
+               for g in refined["groups"]}
+    panels = full_lay.panels
+    fig, axes = plt.subplots(len(panels), 3, figsize=(13.5, 4.4 * len(panels)), squeeze=False)
+    markers = {0: ("o", 30), 1: ("o", 14), 2: ("o", 6)}
+    for row_axes, panel in zip(axes, panels):
+        a_full, a_ref, a_diff = row_axes
+        g_full, g_ref, diff = full_lay.grid(), full_lay.grid(), full_lay.grid()
+        for i, j, wd, c in full_lay.cells():
+            f, r = truth.get((panel, wd, c)), drawn.get((panel, wd, c))
+            if f is not None and f["phase"] in PHASES:
+                g_full[i, j] = PHASES.index(f["phase"])
+            if r is not None and r["phase"] in PHASES:
+                g_ref[i, j] = PHASES.index(r["phase"])
+            if f is not None and r is not None:
+                diff[i, j] = 0 if f["phase"] == r["phase"] else 1
+        a_full.imshow(g_full, cmap=_PHASE_CMAP, norm=_PHASE_NORM, origin="lower", aspect="auto")
+        a_ref.imshow(g_ref, cmap=_PHASE_CMAP, norm=_PHASE_NORM, origin="lower", aspect="auto")
+        for (p, wd, c), rnd in trained.items():
+            if p == panel and wd in full_lay.wds and c in full_lay.cols:
+                m, size = markers.get(rnd, ("o", 4))
+                a_ref.scatter(full_lay.cols.index(c), full_lay.wds.index(wd), marker=m, s=size,
+                              facecolor="white", edgecolor="black", linewidths=0.5)
+        a_diff.imshow(diff, cmap=ListedColormap(["#f0f0f0", "#000000"]), vmin=0, vmax=1, origin="lower",
+                      aspect="auto")
+        n_full = sum(1 for k in truth if k[0] == panel)
+        n_bad = int(np.nansum(diff))
+        full_lay.label(a_full, full_lay.title(panel, f"full grid: {full['n_cells']} cells"))
+        full_lay.label(a_ref, full_lay.title(panel, f"refined: {refined['n_cells']} cells "
+                                                    f"(rounds {refined['refine']['cells_per_round']})"))
+        full_lay.label(a_diff, full_lay.title(panel, f"disagree: {n_bad} of {n_full} points "
+                                                     f"({1 - n_bad / max(1, n_full):.1%} agree)"))
+    _phase_legend(fig)
+    fig.suptitle("Adaptive refinement against the full grid (dots: trained cells, larger = earlier round)",
+                 fontsize=10)
+    fig.tight_layout(rect=(0, 0, 0.86, 0.95))
     fig.savefig(path, dpi=110)
     plt.close(fig)

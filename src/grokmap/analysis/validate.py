@@ -148,9 +148,56 @@ def _vote(phases: list[str]) -> tuple[str, float, list[str]]:
     return ("tie" if len(tied) > 1 else tied[0]), top / len(phases), (tied if len(tied) > 1 else [])
 
 
+def _check_refinement(check, grid, listed: list[Cell], phases: dict, params: dict) -> None:
+    """Adaptive refinement: every cell's round is the one its round file gave it, the counts
+    per round add up, and every point of the finest lattice is drawn with the right trained
+    point - re-derived here from the rule's words: the point trained in the latest round whose
+    box (its round's spacing, centred on it) holds the lattice point, then the nearest, then
+    the lowest."""
+    ref, rounds_wanted = phases.get("refine"), params["refine"]["rounds"]
+    given = grid if isinstance(grid, dict) else {}
+    wrong = [c.relpath for row, c in zip(phases["cells"], listed) if row.get("round") != given.get(c)]
+    check("refinement rounds of the cells", ref is not None and not wrong, f"wrong at {wrong[:3]}")
+    if ref is None:
+        return
+    per = Counter(given.values())
+    check("cells per refinement round", ref["cells_per_round"] == [per.get(r, 0) for r in range(rounds_wanted + 1)],
+          f"published {ref['cells_per_round']}, round files {dict(per)}")
+    names = ref["coverage"]["axes"]
+    refined = list(ref["axes"])
+    index = {a: {repr(float(v)): i for i, v in enumerate(ref["axes"][a]["lattice"])} for a in refined}
+    panel_names = [a for a in names if a not in refined]
+    shared = group_axes(params["sweep"], voters(params["phases"]))
+    round_of = {}
+    for row in phases["cells"]:
+        key = tuple(row[a] for a in shared)
+        round_of[key] = min(row["round"], round_of.get(key, row["round"]))
+    trained = {}
+    for gi, g in enumerate(phases["groups"]):
+        panel = tuple(g[a] for a in panel_names)
+        at = tuple(index[a].get(repr(float(g[a]))) for a in refined)
+        trained.setdefault(panel, []).append((at, round_of[tuple(g[a] for a in shared)], gi))
+    bad = []
+    for point in ref["coverage"]["points"]:
+        values = dict(zip(names, point[:-1]))
+        panel = tuple(values[a] for a in panel_names)
+        at = tuple(index[a][repr(float(values[a]))] for a in refined)
+        best = None
+        for q, r, gi in trained.get(panel, []):
+            half = 2 ** (rounds_wanted - r) / 2  # in finest-lattice steps
+            if None not in q and max(abs(x - y) for x, y in zip(at, q)) <= half:
+                key = (-r, sum((x - y) ** 2 for x, y in zip(at, q)), q)
+                if best is None or key < best[0]:
+                    best = (key, gi)
+        if best is None or best[1] != point[-1]:
+            bad.append(values)
+    check("refined map: each lattice point drawn with the cell covering it", not bad, f"wrong at {bad[:3]}")
+
+
 def validate_outputs(grid: list[Cell], records: dict, phases: dict, metrics: dict,
                      metadata: dict, params: dict) -> list[dict]:
-    """Run every check; return [{check, ok, detail}]. ``records`` are already format-checked."""
+    """Run every check; return [{check, ok, detail}]. ``records`` are already format-checked.
+    ``grid`` may map each cell to the refinement round that added it."""
     checks = []
 
     def check(name: str, ok: bool, detail: str = "") -> None:
@@ -216,6 +263,8 @@ def validate_outputs(grid: list[Cell], records: dict, phases: dict, metrics: dic
                    isinstance(metrics.get(k), (int, float)) and math.isclose(metrics[k], v, rel_tol=0, abs_tol=1e-12))]
     check("summary metrics (metrics.json)", not off and set(metrics) == set(want), f"disagree: {off}")
     check("non-finite cells", phases["non_finite_cells"] == non_finite)
+    if params["refine"]["rounds"]:
+        _check_refinement(check, grid, listed, phases, params)
     recorded = {"phases": ph, "sweep": sweep, **({"refine": params["refine"]} if params["refine"]["rounds"] else {})}
     check("settings recorded", phases["settings"] == recorded and metadata["params"] == params)
     check("metadata counts agree", metadata["counts"] == {p: counts.get(p, 0) for p in _PHASES})

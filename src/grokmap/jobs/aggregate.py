@@ -288,7 +288,7 @@ def validate_results_main(argv=None) -> int:
         from ..analysis.validate import validate_outputs
 
         params, grid, records = _grid_and_records(args)
-        checks = validate_outputs(list(grid), records, read_json(args.phases_json),
+        checks = validate_outputs(grid, records, read_json(args.phases_json),
                                   read_json(args.metrics_json), read_json(args.metadata), params)
         for c in checks:
             log.info("%s %s %s", "ok  " if c["ok"] else "FAIL", c["check"], c["detail"])

@@ -258,3 +258,75 @@ def phase_agreement_main(argv=None) -> int:
         sys.stdout.write(table)
     print(json.dumps(summary, indent=1))
     return 0
+
+
+def refinement_agreement(refined: dict, full: dict) -> tuple[str, dict]:
+    """A refined sweep's map against a full grid's (issue 20): at every point of the full
+    grid, the phase of the refined cell covering it (phases.json ``refine.coverage``) against
+    the full run's own. Returns the per-point CSV and the summary (agreement, share of cells
+    trained)."""
+    import csv
+    import io
+
+    from ..analysis.axes import DiagramLayout
+    from ..training.grid import spell
+
+    if "refine" not in refined:
+        raise ValueError("the first results directory was not refined (its phases.json has no 'refine')")
+    lay = DiagramLayout(refined)
+    drawn = {tuple(spell(row[a]) for a in refined["refine"]["coverage"]["axes"]): g
+             for row, g in lay.points(refined)}
+    axes = refined["refine"]["coverage"]["axes"]
+    buf = io.StringIO()
+    out = csv.writer(buf, lineterminator="\n")
+    out.writerow([*axes, "full_phase", "refined_phase", "refined_cell_round", "agree"])
+    agree = total = missing = 0
+    for g in full["groups"]:
+        key = tuple(spell(g[a]) for a in axes)
+        cover = drawn.get(key)
+        if cover is None:
+            missing += 1
+            continue
+        rows = [r for r in refined["cells"] if all(spell(r[a]) == spell(cover[a]) for a in axes)]
+        same = cover["phase"] == g["phase"]
+        agree += same
+        total += 1
+        trained_here = all(spell(cover[a]) == k for a, k in zip(axes, key))
+        out.writerow([*key, g["phase"], cover["phase"], rows[0]["round"] if trained_here else "", int(same)])
+    summary = {"points": total, "agree": agree, "agreement": agree / total if total else 0.0,
+               "points_not_in_refined_lattice": missing, "refined_cells": refined["n_cells"],
+               "full_cells": full["n_cells"], "cells_share": refined["n_cells"] / full["n_cells"],
+               "cells_per_round": refined["refine"]["cells_per_round"]}
+    return buf.getvalue(), summary
+
+
+def refinement_agreement_main(argv=None) -> int:
+    p = argparse.ArgumentParser(description="Compare a refined sweep's phase map with a full grid's, point by "
+                                            "point (docs/refinement.md).")
+    p.add_argument("refined", type=Path, help="results directory of the refined sweep")
+    p.add_argument("full", type=Path, help="results directory of the full grid (same budget and seeds)")
+    p.add_argument("--out", type=Path, help="write the per-point table (CSV) here")
+    p.add_argument("--figure", type=Path, help="draw the two maps side by side (PNG) here")
+    args = p.parse_args(argv)
+    refined, full = _finished_phases(args.refined), _finished_phases(args.full)
+    if refined is None or full is None:
+        return 1
+    try:
+        table, summary = refinement_agreement(refined, full)
+    except ValueError as err:
+        sys.stderr.write(f"{err}\n")
+        return 1
+    if args.out:
+        from ..io import atomic_write_text
+
+        atomic_write_text(args.out, table)
+    if args.figure:
+        from ..analysis.plots import plot_refinement_comparison
+
+        plot_refinement_comparison(refined, full, args.figure)
+    print(f"{summary['agree']} of {summary['points']} points agree ({summary['agreement']:.1%}); "
+          f"cells trained: {summary['refined_cells']} of {summary['full_cells']} ({summary['cells_share']:.1%}); "
+          f"per round {summary['cells_per_round']}"
+          + (f"; {summary['points_not_in_refined_lattice']} points of the full grid are not on the refined lattice"
+             if summary["points_not_in_refined_lattice"] else ""))
+    return 0

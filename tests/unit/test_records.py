@@ -257,7 +257,8 @@ def test_the_validator_accepts_hand_computed_outputs_and_rejects_wrong_ones():
                          "require_final_accuracy": True, "diagram_columns": "train_fraction",
                          "majority_over": ["seed"], "smooth_scale_max": None},
               "sweep": {"weight_decay": [0.0, 1.0], "train_fraction": [0.5], "width": [8], "seed": [0, 1]},
-              "training": {"early_stop_accuracy": 0.99, "early_stop_evals": 2, "early_stop_rule": "together"}}
+              "training": {"early_stop_accuracy": 0.99, "early_stop_evals": 2, "early_stop_rule": "together"},
+              "refine": {"rounds": 0, "axes": {}, "digits": 3}}
     e = [100, 200, 300, 400, 500]
     grid = cells(params["sweep"])  # (wd 0, seed 0), (wd 0, seed 1), (wd 1, seed 0), (wd 1, seed 1)
     records = dict(zip(grid, [

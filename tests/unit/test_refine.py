@@ -47,7 +47,7 @@ def _params(rounds=2, axes=None, sweep=None):
 
 def test_axes_are_checked_and_spacing_inferred():
     axes = refine_axes(_params())
-    assert [(a.name, a.spacing) for a in axes] == [("weight_decay", "linear"), ("train_fraction", "linear")]
+    assert [(a.name, a.spacing) for a in axes] == [("train_fraction", "linear"), ("weight_decay", "linear")]
     logs = refine_axes(_params(axes={"weight_decay": "auto"},
                                sweep={"weight_decay": [0.001, 0.01, 0.1, 1.0], "train_fraction": [0.5],
                                       "width": [8], "seed": [0]}))
@@ -172,7 +172,7 @@ def test_a_refined_map_is_compared_point_by_point_with_the_full_grid(tmp_path):
     assert summary["points"] == 81 and summary["full_cells"] == 162 and summary["refined_cells"] == len(grid)
     assert summary["agreement"] >= 0.95 and summary["cells_share"] < 1
     lines = table.splitlines()
-    assert lines[0].startswith("width,weight_decay,train_fraction,full_phase,refined_phase") and len(lines) == 82
+    assert lines[0].startswith("width,train_fraction,weight_decay,full_phase,refined_phase") and len(lines) == 82
     assert sum(line.endswith(",1") for line in lines[1:]) == summary["agree"]
     plot_refinement_comparison(refined, full, tmp_path / "side.png")
     assert (tmp_path / "side.png").stat().st_size > 10_000

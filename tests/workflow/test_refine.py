@@ -46,6 +46,8 @@ def grown(tmp_path_factory):
     """One project taken through rounds 0, 1 and 2; each run's output kept."""
     proj = Project(tmp_path_factory.mktemp("refine"), REFINED)
     runs = {0: proj.snakemake()}
+    proj.plain_summary = json.loads(proj.read("results/refined/summary.json"))
+    proj.plain_files = sorted(p.name for p in (proj.path / "results" / "refined").iterdir())
     for r in (1, 2):
         expected = _expected_next(proj, r)
         proj.edit_params({"refine": {"rounds": r}})
@@ -59,8 +61,8 @@ def test_zero_rounds_is_the_plain_grid(grown):
     out = runs[0].stdout + runs[0].stderr
     assert trained_jobs(out) == 6 and "refine_round" not in out
     # the plain run wrote only the summary below refined/ (DVC keeps that directory)
-    summary = json.loads(proj.read("results/refined/summary.json"))
-    assert summary == {"rounds": 0, "cells_per_round": [6]}
+    assert proj.plain_files == ["summary.json"]
+    assert proj.plain_summary == {"rounds": 0, "cells_per_round": [6]}
 
 
 def test_each_round_trains_exactly_the_cells_the_rule_gives(grown):

@@ -120,7 +120,7 @@ def refine_axes(params: Mapping) -> list[RefineAxis]:
     swept = [n for n in core] + extra_axes(sweep)
     vote = voters(params["phases"])
     out = []
-    for name, spacing in refine["axes"].items():
+    for name, spacing in sorted(refine["axes"].items()):  # one order, whatever the YAML's
         if name not in swept or name in vote:
             _refuse(f"axes.{name}", spacing, "a swept axis that does not vote (not in phases.majority_over): "
                     + ", ".join(a for a in swept if a not in vote))

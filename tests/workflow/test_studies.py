@@ -63,10 +63,15 @@ def test_reduced_study_runs_end_to_end(studies, name):
     assert ("(accuracy every " in header) == (every is not None), header
     grid = cells(params["sweep"])
     rows = list(csv.DictReader((out / "phases.csv").open()))
-    assert len(rows) == len(grid)
+    grid_rows = [r for r in rows if r.get("round", "0") == "0"]  # refined studies add rounds 1, 2, ...
+    assert len(grid_rows) == len(grid)
+    if params["refine"]["rounds"]:
+        refined = [r for r in rows if r.get("round", "0") != "0"]
+        assert refined and all((out / "refined" / "cells").rglob("metrics.json"))
+        assert "## Adaptive refinement" in report
     extras = extra_axes(params["sweep"])
     for key in extras:  # the swept settings name the cell paths and the table's columns
-        assert {r[key] for r in rows} == {str(v) for v in params["sweep"][key]}
+        assert {r[key] for r in grid_rows} == {str(v) for v in params["sweep"][key]}
         assert all(f"{axis_name(key)}=" in c.relpath for c in grid)
     for cell in grid:
         record = json.loads((out / "cells" / cell.relpath / "metrics.json").read_text())

@@ -25,7 +25,7 @@ include: "workflow/rules/report.smk"
 
 
 # Everything but the training runs where snakemake was started (on a cluster: the submit host).
-localrules: all, cells, classify_phases, validate_results, plot_phase_diagrams, plot_curves, write_report
+localrules: all, cells, classify_phases, validate_results, plot_phase_diagrams, plot_curves, write_explorer, write_report
 
 
 rule all:

@@ -24,8 +24,8 @@ from typing import Callable, Mapping, Sequence
 
 from ..training.grid import spell
 from .aggregate import TIE
-from .axes import DiagramLayout, axis_label
-from .phases import PHASES
+from .axes import DiagramLayout, axis_label, axis_scale
+from .phases import PHASE_COLORS, PHASES
 
 __all__ = ["RENDERER_PACKAGES", "renderer_bundle", "dvc_plots_template", "axis_scale", "cell_edges",
            "downsample", "points_per_curve", "explorer_document", "explorer_html"]
@@ -34,10 +34,8 @@ __all__ = ["RENDERER_PACKAGES", "renderer_bundle", "dvc_plots_template", "axis_s
 RENDERER_PACKAGES = {"vega": "build/vega.min.js", "vega-lite": "build/vega-lite.min.js",
                      "vega-embed": "build/vega-embed.min.js"}
 
-# Colours as in the PNG figures (plots.PHASE_COLORS, repeated here so this module needs no
-# matplotlib); a tie between voters is grey.
-_COLORS = {"confusion": "#3b3b3b", "memorization": "#d62728", "grokking": "#ff9f1c",
-           "comprehension": "#2a9d8f", TIE: "#bdbdbd"}
+# The PNG figures' colours; a tie between voters is grey.
+_COLORS = {**PHASE_COLORS, TIE: "#bdbdbd"}
 
 # Curve metrics drawn on click: record key -> (chart, split).
 _METRICS = {"train_acc": ("accuracy", "train"), "test_acc": ("accuracy", "test"),
@@ -91,36 +89,6 @@ img {{ max-width: 100%; }}
 </body>
 </html>
 """
-
-
-def _numeric(values: Sequence) -> bool:
-    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-
-
-def _spread(xs: list[float]) -> float:
-    """Relative spread of successive differences (0 for an evenly spaced list)."""
-    d = [b - a for a, b in zip(xs, xs[1:])]
-    mean = sum(d) / len(d)
-    return math.sqrt(sum((x - mean) ** 2 for x in d) / len(d)) / mean
-
-
-def axis_scale(values: Sequence) -> dict:
-    """How an axis of the diagram is drawn: ``{"type": "band"}`` for text values, else
-    ``log`` when the values are positive and more evenly spaced in log than in linear terms
-    (spanning at least a factor 10), ``symlog`` when such an axis also holds 0 (its
-    ``constant`` a tenth of the smallest positive value, so 0 sits about one step of the grid
-    below it), and ``linear`` otherwise."""
-    if not _numeric(values):
-        return {"type": "band"}
-    xs = sorted({float(v) for v in values})
-    positive = [x for x in xs if x > 0]
-    if len(positive) >= 3 and positive[-1] / positive[0] >= 10 and (
-            _spread([math.log10(x) for x in positive]) < _spread(positive)):
-        if positive == xs:
-            return {"type": "log"}
-        if xs == [0.0] + positive:
-            return {"type": "symlog", "constant": positive[0] / 10}
-    return {"type": "linear"}
 
 
 def _forward(scale: dict):

@@ -15,10 +15,13 @@ from typing import Optional
 from ..training.curves import first_epoch_at, first_logged_step
 from ..training.schedule import epoch_of
 
-__all__ = ["PHASES", "first_epoch_at", "classify", "classify_curves", "classify_record", "first_epochs",
+__all__ = ["PHASES", "PHASE_COLORS", "first_epoch_at", "classify", "classify_curves", "classify_record", "first_epochs",
            "first_steps"]
 
 PHASES: tuple[str, ...] = ("confusion", "memorization", "grokking", "comprehension")
+# One fixed colour per phase (figures and the explorer), so a diagram missing a phase keeps the others' colours.
+PHASE_COLORS = {"confusion": "#3b3b3b", "memorization": "#d62728",
+                "grokking": "#ff9f1c", "comprehension": "#2a9d8f"}
 
 
 def classify(first_train: Optional[int], first_test: Optional[int], final_train: float,

@@ -19,15 +19,12 @@ from matplotlib.colors import BoundaryNorm, ListedColormap, Normalize  # noqa: E
 from ..training.grid import spell  # noqa: E402
 from .axes import DiagramLayout, axis_label  # noqa: E402
 from .aggregate import TIE  # noqa: E402
-from .phases import PHASES  # noqa: E402
+from .phases import PHASE_COLORS, PHASES  # noqa: E402
 
 __all__ = ["PHASE_COLORS", "plot_phase_diagram", "plot_seed_diagrams", "plot_smooth_diagram", "plot_curves",
            "plot_refinement_comparison",
            "plot_grokking_step"]
 
-# One fixed colour per phase, so a diagram missing a phase keeps the others' colours.
-PHASE_COLORS = {"confusion": "#3b3b3b", "memorization": "#d62728",
-                "grokking": "#ff9f1c", "comprehension": "#2a9d8f"}
 
 
 class _Layout(DiagramLayout):

@@ -32,7 +32,7 @@ from fractions import Fraction
 from typing import Iterable, Mapping, Sequence
 
 from ..training.grid import AXES, extra_axes, spell
-from .axes import group_axes, voters
+from .axes import axis_scale, group_axes, voters
 
 __all__ = ["RefineError", "RefineAxis", "refine_axes", "panel_axes", "round_points", "lattice", "coverage",
            "resolution", "known_points", "next_round", "refinement_summary"]
@@ -48,15 +48,6 @@ def _refuse(key: str, value, allowed: str):
 
 def _round_sig(v: float, digits: int) -> float:
     return 0.0 if v == 0 else float(f"{v:.{digits}g}")
-
-
-def _log_spread(xs: Sequence[float]) -> tuple[float, float]:
-    """Relative spread of successive differences, in log and in linear terms."""
-    def spread(ys):
-        d = [b - a for a, b in zip(ys, ys[1:])]
-        m = sum(d) / len(d)
-        return math.sqrt(sum((x - m) ** 2 for x in d) / len(d)) / m
-    return spread([math.log10(x) for x in xs]), spread(list(xs))
 
 
 @dataclass(frozen=True)
@@ -132,8 +123,7 @@ def refine_axes(params: Mapping) -> list[RefineAxis]:
             _refuse(f"axes.{name}", spacing, "an axis with at least two sweep values")
         integer = core.get(name) is int or all(isinstance(v, int) for v in values)
         if spacing == "auto":
-            spacing = "log" if (all(x > 0 for x in xs) and len(xs) >= 3 and xs[-1] / xs[0] >= 10
-                                and _log_spread(xs)[0] < _log_spread(xs)[1]) else "linear"
+            spacing = "log" if axis_scale(xs)["type"] == "log" else "linear"  # as the diagrams draw it
         if spacing == "log" and not all(x > 0 for x in xs):
             _refuse(f"axes.{name}", "log", f"linear (sweep.{name} holds a value <= 0)")
         if integer and spacing == "log":

@@ -45,6 +45,10 @@ def test_each_stack_group_is_split_into_enough_jobs_dealt_round_robin(toy):
     assert len(capped) == len(grid) and all(len(s) == 1 for s in capped)
     assert sorted(c.relpath for s in two for c in s) == sorted(c.relpath for c in grid)
     assert plan_stacks(settings, [], 64, 2) == []
+    # a multiple of the cores: every core gets as many jobs (as far as there are cells)
+    assert [len(s) for s in plan_stacks(settings, grid[:per_group], max(1, per_group // 3), 2)] \
+        == [len(grid[:per_group][i::4]) for i in range(4)]
+    assert len(plan_stacks(settings, grid[:3], 1, 2)) == 3
     with pytest.raises(ValueError, match="must be >= 1"):
         plan_stacks(settings, grid, 0, 1)
 

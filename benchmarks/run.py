@@ -16,7 +16,13 @@ Every figure is measured side by side in the same run so that machine noise canc
 4. overheads: no-op snakemake and dvc repro at 60 cells, `snakemake -n` at 6,000 cells;
 5. scaling: 60 / 300 / 600 cells (seed axis) at a reduced epoch budget; peak RSS;
 6. precision: the fused step in float32, float64 and bfloat16, eager and compiled, with the
-   share of the step spent in matrix products.
+   share of the step spent in matrix products;
+7. tail: the fused step row-tiled, untiled and compiled, and the elementwise tail (softmax minus
+   one-hot) by torch's kernels against a hand-written C loop (benchmarks/fused_tail.c, gcc);
+8. compile: the generic and stacked engines' forward passes eager and under torch.compile
+   (S2's MLP, S1's Transformer, 64 of S3's toy cells), float32 and bfloat16.
+Sections 7 and 8 interleave the variants they compare in blocks (median of the blocks), so
+that this machine's drifting speed (10-30 % within minutes) falls on all of them alike.
 """
 from __future__ import annotations
 
@@ -268,6 +274,144 @@ def engine_precision(steps: int) -> list[dict]:
     return rows
 
 
+def _interleaved(runs: dict, blocks: int, steps: int) -> dict:
+    """Median ms per call of each of ``runs`` (name -> callable), timed in ``blocks`` rounds of
+    ``steps`` calls each, the variants taking turns within every round."""
+    import statistics
+
+    times = {k: [] for k in runs}
+    for _ in range(blocks):
+        for k, fn in runs.items():
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                fn()
+            times[k].append((time.perf_counter() - t0) / steps * 1e3)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def tail(steps: int) -> dict:
+    """Issue 19's first deliverable, measured: S0's largest cell (frac 0.9, width 64), float32,
+    one thread. (a) The fused step with its row tiles, untiled (one tile of every row: the
+    products as single calls), and as the compiled graph; (b) the elementwise tail of one row
+    tile, softmax then minus one-hot over n, by torch's kernels and by a hand-written C loop."""
+    import ctypes
+    import torch.nn.functional as F
+
+    from grokmap.training.engines.fused import FusedEngine
+    from grokmap.training.record import cell_settings
+    from grokmap.training.spec import CellSpec
+
+    torch.set_num_threads(1)
+    engines = {}
+    for name in ("tiled", "untiled", "compiled"):
+        e = FusedEngine([CellSpec.of(cell_settings(PARAMS), Cell(0.1, 0.9, 64, 0))])
+        e.net.rows = e.n_train if name == "untiled" else e.net.rows
+        e.net.compiled = name == "compiled"
+        for k in range(1, 6):
+            e.step(k, 1.0, False)
+        engines[name] = e
+    rows_per_tile = engines["tiled"].net.rows
+    step_ms = _interleaved({k: (lambda e=e: e.step(1, 1.0, False)) for k, e in engines.items()}, 7, steps)
+    out = {"rows_per_tile": rows_per_tile, "step_ms": step_ms}
+    if shutil.which("gcc") is None:
+        out["kernel"] = "gcc not found: the C tail was not built"
+        return out
+    build = Path(tempfile.mkdtemp(prefix="grokmap-tail-"))
+    subprocess.run(["gcc", "-O3", "-march=native", "-ffast-math", "-fopenmp-simd", "-shared", "-fPIC",
+                    str(ROOT / "benchmarks" / "fused_tail.c"), "-o", str(build / "tail.so"), "-lm"], check=True)
+    lib = ctypes.CDLL(str(build / "tail.so"))
+    lib.softmax_minus_onehot.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
+                                         ctypes.c_float]
+    e = engines["tiled"]
+    n, p = e.n_train, e.net.p
+    logits = e.net.logits(e.a[:rows_per_tile], e.b[:rows_per_tile])[0].clone()
+    y = e.y[:rows_per_tile].contiguous()
+    neg = -F.one_hot(y, p).float() / n
+    work = {"torch": logits.clone(), "c": logits.clone()}
+
+    def torch_tail():
+        g = work["torch"].copy_(logits)
+        torch.ops.aten._softmax.out(g, 1, False, out=g)
+        torch.add(neg, g, alpha=1.0 / n, out=g)
+
+    def c_tail():
+        g = work["c"].copy_(logits)
+        lib.softmax_minus_onehot(g.data_ptr(), y.data_ptr(), g.shape[0], p, ctypes.c_float(1.0 / n))
+
+    torch_tail(), c_tail()
+    diff = float((work["torch"] - work["c"]).abs().max() / work["torch"].abs().max())
+    copy_ms = _interleaved({"copy": lambda: work["torch"].copy_(logits)}, 3, steps * 10)["copy"]
+    tail_ms = _interleaved({"torch": torch_tail, "c": c_tail}, 7, steps * 10)
+    shutil.rmtree(build, ignore_errors=True)
+    tiles = -(-n // rows_per_tile)
+    out.update({"tile_shape": [rows_per_tile, p], "tail_us_per_tile": {k: (v - copy_ms) * 1e3 for k, v in tail_ms.items()},
+                "tail_ms_per_step": {k: (v - copy_ms) * tiles for k, v in tail_ms.items()},
+                "c_vs_torch_max_relative_difference": diff})
+    return out
+
+
+def compile_engines(steps: int) -> list[dict]:
+    """Issue 19's third deliverable, measured: ms per step of the generic and stacked engines
+    with their forward pass eager (as they train) and compiled by torch.compile (inductor; the
+    backward follows through AOTAutograd), one thread, the variants interleaved."""
+    from grokmap.training.engines import engine_for, load_engine
+    from grokmap.training.record import cell_settings
+    from grokmap.training.spec import CellSpec
+
+    def stacked_forward(embed, b1, w1, b2, w2, b3, w3, xs, act, low: bool):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=low):
+            h = torch.gather(embed, 1, xs[..., :1]) + torch.gather(embed, 1, xs[..., 1:])
+            h = act(torch.baddbmm(b1.unsqueeze(1), h, w1))
+            h = act(torch.baddbmm(b2.unsqueeze(1), h, w2))
+            return torch.baddbmm(b3.unsqueeze(1), h, w3).float()
+
+    def compiled(engine):
+        if hasattr(engine, "model"):  # generic: the model's forward
+            engine.model.features = torch.compile(engine.model.features)
+            return engine
+        graph = torch.compile(stacked_forward, fullgraph=True)
+        names = ("embed", "l1.bias", "l1.weight", "l2.bias", "l2.weight", "l3.bias", "l3.weight")
+
+        def forward(xs):
+            P = engine.opt.params
+            return graph(*[P[engine.idx[k]] for k in names], xs, engine.act, engine.precision == "bfloat16")
+
+        engine.forward = forward
+        return engine
+
+    torch.set_num_threads(1)
+    cases = [("S2 MLP (generic)", "s2_fraction_scan", {}, 1, steps),
+             ("S1 transformer (generic)", "s1_models", {"model.name": "transformer"}, 1, max(3, steps // 10)),
+             ("S3 toy, 64 cells (stacked)", "s3_toy_classification", {}, 64, max(3, steps // 5))]
+    rows = []
+    for label, study, only, n, k_steps in cases:
+        params = load_settings(ROOT / "studies" / f"{study}.yaml", ROOT / "config.yaml", ROOT / "workflow" / "schemas").params
+        grid = [c for c in grid_cells(params["sweep"]) if all(dict(c.extra).get(k) == v for k, v in only.items())]
+        for prec in ("float32", "bfloat16"):
+            runs, first = {}, {}
+            for mode in ("eager", "compiled"):
+                specs = [CellSpec.of(cell_settings(params), c).with_training(precision=prec) for c in grid[:n]]
+                engine = load_engine(engine_for(specs[0]))(specs)
+                engine = compiled(engine) if mode == "compiled" else engine
+                acc = engine_for(specs[0]).stacks  # S3 logs accuracy every step
+                t0 = time.perf_counter()
+                for k in range(1, 4):
+                    engine.step(k, 1.0, acc)
+                first[mode] = time.perf_counter() - t0
+
+                def run(e=engine, acc=acc):
+                    e.step(4, 1.0, acc)
+                    if acc:
+                        e.accuracy()
+
+                runs[mode] = run
+            ms = _interleaved(runs, 5, k_steps)
+            rows.append({"case": label, "precision": prec, "eager_ms_per_step": ms["eager"],
+                         "compiled_ms_per_step": ms["compiled"], "compiled_vs_eager": ms["eager"] / ms["compiled"],
+                         "first_3_steps_s": first})
+    return rows
+
+
 def sweep(quick: bool) -> dict:
     sweep_over = {"seed": [42]}
     if quick:
@@ -335,7 +479,7 @@ def scaling(epochs: int, sizes=(1, 5, 10)) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="reduced budgets (minutes, not half an hour)")
-    ap.add_argument("--only", default="per_cell,precision,hardware,sweep,dryrun,scaling")
+    ap.add_argument("--only", default="per_cell,precision,tail,compile,hardware,sweep,dryrun,scaling")
     ap.add_argument("--scaling-seeds", default="1,5,10",
                     help="seed-axis lengths for the scaling runs (x 60 cells)")
     ap.add_argument("--out", default=str(ROOT / "results" / "benchmarks" / "summary.json"))
@@ -359,6 +503,22 @@ def main(argv=None) -> int:
             print(f"two threads, {r['precision']}: {r['two_threads_throughput_vs_one']:.2f}x the throughput of one")
         for r in raw["precision"]["engines"]:
             print(f"{r['case']:>28} {r['precision']:>9} {r['ms_per_step']:>8.2f} ms/step")
+    if "tail" in only:
+        raw["tail"] = t = tail(30 if args.quick else 100)
+        print(f"fused step, float32, {t['rows_per_tile']} rows per tile: " + ", ".join(
+            f"{k} {v:.2f} ms" for k, v in t["step_ms"].items()))
+        if "tail_us_per_tile" in t:
+            print(f"softmax minus one-hot over a {t['tile_shape'][0]} x {t['tile_shape'][1]} tile: " + ", ".join(
+                f"{k} {v:.1f} us ({t['tail_ms_per_step'][k]:.2f} ms per step)" for k, v in t["tail_us_per_tile"].items())
+                + f"; largest difference {t['c_vs_torch_max_relative_difference']:.1e} of the largest value")
+        else:
+            print(t["kernel"])
+    if "compile" in only:
+        raw["compile"] = compile_engines(20 if args.quick else 100)
+        print(f"{'case':>28} {'precision':>9} {'eager':>8} {'compiled':>9} {'ratio':>6}")
+        for r in raw["compile"]:
+            print(f"{r['case']:>28} {r['precision']:>9} {r['eager_ms_per_step']:>8.2f} "
+                  f"{r['compiled_ms_per_step']:>9.2f} {r['compiled_vs_eager']:>6.2f}")
     if "hardware" in only:
         raw["hardware"] = hardware(100 if args.quick else 300)
         summary["sgemm_efficiency"] = raw["hardware"]["sgemm_efficiency"]

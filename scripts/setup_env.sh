@@ -19,6 +19,17 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 echo "setup: .venv ready ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))" >&2
 
+# A C compiler: the fused float32 step builds its softmax tail from C on first use
+# (grokmap.training.engines.ctail) and bfloat16's compiled step needs one (torch.compile).
+if ! command -v gcc >/dev/null 2>&1 || ! command -v g++ >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing Debian's gcc and g++ (the C softmax tail, torch.compile)" >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gcc g++ libc6-dev >/dev/null
+    else
+        echo "setup: warning: no gcc/g++; float32 cells fall back to torch's softmax kernels, bfloat16 cannot compile" >&2
+    fi
+fi
+
 # The plotting renderer (Vega, Vega-Lite, vega-embed from npm, versions locked in
 # renderer/package-lock.json), inlined into results/explorer.html and into the offline
 # template of `dvc plots show/diff` (.dvc/config: plots.html_template).

@@ -79,11 +79,12 @@ def test_fused_path_in_float32_matches_within_float_tolerance(default_params):
 
 @pytest.mark.slow
 def test_tiny_modulus_learns_and_stops_early(default_params):
-    q = tiny_params(default_params, max_epochs=1000)
+    # it stops at 700-1,080 epochs as float rounding goes (torch's softmax, the C tail, float64)
+    q = tiny_params(default_params, max_epochs=1500)
     out = train_cell(q, Cell(1.0, 0.8, 32, 0))
     c = out["curves"]
     assert c["train_acc"][-1] >= 0.99 and c["test_acc"][-1] >= 0.99
-    assert out["stopped_early"] and out["epochs_run"] < 1000
+    assert out["stopped_early"] and out["epochs_run"] < 1500
     # stopped at the second consecutive evaluation with both accuracies >= 0.99
     both = [tr >= 0.99 and te >= 0.99 for tr, te in zip(c["train_acc"], c["test_acc"])]
     assert both[-2:] == [True, True] and not (len(both) > 2 and all(both[-3:]))
@@ -93,10 +94,10 @@ def test_tiny_modulus_learns_and_stops_early(default_params):
 @pytest.mark.slow
 def test_early_stop_rule_none_trains_the_whole_budget(default_params):
     # the cell above stops early; with the rule "none" it runs to max_epochs (S4's later regimes)
-    q = tiny_params(default_params, max_epochs=1000)
+    q = tiny_params(default_params, max_epochs=1500)
     q["training"]["early_stop_rule"] = "none"
     out = train_cell(q, Cell(1.0, 0.8, 32, 0))
-    assert not out["stopped_early"] and out["epochs_run"] == 1000
+    assert not out["stopped_early"] and out["epochs_run"] == 1500
     assert out["curves"]["test_acc"][-1] >= 0.99
 
 

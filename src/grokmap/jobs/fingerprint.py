@@ -28,8 +28,9 @@ _HEAD = re.compile(rb'^\{"fingerprint": "([0-9a-f]{64})"')
 
 
 def training_code_files(training_dir: Path | str | None = None) -> list[Path]:
-    """Every module of the training folder, sorted."""
-    return sorted(Path(training_dir or TRAINING_DIR).rglob("*.py"))
+    """Every module of the training folder and the C source it builds (``engines/tail.c``), sorted."""
+    root = Path(training_dir or TRAINING_DIR)
+    return sorted([*root.rglob("*.py"), *root.rglob("*.c")])
 
 
 def fingerprint(settings: dict, code_files: Iterable[Path]) -> tuple[str, dict]:

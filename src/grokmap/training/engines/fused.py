@@ -3,7 +3,8 @@
 :class:`FusedEmbedConcatMLP` writes the forward and backward out by hand. The first layer is a
 sum of two gathered (p, width) tables (``embed_a @ W1[:, :d].T`` and ``embed_b @ W1[:, d:].T``)
 instead of a per-example matmul; forward and backward run tile by tile over the training rows
-so each tile stays in cache; every parameter lives in one flat buffer so one AdamW call
+so each tile stays in cache (in float32 a tile's softmax, minus the one-hot and over n, is one
+hand-written C pass, :mod:`.ctail`); every parameter lives in one flat buffer so one AdamW call
 (:class:`grokmap.training.optimizers.FlatAdamW`) updates them all. The gradient pass at step t
 doubles as the train-set evaluation of step t: :meth:`FusedEngine.evaluate` computes it, and
 the next :meth:`FusedEngine.step` uses it instead of computing it again.
@@ -19,6 +20,7 @@ from ..data import split
 from ..models import EmbedConcatMLP, build_model, first_layer_maps, ipr, subnetwork_fraction
 from ..optimizers import FlatAdamW
 from ..precision import precision_dtypes
+from .ctail import softmax_minus_onehot
 
 __all__ = ["FusedEmbedConcatMLP", "FusedEngine", "chunk_rows"]
 
@@ -42,6 +44,8 @@ class FusedEmbedConcatMLP:
         """``low``: the dtype of every matrix product (bfloat16), or None for the parameters' own;
         ``compiled``: the gradient pass through :mod:`.compiled` instead of the row tiles."""
         self.low, self.compiled = low, compiled
+        # the softmax tail: one hand-written C pass in float32 (:mod:`.ctail`), torch's kernels otherwise
+        self.tail = "c" if low is None and model.output.weight.dtype == torch.float32 else "torch"
         tensors = [model.embed_a.weight, model.embed_b.weight, model.hidden.weight,
                    model.hidden.bias, model.output.weight, model.output.bias]
         self.flat = torch.cat([t.detach().reshape(-1) for t in tensors])
@@ -135,9 +139,11 @@ class FusedEmbedConcatMLP:
                 y_t = y[r0:r0 + self.rows]
                 loss_sum += F.cross_entropy(logits, y_t, reduction="sum").item()
                 correct += (logits.argmax(dim=1) == y_t).sum().item()
-            # softmax over the logits buffer, then (softmax - onehot) / n in one pass
-            g = torch.ops.aten._softmax.out(logits, 1, False, out=logits)
-            g = torch.add(neg_onehot_over_n[r0:r0 + self.rows], g, alpha=1.0 / n, out=g)
+            # (softmax - onehot) / n over the logits buffer: one C pass, or softmax then one add
+            g = logits
+            if not (self.tail == "c" and softmax_minus_onehot(g, y[r0:r0 + self.rows], 1.0 / n)):
+                g = torch.ops.aten._softmax.out(logits, 1, False, out=logits)
+                g = torch.add(neg_onehot_over_n[r0:r0 + self.rows], g, alpha=1.0 / n, out=g)
             self._addmm(g_w2, g.t(), h, out=g_w2)
             g_b2 += g.sum(0)
             dh = self._mm(g, w2, out=self._buf("dh", g.shape[0], width))
@@ -160,6 +166,7 @@ class FusedEngine:
         tk, tr = spec.task, spec.training
         (x, self.y), (tx, self.ty) = split(tk.name, tk.modulus, spec.cell.train_fraction, spec.data_seed, tk.operands)
         self.a, self.b, self.ta, self.tb = x[:, 0], x[:, 1], tx[:, 0], tx[:, 1]
+        self.y = self.y.contiguous()  # the C tail reads each tile's labels in place
         self.n_train, self.n_test = int(self.y.numel()), int(self.ty.numel())
         low = precision_dtypes(tr.precision)[1]
         # bfloat16 products pay only with their casts fused into the elementwise work around them
@@ -167,6 +174,7 @@ class FusedEngine:
         self.n_parameters = int(self.net.flat.numel())
         self.lr, self.decay = tr.learning_rate, tr.lr_decay
         self.opt = FlatAdamW(self.net.flat, self.net.grad, tr.learning_rate, tr.betas, tr.eps, spec.weight_decay)
+        # one_hot also refuses a label outside [0, p): the C tail indexes rows by label unchecked
         self.neg_onehot = -F.one_hot(self.y, tk.modulus).to(self.net.flat.dtype) / self.y.numel()  # (n, p)
         self.fresh = False  # self.net.grad already holds the gradient at the current parameters
 

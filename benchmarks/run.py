@@ -249,6 +249,20 @@ def two_threads(steps: int) -> list[dict]:
     return rows
 
 
+def _engine_cases() -> list[tuple]:
+    """(label, study params, its grid, cells per engine) of the generic and stacked cases that
+    sections 6 and 8 time: S2's network (width 256, batch 256), S1's Transformer (depth 2), and a
+    stack of 64 of S3's toy cells."""
+    cases = []
+    for label, study, only, n in (("S2 MLP (generic)", "s2_fraction_scan", {}, 1),
+                                  ("S1 transformer (generic)", "s1_models", {"model.name": "transformer"}, 1),
+                                  ("S3 toy, 64 cells (stacked)", "s3_toy_classification", {}, 64)):
+        params = load_settings(ROOT / "studies" / f"{study}.yaml", ROOT / "config.yaml", ROOT / "workflow" / "schemas").params
+        grid = [c for c in grid_cells(params["sweep"]) if all(dict(c.extra).get(k) == v for k, v in only.items())]
+        cases.append((label, params, grid, n))
+    return cases
+
+
 def engine_precision(steps: int) -> list[dict]:
     """ms per step of the generic and stacked engines in each precision: S2's network (width
     256, batch 256), S1's Transformer (depth 2), and a stack of 64 of S3's toy cells."""
@@ -256,12 +270,8 @@ def engine_precision(steps: int) -> list[dict]:
     from grokmap.training.record import cell_settings
     from grokmap.training.spec import CellSpec
 
-    cases = [("S2 MLP (generic)", "s2_fraction_scan", {}, 1), ("S1 transformer (generic)", "s1_models",
-             {"model.name": "transformer"}, 1), ("S3 toy, 64 cells (stacked)", "s3_toy_classification", {}, 64)]
     rows = []
-    for label, study, only, n in cases:
-        params = load_settings(ROOT / "studies" / f"{study}.yaml", ROOT / "config.yaml", ROOT / "workflow" / "schemas").params
-        grid = [c for c in grid_cells(params["sweep"]) if all(dict(c.extra).get(k) == v for k, v in only.items())]
+    for label, params, grid, n in _engine_cases():
         for prec in ("float32", "float64", "bfloat16"):
             specs = [CellSpec.of(cell_settings(params), c).with_training(precision=prec) for c in grid[:n]]
             engine = load_engine(engine_for(specs[0]))(specs)
@@ -298,7 +308,7 @@ def tail(steps: int) -> dict:
     import torch.nn.functional as F
 
     from grokmap.training.engines import ctail
-    from grokmap.training.engines.fused import FusedEngine
+    from grokmap.training.engines.fused import FusedEngine, torch_softmax_minus_onehot
     from grokmap.training.record import cell_settings
     from grokmap.training.spec import CellSpec
 
@@ -323,9 +333,7 @@ def tail(steps: int) -> dict:
     work = {"torch": logits.clone(), "c": logits.clone()}
 
     def torch_tail():
-        g = work["torch"].copy_(logits)
-        torch.ops.aten._softmax.out(g, 1, False, out=g)
-        torch.add(neg, g, alpha=1.0 / n, out=g)
+        torch_softmax_minus_onehot(work["torch"].copy_(logits), neg, 1.0 / n)
 
     def c_tail():
         ctail.softmax_minus_onehot(work["c"].copy_(logits), y, 1.0 / n)
@@ -372,13 +380,8 @@ def compile_engines(steps: int) -> list[dict]:
         return engine
 
     torch.set_num_threads(1)
-    cases = [("S2 MLP (generic)", "s2_fraction_scan", {}, 1, steps),
-             ("S1 transformer (generic)", "s1_models", {"model.name": "transformer"}, 1, max(3, steps // 10)),
-             ("S3 toy, 64 cells (stacked)", "s3_toy_classification", {}, 64, max(3, steps // 5))]
     rows = []
-    for label, study, only, n, k_steps in cases:
-        params = load_settings(ROOT / "studies" / f"{study}.yaml", ROOT / "config.yaml", ROOT / "workflow" / "schemas").params
-        grid = [c for c in grid_cells(params["sweep"]) if all(dict(c.extra).get(k) == v for k, v in only.items())]
+    for (label, params, grid, n), k_steps in zip(_engine_cases(), (steps, max(3, steps // 10), max(3, steps // 5))):
         for prec in ("float32", "bfloat16"):
             runs, first = {}, {}
             for mode in ("eager", "compiled"):

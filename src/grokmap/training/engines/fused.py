@@ -22,7 +22,7 @@ from ..optimizers import FlatAdamW
 from ..precision import precision_dtypes
 from .ctail import softmax_minus_onehot
 
-__all__ = ["FusedEmbedConcatMLP", "FusedEngine", "chunk_rows"]
+__all__ = ["FusedEmbedConcatMLP", "FusedEngine", "chunk_rows", "torch_softmax_minus_onehot"]
 
 
 def chunk_rows(p: int, width: int) -> int:
@@ -30,6 +30,13 @@ def chunk_rows(p: int, width: int) -> int:
     ((p + width) floats per row) fit in about 640 KB, i.e. stay in a core's L2 cache
     between the forward and backward passes. A multiple of 64, at least 256."""
     return max(256, (160_000 // (p + width)) // 64 * 64)
+
+
+def torch_softmax_minus_onehot(logits: torch.Tensor, neg_onehot_over_n: torch.Tensor, inv_n: float) -> None:
+    """The tail by torch's kernels, in place over ``logits``: softmax, then plus minus the one-hot
+    over n (what :func:`.ctail.softmax_minus_onehot` does in one pass)."""
+    torch.ops.aten._softmax.out(logits, 1, False, out=logits)
+    torch.add(neg_onehot_over_n, logits, alpha=inv_n, out=logits)
 
 
 class FusedEmbedConcatMLP:
@@ -142,8 +149,7 @@ class FusedEmbedConcatMLP:
             # (softmax - onehot) / n over the logits buffer: one C pass, or softmax then one add
             g = logits
             if not (self.tail == "c" and softmax_minus_onehot(g, y[r0:r0 + self.rows], 1.0 / n)):
-                g = torch.ops.aten._softmax.out(logits, 1, False, out=logits)
-                g = torch.add(neg_onehot_over_n[r0:r0 + self.rows], g, alpha=1.0 / n, out=g)
+                torch_softmax_minus_onehot(g, neg_onehot_over_n[r0:r0 + self.rows], 1.0 / n)
             self._addmm(g_w2, g.t(), h, out=g_w2)
             g_b2 += g.sum(0)
             dh = self._mm(g, w2, out=self._buf("dh", g.shape[0], width))

@@ -82,6 +82,8 @@ def test_without_a_compiler_the_step_keeps_torchs_tail_and_says_so(default_param
     with caplog.at_level(logging.WARNING, logger="grokmap.training.engines.ctail"):
         without = train_cell(q, cell)
     assert ctail.library() is None
+    # the two records share one fingerprint and differ in their numbers: each names its kernel
+    assert (with_c["kernel"], without["kernel"]) == ("fused/c_tail", "fused/torch_tail")
     assert any("keeps torch's kernels" in r.message and "no-such-compiler-here" in r.message for r in caplog.records)
     for key in ("train_loss", "test_loss", "train_acc", "test_acc"):  # float rounding apart, no more
         assert without["curves"][key] == pytest.approx(with_c["curves"][key], rel=1e-4, abs=1e-5), key

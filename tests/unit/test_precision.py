@@ -45,6 +45,10 @@ def test_every_engine_trains_in_every_precision(default_params, kind):
         # bfloat16 products: an 8-bit mantissa, so the losses move in the second or third digit
         assert loss["bfloat16"] == pytest.approx(loss["float32"], rel=5e-2)
         assert loss["bfloat16"] != loss["float32"]
+    # every result names what computed it (the fused engine: its tail, or the compiled bfloat16 graph)
+    want = {"fused": {"float32": "fused/c_tail", "float64": "fused/torch_tail", "bfloat16": "fused/compiled"},
+            "generic": dict.fromkeys(runs, "generic/torch"), "stacked": dict.fromkeys(runs, "stacked/torch")}[kind]
+    assert {p: {r["kernel"] for r in rs} for p, rs in runs.items()} == {p: {k} for p, k in want.items()}
 
 
 @pytest.mark.parametrize("kind", ["fused", "generic", "stacked"])

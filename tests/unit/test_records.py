@@ -340,7 +340,8 @@ def test_compare_results_ignores_timings_and_names_every_moved_number(tmp_path):
 
     record = {"fingerprint": "a" * 64, "cell": {"seed": 0}, "curves": {"test_acc": [0.1, 0.5], "ipr": [None, 0.2]},
               "steps_run": 200, "train_seconds": 1.5, "wall_seconds": 2.0, "peak_rss_mb": 300.0,
-              "versions": {"torch": "1"}, "final": {"test_loss": float("nan")}}
+              "versions": {"torch": "1"}, "final": {"test_loss": float("nan")},
+              "machine": {"kind": "GenuineIntel Xeon (x86_64; avx512f amx_bf16; AMX)"}}
 
     def write(root, rel, rec):
         path = root / "cells" / rel / "metrics.json"
@@ -392,3 +393,50 @@ def test_phase_agreement_is_counted_cell_by_cell(tmp_path):
     assert (tmp_path / "t.csv").read_text() == table
     c = results("other", ["memorization"], [None])
     assert phase_agreement_main([f"float32={a}", f"other={c}"]) == 1  # not the same grid
+
+
+def _cells_and_phases(root, kind: str, phases: list[str], test_acc: float) -> None:
+    sweep = {"weight_decay": [0.0, 1.0], "train_fraction": [0.5], "width": [16], "seed": [0]}
+    rows = []
+    for wd, ph in zip((0.0, 1.0), phases):
+        path = root / "cells" / f"wd={wd:g}/frac=0.5/width=16/seed=0" / "metrics.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"curves": {"test_acc": [0.1, test_acc]}, "machine": {"kind": kind}}))
+        rows.append({"weight_decay": wd, "train_fraction": 0.5, "width": 16, "seed": 0, "phase": ph,
+                     "grokking_step": None})
+    (root / "phases.json").write_text(json.dumps({"settings": {"sweep": sweep}, "cells": rows}))
+
+
+def test_records_of_another_cpu_kind_are_compared_by_phase_not_failed(tmp_path, capsys):
+    """Two CPU kinds take other kernel paths, so their last digits differ legitimately: the tool
+    reports the phase agreement (and how many records are equal anyway) and does not fail; on
+    one CPU kind the same difference fails, as it means the code moved a number."""
+    from grokmap.jobs.tools import compare_records_main
+
+    intel, amd = "GenuineIntel Xeon (x86_64; amx_bf16; AMX)", "AuthenticAMD AMD EPYC (x86_64; avx512_bf16; no AMX)"
+    _cells_and_phases(tmp_path / "a", intel, ["memorization", "grokking"], 0.95)
+    _cells_and_phases(tmp_path / "b", amd, ["memorization", "comprehension"], 0.9500001)
+    assert compare_records_main([str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    assert f"other CPU kind ({amd}; {intel}): phase agreement 1 of 2 (0 of 2 records also equal to the bit)" in out
+    assert "identical" not in out.split("\n")[0]
+    _cells_and_phases(tmp_path / "c", intel, ["memorization", "grokking"], 0.9500001)
+    assert compare_records_main([str(tmp_path / "a"), str(tmp_path / "c")]) == 1
+    assert f"same CPU kind ({intel}): bit for bit: 2 cells and phases.json compared: 2 difference(s)" \
+        in capsys.readouterr().out
+    # a record that names no CPU kind (made before they were recorded) is never claimed identical by kind
+    _cells_and_phases(tmp_path / "d", intel, ["memorization", "grokking"], 0.95)
+    old = tmp_path / "d" / "cells" / "wd=0/frac=0.5/width=16/seed=0" / "metrics.json"
+    old.write_text(json.dumps({"curves": {"test_acc": [0.1, 0.95]}}))
+    assert compare_records_main([str(tmp_path / "a"), str(tmp_path / "d")]) == 0
+    assert "records that name none" in capsys.readouterr().out
+
+
+def test_this_machines_cpu_kind_names_vendor_model_and_amx():
+    from grokmap.machine import cpu_facts, cpu_kind, same_cpu_kind
+
+    facts = cpu_facts()
+    assert facts["kind"] == cpu_kind() and facts["vendor"] in facts["kind"] and facts["model"] in facts["kind"]
+    assert ("AMX" if facts["amx"] else "no AMX") in facts["kind"]
+    assert same_cpu_kind(cpu_kind(), cpu_kind()) and not same_cpu_kind(None, None)
+    assert cpu_kind({"machine": {"kind": "k"}}) == "k" and cpu_kind({}) is None

@@ -83,6 +83,10 @@ def _grid(base: CellSpec) -> list[CellSpec]:
                     data_seed=ds, model_seed=ms) for lr, wd, ds, ms in CELLS]
 
 
+def _without_curves(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k != "curves"}
+
+
 def _assert_same(got: dict, ref: dict, rel: float) -> None:
     assert got["curves"]["step"] == ref["curves"]["step"]
     assert got["steps_run"] == ref["steps_run"] and got["stopped_early"] == ref["stopped_early"]
@@ -252,9 +256,14 @@ def test_cells_that_stop_early_leave_the_stack_and_keep_their_own_record(float64
     stacked = train_stacked(configs, on_done=lambda i, r: finished.append((i, r["steps_run"])))
     assert [r["stopped_early"] for r in stacked] == [True, True, False, False]
     assert [i for i, _ in finished] == [0, 1, 2, 3] and finished[1][1] < finished[2][1] == 600
-    # the cells that went on are bit-identical to a stack that never held the stopped ones
+    # the cells that went on agree with a stack that never held the stopped ones: every field but
+    # the curves' losses and norms exactly, those to float64 rounding. Not bit for bit: the stack
+    # shrank from 4 rows to 2, and a batched product of another batch count may take another
+    # kernel path (on AMD EPYC float64 bmm of 4 and of 2 matrices differ in the last digit)
     for got, alone in zip(stacked[2:], train_stacked(configs[2:])):
-        assert got == {**alone, "train_seconds": got["train_seconds"], "stacked_cells": 4}
+        assert _without_curves(got) == {**_without_curves(alone), "train_seconds": got["train_seconds"],
+                                        "stacked_cells": 4}
+        _assert_same(got, alone, 1e-9)
     for cfg, got in zip(configs, stacked):
         # over hundreds of steps float64 rounding (bmm vs mm) grows to ~1e-5 in the losses;
         # steps, stops and every logged accuracy still agree exactly
@@ -297,19 +306,21 @@ def test_the_workflow_groups_exactly_the_cells_that_can_stack():
 
 @pytest.mark.slow
 def test_a_cells_numbers_do_not_depend_on_the_stack_it_trains_in():
-    """float32, bit for bit: a cell alone, in a stack of four, and left last in a stack whose
-    other cell stopped early (batched kernels round a single matrix differently, so a stack
-    never runs with one row)."""
+    """float32: a cell alone, in a stack of four, and left last in a stack whose other cell
+    stopped early give the same steps, stops and accuracies, and losses and norms equal to
+    float32 rounding. Equality is not asserted bit for bit: batched products of another batch
+    count may take another kernel path, and which depends on the CPU kind (grokmap.machine);
+    a stack never runs with one row, so no cell is computed by the plain matrix kernel."""
     configs = _grid(TOY)
     alone = train_stacked(configs[2:3])[0]
-    assert train_stacked(configs)[2]["curves"] == alone["curves"]
+    _assert_same(train_stacked(configs)[2], alone, 1e-4)
     # data seed 43, model seed 0: lr 3e-4 reaches 90 % on both splits by ~350 steps, 1e-5 does not
     base = replace(TOY, steps=600, eval_steps=(300, 600), early_stop_accuracy=0.9, data_seed=43, model_seed=0)
     stopper, runner = replace(base, decoder_lr=3e-4), replace(base, decoder_lr=1e-5)
     pair = train_stacked([stopper, runner])
     assert pair[0]["stopped_early"] and not pair[1]["stopped_early"]
     lone = train_stacked([runner])[0]
-    assert pair[1]["curves"] == lone["curves"] and pair[1]["accuracy_log"] == lone["accuracy_log"]
+    _assert_same(pair[1], lone, 1e-4)
 
 
 def test_a_stacks_cluster_time_limit_is_the_sum_of_its_cells():

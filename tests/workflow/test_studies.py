@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from grokmap.machine import cpu_kind
 from grokmap.training.grid import axis_name, cells, extra_axes, spell
 from grokmap.settings import load_settings
 
@@ -111,7 +112,9 @@ def test_record_tables_and_curve_figures_from_a_finished_study(studies, tmp_path
     record = [sys.executable, str(ROOT / "scripts" / "reproduction_record.py"), str(out), str(tmp_path / "rec")]
     subprocess.run(record + ["--columns", "grokking_step,final_test_acc"], check=True, capture_output=True)
     table = list(csv.DictReader((tmp_path / "rec.csv").open()))
-    assert len(table) == len(rows) and list(table[0])[-3:] == ["first_test_step", "grokking_step", "final_test_acc"]
+    assert len(table) == len(rows) and list(table[0])[-4:] == ["first_test_step", "grokking_step", "final_test_acc",
+                                                               "cpu_kind"]
+    assert {t["cpu_kind"] for t in table} == {cpu_kind()}  # every record names the CPU kind it was made on
     assert [t["grokking_step"] for t in table] == ["" if r["grokking_step"] is None else str(r["grokking_step"])
                                                    for r in rows]
     assert (tmp_path / "rec_phase_diagram.png").exists()

@@ -23,7 +23,7 @@ TIE = "tie"  # a seed group whose top phases have equal votes (its ``tied_phases
 CSV_FIELDS = ("weight_decay", "train_fraction", "width", "seed", "phase", "gap_epochs",
               "first_train_epoch", "first_test_epoch", "first_train_step", "first_test_step", "grokking_step", "final_train_acc",
               "final_test_acc", "initial_ipr", "final_ipr", "final_param_norm",
-              "final_subnetwork_fraction", "epochs_run", "steps_run", "non_finite_loss")
+              "final_subnetwork_fraction", "epochs_run", "steps_run", "non_finite_loss", "kernel", "cpu_kind")
 
 
 REFINED = "refined"  # <results>/refined: the refinement rounds' lists and their cells (analysis.refine)
@@ -123,7 +123,9 @@ def classify_sweep(records: dict[Cell, dict], phase_params: dict, sweep: dict,
                      "final_subnetwork_fraction": _measure(curves, "subnetwork_fraction", -1),
                      "epochs_run": rec["epochs_run"],
                      "steps_run": rec.get("steps_run", rec["epochs_run"]),
-                     "non_finite_loss": rec["non_finite_loss"]})
+                     "non_finite_loss": rec["non_finite_loss"],
+                     # provenance: what computed the record, and on which CPU kind (None: not recorded)
+                     "kernel": rec.get("kernel"), "cpu_kind": (rec.get("machine") or {}).get("kind")})
     vote = voters(phase_params)
     shared = group_axes(sweep, vote)
     groups: dict[tuple, list[dict]] = {}
@@ -209,8 +211,9 @@ def read_phases(results_dir: str | Path) -> dict:
 def reproduction_csv(phases: dict, extra: Sequence[str] = ()) -> str:
     """A reproduction record's per-cell table (docs/reproductions/): one column per swept axis
     with more than one value (short names: ``training.learning_rate`` -> ``learning_rate``),
-    then the phase, the first steps at the threshold and the ``extra`` phases.csv columns
-    (e.g. ``grokking_step``), values as in phases.csv."""
+    then the phase, the first steps at the threshold, the ``extra`` phases.csv columns
+    (e.g. ``grokking_step``), values as in phases.csv, and last the CPU kind each cell was
+    trained on (bit-identity holds only within one; empty for a record that names none)."""
     sweep = phases["settings"]["sweep"]
     axes = [k for k in extra_axes(sweep) + [name for name, _, _ in AXES] if len(sweep[k]) > 1]
     names = [short_label(k) if "." in k else k for k in axes]
@@ -219,9 +222,9 @@ def reproduction_csv(phases: dict, extra: Sequence[str] = ()) -> str:
     unknown = [k for k in extra if k not in CSV_FIELDS]
     if unknown:
         raise ValueError(f"unknown column(s) {', '.join(unknown)}; allowed: {', '.join(CSV_FIELDS)}")
-    measured = ("first_train_step", "first_test_step", *extra)
+    measured = ("first_train_step", "first_test_step", *(k for k in extra if k != "cpu_kind"), "cpu_kind")
     writer.writerow(names + ["phase", *measured])
     for row in phases["cells"]:
-        writer.writerow([row[k] for k in axes] + [row["phase"]] + ["" if row[k] is None else row[k]
+        writer.writerow([row[k] for k in axes] + [row["phase"]] + ["" if row.get(k) is None else row[k]
                                                                    for k in measured])
     return buf.getvalue()

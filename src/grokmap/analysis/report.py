@@ -71,8 +71,22 @@ def _git_revision(cwd: str | Path = ".") -> str | None:
         return None
 
 
-def build_metadata(params: dict, phases: dict, cell_seconds: list[float]) -> dict:
+def _tally(values: list) -> dict:
+    """How many records name each value (None: a record made before the field existed)."""
+    out: dict = {}
+    for v in values:
+        key = "not recorded" if v is None else str(v)
+        out[key] = out.get(key, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def build_metadata(params: dict, phases: dict, cell_seconds: list[float], machines: list | None = None,
+                   kernels: list | None = None) -> dict:
+    """Run facts; ``machines`` and ``kernels`` are the cell records' own (cells of one sweep may
+    have been trained on other machines, e.g. on a cluster)."""
     return {
+        "cpu_kinds": _tally([m.get("kind") if isinstance(m, dict) else None for m in machines or []]),
+        "kernels": _tally(kernels or []),
         "params": params,
         "n_cells": phases["n_cells"],
         "counts": phases["counts"],
@@ -227,6 +241,9 @@ def render_report(phases: dict, metadata: dict, figures: dict[str, str], explore
             "", "## Metadata", "",
             f"- versions: " + ", ".join(f"{k} {v}" for k, v in metadata["versions"].items()),
             f"- git revision: {metadata['git_revision'] or 'unknown'}",
+            "- cells per CPU kind (bit for bit only within one kind, docs/reproducibility.md): "
+            + "; ".join(f"{k}: {n}" for k, n in metadata.get("cpu_kinds", {}).items()),
+            "- cells per kernel: " + ", ".join(f"{k}: {n}" for k, n in metadata.get("kernels", {}).items()),
             f"- training time summed over cells: {metadata['training_seconds_total']:.1f} s "
             f"(slowest cell {metadata['training_seconds_max_cell']:.1f} s)",
             f"- created: {metadata['created_utc']}", ""]

@@ -84,7 +84,9 @@ def _derive(record: dict, ph: dict) -> dict:
             "initial_ipr": (curves.get("ipr") or [None])[0], "final_ipr": last["ipr"],
             "final_param_norm": last["param_norm"], "final_subnetwork_fraction": last["subnetwork_fraction"],
             "epochs_run": curves["epoch"][-1], "steps_run": steps[-1],
-            "non_finite_loss": bool(record["non_finite_loss"])}
+            "non_finite_loss": bool(record["non_finite_loss"]),
+            "kernel": record.get("kernel"),
+            "cpu_kind": record["machine"].get("kind") if isinstance(record.get("machine"), dict) else None}
 
 
 def _same(a, b) -> bool:

@@ -262,7 +262,8 @@ def write_report_main(argv=None) -> int:
 
         params, grid, records = _grid_and_records(args)
         phases = read_json(args.phases_json)
-        metadata = build_metadata(params, phases, [r["train_seconds"] for r in records.values()])
+        metadata = build_metadata(params, phases, [r["train_seconds"] for r in records.values()],
+                                  [r.get("machine") for r in records.values()], [r.get("kernel") for r in records.values()])
         atomic_write_json(args.metadata, metadata)
         report_dir = Path(args.report).parent.resolve()
         figures = {}

@@ -39,6 +39,7 @@ class Engine(Protocol):
     n_train: int
     n_test: int
     n_parameters: int  # of one cell's model
+    kernel: str  # what computes the step, named in every record (e.g. "fused/c_tail")
 
     def __init__(self, specs: Sequence[CellSpec]): ...
 
@@ -81,7 +82,7 @@ def train(specs: Sequence[CellSpec], progress: Optional[ProgressFn] = None,
     s0 = specs[0]
     total, per_epoch, decay = s0.total_steps, s0.steps_per_epoch, s0.training.lr_decay
     acc_every, full_batch = s0.training.accuracy_every_steps, s0.training.full_batch
-    extras = {"stacked_cells": len(specs)} if info.stacks else {}
+    extras = {"kernel": engine.kernel, **({"stacked_cells": len(specs)} if info.stacks else {})}
     results: list = [None] * len(specs)
     active = list(range(len(rows_specs)))  # the cell of each row
     for step in range(1, total + 1):

@@ -13,6 +13,7 @@ import time
 from typing import Any, Callable, Optional, Sequence
 
 from ..io import package_versions
+from ..machine import cpu_facts
 from .curves import first_epoch_at
 from .grid import SWEPT, extra_axes
 from .spec import CellSpec
@@ -53,6 +54,7 @@ def build_record(spec: CellSpec, fingerprint: str, result: dict, seconds: float)
         "final": {k: curves[k][-1] for k in ("train_acc", "test_acc", "train_loss", "test_loss")},
         **result,
         "versions": package_versions(),
+        "machine": cpu_facts(),  # the CPU kind: bit-identity holds only within one (grokmap.machine)
     }
     record["wall_seconds"] = seconds
     record["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

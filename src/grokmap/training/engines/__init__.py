@@ -31,8 +31,10 @@ class EngineInfo:
 ENGINES = {
     "fused": EngineInfo("fused", (), 1),
     "generic": EngineInfo("generic", (), 1),
-    # Batched kernels round a single matrix differently from a stack of them, and a cell's numbers
-    # must not depend on the stack it trains in: a stack always has at least two rows.
+    # Batched kernels round a single matrix differently from a stack of them: a stack always has at
+    # least two rows, so no cell is computed by the plain matrix kernel. Stacks of other sizes may
+    # still round differently in the last digit (on AMD EPYC they do): a cell's numbers are
+    # bit-identical only for the same stack size on the same CPU kind (docs/reproducibility.md).
     "stacked": EngineInfo("stacked", ("cell.weight_decay", "cell.seed", "training.learning_rate",
                                       "training.encoder_learning_rate", "training.encoder_weight_decay",
                                       "task.data_seed"), 2),

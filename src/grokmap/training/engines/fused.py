@@ -20,7 +20,7 @@ from ..data import split
 from ..models import EmbedConcatMLP, build_model, first_layer_maps, ipr, subnetwork_fraction
 from ..optimizers import FlatAdamW
 from ..precision import precision_dtypes
-from .ctail import softmax_minus_onehot
+from .ctail import library, softmax_minus_onehot
 
 __all__ = ["FusedEmbedConcatMLP", "FusedEngine", "chunk_rows", "torch_softmax_minus_onehot"]
 
@@ -51,8 +51,10 @@ class FusedEmbedConcatMLP:
         """``low``: the dtype of every matrix product (bfloat16), or None for the parameters' own;
         ``compiled``: the gradient pass through :mod:`.compiled` instead of the row tiles."""
         self.low, self.compiled = low, compiled
-        # the softmax tail: one hand-written C pass in float32 (:mod:`.ctail`), torch's kernels otherwise
-        self.tail = "c" if low is None and model.output.weight.dtype == torch.float32 else "torch"
+        # the softmax tail: one hand-written C pass in float32 (:mod:`.ctail`) where it builds,
+        # torch's kernels otherwise; decided here, once, so the record can name it
+        c_tail = low is None and model.output.weight.dtype == torch.float32 and not compiled
+        self.tail = "c" if c_tail and library() is not None else "torch"
         tensors = [model.embed_a.weight, model.embed_b.weight, model.hidden.weight,
                    model.hidden.bias, model.output.weight, model.output.bias]
         self.flat = torch.cat([t.detach().reshape(-1) for t in tensors])
@@ -178,6 +180,7 @@ class FusedEngine:
         # bfloat16 products pay only with their casts fused into the elementwise work around them
         self.net = FusedEmbedConcatMLP(build_model(spec), low, compiled=low is not None)
         self.n_parameters = int(self.net.flat.numel())
+        self.kernel = "fused/compiled" if self.net.compiled else f"fused/{self.net.tail}_tail"
         self.lr, self.decay = tr.learning_rate, tr.lr_decay
         self.opt = FlatAdamW(self.net.flat, self.net.grad, tr.learning_rate, tr.betas, tr.eps, spec.weight_decay)
         # one_hot also refuses a label outside [0, p): the C tail indexes rows by label unchecked

@@ -50,6 +50,7 @@ class GenericEngine:
         self.model = build_model(spec)
         self.precision = tr.precision
         self.n_parameters = sum(q.numel() for q in self.model.parameters())
+        self.kernel = "generic/torch"  # nn.Module, autograd and torch.optim, eager
         self.opt = torch_optimizer(tr, self.model.parameters(), spec.weight_decay)
         self.bases = [g["lr"] for g in self.opt.param_groups]
         self.loss, self.decay = tr.loss, tr.lr_decay

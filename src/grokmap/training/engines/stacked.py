@@ -40,6 +40,7 @@ class StackedEngine:
         models = [build_model(s) for s in specs]
         names = [n for n, _ in models[0].named_parameters()]
         self.n_parameters = sum(p.numel() for p in models[0].parameters())
+        self.kernel = "stacked/torch"  # batched products and fused AdamW, eager
         enc = set(models[0].encoder_names())
         self.act = models[0].act
         params = [torch.stack([_layout(n, dict(m.named_parameters())[n].detach()) for m in models])

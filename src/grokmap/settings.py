@@ -415,7 +415,51 @@ def _check_limits(resolved: dict, sweep: dict, run: dict, label: str, r_label: s
                             f"at most {limit_text}")
 
 
-def _check_semantics(params: dict, run: dict, p_label: str, r_label: str) -> None:
+def _refinement_lattice(params: dict, run: dict, label: str, schema: Mapping) -> dict:
+    """The sweep with every refined axis at its finest lattice (``refine.rounds`` rounds): each
+    value checked like a grid value (schema, distinct and increasing once rounded to
+    ``refine.digits``), and the lattice's size (the most cells refinement can ever train, voters
+    included) against ``max_sweep_cells``. Without refinement, the sweep itself."""
+    from .analysis.refine import RefineError, lattice, refine_axes
+    from .limits import sweep_cells
+
+    try:
+        axes = refine_axes(params)
+    except RefineError as exc:
+        raise SettingsError(f"{label}: {exc}") from None
+    out = dict(params["sweep"])
+    rounds = params["refine"]["rounds"]
+    for axis in axes:
+        values = lattice(axis, rounds)
+        spelled = [spell(v) for v in values]
+        if len(set(spelled)) != len(values) or any(b <= a for a, b in zip(values, values[1:])):
+            bad = next((a, b) for a, b in zip(values, values[1:]) if b <= a or spell(a) == spell(b))
+            raise SettingsError(f"{label}: 'refine.digits' = {params['refine']['digits']} rounds two lattice values "
+                                f"of {axis.name} to {spell(bad[0])} and {spell(bad[1])} after {rounds} round(s); "
+                                f"allowed: more digits, or fewer rounds")
+        if "." in axis.name:  # an extra axis: each refined value must be one the setting allows
+            section, name = axis.name.split(".", 1)
+            for value in values:
+                if value not in params["sweep"][axis.name]:
+                    doc = with_values(params, [(axis.name, value)])
+                    try:
+                        validate_document(doc, schema, label)
+                    except SettingsError:
+                        raise SettingsError(f"{label}: 'refine.axes.{axis.name}' would train {axis.name} = "
+                                            f"{value!r}, which the schema refuses; allowed: an axis whose every "
+                                            f"refined value is a valid {name}") from None
+        out[axis.name] = values
+    if axes:
+        worst = sweep_cells(out)
+        if worst > run["max_sweep_cells"]:
+            sizes = " x ".join(f"{len(v)} {k}" for k, v in out.items())
+            raise SettingsError(f"{label}: 'refine.rounds' = {rounds} can train up to {worst:,} cells (the finest "
+                                f"lattice: {sizes}); allowed: at most {run['max_sweep_cells']:,} (config.yaml "
+                                f"max_sweep_cells; use fewer rounds or refined axes)")
+    return out
+
+
+def _check_semantics(params: dict, run: dict, p_label: str, r_label: str, schema: Mapping) -> None:
     sweep = params["sweep"]
     extras = extra_axes(sweep)
     from .limits import sweep_cells
@@ -426,23 +470,22 @@ def _check_semantics(params: dict, run: dict, p_label: str, r_label: str) -> Non
         raise SettingsError(f"{p_label}: 'sweep' has {n_cells:,} cells ({sizes}); allowed: at most "
                             f"{run['max_sweep_cells']:,} (config.yaml max_sweep_cells; raise it for a cluster)")
     _check_layout(params, p_label)
-    from .analysis.refine import RefineError, refine_axes
-
-    try:
-        refine_axes(params)
-    except RefineError as exc:
-        raise SettingsError(f"{p_label}: {exc}") from None
-    models = {m for combo in itertools.product(*(sweep[k] for k in extras))
+    # With refinement, every value a round may train (the finest lattice) passes the checks a grid
+    # value passes, now, before any work: a refined cell never trains what the grid would refuse.
+    checked = _refinement_lattice(params, run, p_label, schema)
+    refined = [k for k in checked if checked[k] != sweep[k]]
+    models = {m for combo in itertools.product(*(checked[k] for k in extras))
               for m in [with_values(params, zip(extras, combo))["model"]["name"]]}
     if "s3_mlp" in models and len(models) > 1:
         raise SettingsError(f"{p_label}: 'sweep.model.name' mixes s3_mlp with {sorted(models - {'s3_mlp'})}; "
                             f"allowed: s3_mlp alone (its cells train stacked) or the other models")
-    for combo in itertools.product(*(sweep[k] for k in extras)):
+    for combo in itertools.product(*(checked[k] for k in extras)):
         resolved = with_values(params, zip(extras, combo))
         where = p_label + (" (sweep " + ", ".join(f"{k}={v!r}" for k, v in zip(extras, combo)) + ")"
-                           if extras else "")
-        _check_task_and_model(resolved, sweep, where)
-        _check_limits(resolved, sweep, run, where, r_label)
+                           if extras else "") + (f" (with the values refinement can train on refine.axes "
+                                                 f"{', '.join(refined)})" if refined else "")
+        _check_task_and_model(resolved, checked, where)
+        _check_limits(resolved, checked, run, where, r_label)
     check_results_dir(run["results_dir"], r_label, _longest_cell_path(sweep))
     results = Path(run["results_dir"])
     probe = results
@@ -511,26 +554,44 @@ def _ours(entry: str) -> bool:
 
 
 def _is_results_tree(path: Path, depth: int) -> bool:
-    """Whether a sub-directory holds only results directories (stops at the first other entry)."""
+    """Whether a sub-directory holds only results directories (or is one)."""
     if (path / RESULTS_MARKER).exists():
         return True
     if depth <= 0 or path.is_symlink():
         return False
     try:
-        entries = os.listdir(path)
+        return not _foreign_entries(path, depth)
     except OSError:
         return False
-    return all(_ours(e) or ((path / e).is_dir() and _is_results_tree(path / e, depth - 1)) for e in entries)
+
+
+def _holds_cell_records(path: Path, budget: int = 5000) -> bool:
+    """Whether ``cells/`` below ``path`` holds a finished cell (a fingerprint file), looking at
+    no more than ``budget`` entries."""
+    seen = 0
+    for _, dirs, files in os.walk(path / "cells"):
+        if any(f.startswith("fingerprint-") and f.endswith(".json") for f in files):
+            return True
+        seen += len(dirs) + len(files)
+        if seen > budget:
+            break
+    return False
 
 
 def _foreign_entries(path: Path, depth: int = 3) -> list[str]:
     """Entries of ``path`` the workflow did not write: none if it holds RESULTS_MARKER; else
-    every name other than the workflow's own files and sub-directories that hold only results
-    directories (e.g. results/ holding the studies' results/<study>/), to ``depth`` levels."""
+    every name other than sub-directories that hold only results directories (e.g. results/
+    holding the studies' results/<study>/), to ``depth`` levels, and the workflow's own names
+    when its cell records are there too (a results directory restored by ``dvc checkout``,
+    which does not track the marker). A report.md, metrics.json or figures/ with no cell records
+    beside them are someone's own files, not the workflow's."""
     if (path / RESULTS_MARKER).exists():
         return []
-    return [e for e in sorted(os.listdir(path))
-            if not _ours(e) and not ((path / e).is_dir() and _is_results_tree(path / e, depth - 1))]
+    entries = sorted(os.listdir(path))
+    subtree = {e for e in entries if (path / e).is_dir() and _is_results_tree(path / e, depth - 1)}
+    ours = {e for e in entries if _ours(e)} if _holds_cell_records(path) else \
+        {e for e in entries if e.startswith(".grokmap") or _TEMP_FILE.match(e)}
+    return [e for e in entries if e not in subtree and e not in ours]
 
 
 def mark_results_dir(results_dir: str | os.PathLike) -> None:
@@ -576,5 +637,5 @@ def load_settings(params_path: str | os.PathLike | None, config_path: str | os.P
         p_label += " with --config overrides"
         params = validate_document(_merge(params, p_over), params_schema, p_label)
     params = _check_extra_axes(params, params_schema, p_label)
-    _check_semantics(params, run, p_label, r_label)
+    _check_semantics(params, run, p_label, r_label, params_schema)
     return Settings(params=params, run=run)

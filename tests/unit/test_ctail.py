@@ -34,7 +34,7 @@ def test_kernel_is_softmax_minus_onehot_over_n(fresh_kernel, m, p):
     assert ctail.softmax_minus_onehot(g, y, 1 / 1000)
     want = (torch.softmax(x.double(), 1) - F.one_hot(y, p).double()) / 1000
     assert torch.allclose(g.double(), want, rtol=1e-6, atol=1e-6 / 1000)  # float32: ~1 ulp of 1/n where it cancels
-    assert [f.name for f in fresh_kernel.iterdir()][0].startswith("tail-")  # built into the cache
+    assert {f.suffix for f in (fresh_kernel / "tail").glob("tail-*")} == {".so", ".json"}  # built into the cache
 
 
 def test_loading_the_kernel_keeps_subnormals(fresh_kernel):
@@ -91,3 +91,138 @@ def test_without_a_compiler_the_step_keeps_torchs_tail_and_says_so(default_param
 
 def test_the_c_source_is_part_of_the_training_fingerprint():
     assert "tail.c" in [f.name for f in training_code_files()]
+
+
+# ---- the cache: private, verified, and a compiler that misbehaves (issue 28, class 2) ----
+
+HOSTILE = "void softmax_minus_onehot(float *g, const long *y, long m, long p, float s) {" \
+          " for (long i = 0; i < m * p; i++) g[i] = 0.0f; }\n"
+
+
+def _tile_is_right() -> bool:
+    x = torch.randn(8, 11, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(8) % 11
+    g = x.clone()
+    assert ctail.softmax_minus_onehot(g, y, 0.5)
+    return torch.allclose(g, (torch.softmax(x, 1) - F.one_hot(y, 11)) * 0.5, atol=1e-6)
+
+
+def _reload(monkeypatch):
+    monkeypatch.setattr(ctail, "_LIB", None)
+    monkeypatch.setattr(ctail, "_TRIED", False)
+
+
+def _plant(cache, tmp_path) -> list:
+    """Replace every cached library by one that zeroes the gradient (and fix its stamp to match)."""
+    import hashlib
+    import json
+    import subprocess
+
+    src = tmp_path / "hostile.c"
+    src.write_text(HOSTILE)
+    planted = []
+    for lib in (cache / "tail").glob("tail-*.so"):
+        # a new file renamed over the old (this process has the old one mapped: writing it in place would crash it)
+        subprocess.run(["gcc", "-shared", "-fPIC", str(src), "-o", str(tmp_path / "h.so")], check=True)
+        (tmp_path / "h.so").replace(lib)
+        data = lib.read_bytes()
+        lib.with_suffix(".json").write_text(json.dumps({"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}))
+        planted.append(lib)
+    return planted
+
+
+@pytest.mark.parametrize("how", ["world-writable", "another owner", "a link"])
+def test_a_cache_folder_others_can_write_is_refused_and_its_library_never_loaded(fresh_kernel, tmp_path, monkeypatch,
+                                                                                caplog, how):
+    import os
+
+    assert ctail.library() is not None and _tile_is_right()
+    assert _plant(fresh_kernel, tmp_path)
+    folder = fresh_kernel / "tail"
+    if how == "world-writable":
+        folder.chmod(0o777)
+    elif how == "another owner":
+        os.chown(folder, 12345, 12345)  # the tests run as root in CI; elsewhere skip
+    else:
+        folder.rename(tmp_path / "elsewhere")
+        folder.symlink_to(tmp_path / "elsewhere")
+    _reload(monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="grokmap.training.engines.ctail"):
+        assert ctail.library() is not None
+    assert _tile_is_right()  # the planted library did not run: a fresh private build did
+    assert any("private temporary folder" in r.message for r in caplog.records)
+
+
+def test_an_empty_or_altered_cached_library_is_built_again(fresh_kernel, tmp_path, monkeypatch):
+    def put(data: bytes) -> None:  # a new file renamed over the cached one (it is mapped in this process)
+        (tmp_path / "new.so").write_bytes(data)
+        (tmp_path / "new.so").replace(lib)
+
+    assert ctail.library() is not None
+    lib = next((fresh_kernel / "tail").glob("tail-*.so"))
+    put(b"")  # a 0-byte library (a full disk, a copy killed half-way)
+    _reload(monkeypatch)
+    assert ctail.library() is not None and lib.stat().st_size > 0 and _tile_is_right()
+    put(lib.read_bytes()[:-64] + b"x" * 64)  # altered bytes under an intact stamp
+    _reload(monkeypatch)
+    assert ctail.library() is not None and _tile_is_right()
+
+
+def test_the_cache_is_made_private(fresh_kernel):
+    import stat
+
+    assert ctail.library() is not None
+    assert stat.S_IMODE((fresh_kernel / "tail").stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize("compiler, words", [
+    ("#!/bin/sh\nsleep 30\n", "timed out"),  # hangs
+    ("#!/bin/sh\nexit 0\n", "empty library"),  # succeeds and writes nothing
+])
+def test_a_compiler_that_hangs_or_writes_nothing_leaves_torchs_tail(fresh_kernel, tmp_path, monkeypatch, caplog,
+                                                                    compiler, words):
+    cc = tmp_path / "cc"
+    cc.write_text(compiler)
+    cc.chmod(0o755)
+    monkeypatch.setenv("CC", str(cc))
+    monkeypatch.setattr(ctail, "COMPILE_SECONDS", 2)
+    with caplog.at_level(logging.WARNING, logger="grokmap.training.engines.ctail"):
+        assert ctail.library() is None
+    assert any(words in r.message for r in caplog.records), [r.message for r in caplog.records]
+    assert not list((fresh_kernel / "tail").glob("tail-*.so"))  # nothing cached
+
+
+def test_without_home_the_library_is_built_in_a_private_temporary_folder(monkeypatch, caplog):
+    from pathlib import Path
+
+    for name in ("GROKMAP_CACHE", "XDG_CACHE_HOME", "HOME"):
+        monkeypatch.delenv(name, raising=False)
+
+    def no_home():
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    _reload(monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="grokmap.training.engines.ctail"):
+        assert ctail.library() is not None and _tile_is_right()
+    assert any("HOME is unset" in r.message for r in caplog.records)
+
+
+def test_torch_compile_gets_a_private_cache_not_the_predictable_default(tmp_path, monkeypatch, caplog):
+    import os
+    import stat
+
+    from grokmap.training.engines import compiled
+
+    monkeypatch.setenv("GROKMAP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    compiled._private_inductor_cache()
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "cache" / "inductor")
+    assert stat.S_IMODE((tmp_path / "cache" / "inductor").stat().st_mode) == 0o700
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(shared))  # named by the user, but not private
+    with caplog.at_level(logging.WARNING, logger="grokmap.training.engines.compiled"):
+        compiled._private_inductor_cache()
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] != str(shared) and "private temporary folder" in caplog.text

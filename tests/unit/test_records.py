@@ -245,7 +245,8 @@ def _hand_record(train_acc, test_acc, epochs, stopped_early=False):
                 "train": next((e for e, a in zip(epochs, train_acc) if a >= 0.99), None),
                 "test": next((e for e, a in zip(epochs, test_acc) if a >= 0.99), None)},
             "epochs_run": epochs[-1], "steps_run": epochs[-1], "steps_per_epoch": 1,
-            "stopped_early": stopped_early, "non_finite_loss": False}
+            "stopped_early": stopped_early, "non_finite_loss": False,
+            "kernel": "fused/c_tail", "machine": {"kind": "a CPU"}}
 
 
 def test_the_validator_accepts_hand_computed_outputs_and_rejects_wrong_ones():
@@ -257,7 +258,11 @@ def test_the_validator_accepts_hand_computed_outputs_and_rejects_wrong_ones():
                          "require_final_accuracy": True, "diagram_columns": "train_fraction",
                          "majority_over": ["seed"], "smooth_scale_max": None},
               "sweep": {"weight_decay": [0.0, 1.0], "train_fraction": [0.5], "width": [8], "seed": [0, 1]},
-              "training": {"early_stop_accuracy": 0.99, "early_stop_evals": 2, "early_stop_rule": "together"},
+              "training": {"early_stop_accuracy": 0.99, "early_stop_evals": 2, "early_stop_rule": "together",
+                           "optimizer": "adamw", "loss": "cross_entropy", "batch_size": "full", "embedding_noise": 0,
+                           "precision": "float32"},
+              "model": {"name": "embed_concat_mlp", "depth": 1, "activation": "relu", "dropout": 0},
+              "task": {"operands": 2},
               "refine": {"rounds": 0, "axes": {}, "digits": 3}}
     e = [100, 200, 300, 400, 500]
     grid = cells(params["sweep"])  # (wd 0, seed 0), (wd 0, seed 1), (wd 1, seed 0), (wd 1, seed 1)
@@ -276,11 +281,14 @@ def test_the_validator_accepts_hand_computed_outputs_and_rejects_wrong_ones():
                           "first_test_epoch": te, "first_train_step": tr, "first_test_step": te, "grokking_step": grok,
                           "final_train_acc": rec["curves"]["train_acc"][-1], "final_test_acc": rec["curves"]["test_acc"][-1],
                           "initial_ipr": None, "final_ipr": None, "final_param_norm": None, "final_subnetwork_fraction": None,
-                          "epochs_run": 500, "steps_run": 500, "non_finite_loss": False})
+                          "epochs_run": 500, "steps_run": 500, "non_finite_loss": False,
+                          "kernel": "fused/c_tail", "cpu_kind": "a CPU"})
     groups = [{"weight_decay": 0.0, "train_fraction": 0.5, "width": 8, "phase": "tie", "agreement": 0.5, "n_seeds": 2,
-               "tied_phases": ["grokking", "comprehension"]},
+               "tied_phases": ["grokking", "comprehension"], "seed_phases": {"0": "comprehension", "1": "grokking"},
+               "mean_gap_epochs": None, "grokking_steps": [500, 500]},
               {"weight_decay": 1.0, "train_fraction": 0.5, "width": 8, "phase": "tie", "agreement": 0.5, "n_seeds": 2,
-               "tied_phases": ["confusion", "memorization"]}]
+               "tied_phases": ["confusion", "memorization"], "seed_phases": {"0": "confusion", "1": "memorization"},
+               "mean_gap_epochs": None, "grokking_steps": []}]
     counts = {"confusion": 1, "memorization": 1, "grokking": 1, "comprehension": 1}
     phases = {"settings": {"phases": params["phases"], "sweep": params["sweep"]}, "n_cells": 4, "counts": counts,
               "group_counts": {"confusion": 0, "memorization": 0, "grokking": 0, "comprehension": 0, "tie": 2},
@@ -289,10 +297,30 @@ def test_the_validator_accepts_hand_computed_outputs_and_rejects_wrong_ones():
                "seed_agreement_mean": 0.5, "non_finite_cells": 0, "tied_groups": 2}
     metadata = {"n_cells": 4, "counts": counts, "params": params}
 
-    def failed(ph=phases, me=metrics, recs=records):
-        return {c["check"] for c in validate_outputs(grid, recs, ph, me, metadata, params) if not c["ok"]}
+    from grokmap.analysis.aggregate import phases_csv
+
+    def failed(ph=phases, me=metrics, recs=records, csv=None):
+        files = {"phases.csv": csv if csv is not None else phases_csv(ph)}
+        return {c["check"] for c in validate_outputs(grid, recs, ph, me, metadata, params, files) if not c["ok"]}
 
     assert failed() == set()
+    # every published number is checked (issue 28, class 6): the groups' lists and means, the CSV
+    for edit in ({"grokking_steps": [12345, 500]}, {"seed_phases": {"0": "grokking", "1": "grokking"}},
+                 {"mean_gap_epochs": 250.0}):
+        bad = json.loads(json.dumps(phases))
+        bad["groups"][0].update(edit)
+        assert "seed-group votes (ties reported as ties)" in failed(ph=bad), edit
+    csv_text = phases_csv(phases)
+    assert "phases.csv re-derived from the records" in failed(csv=csv_text.replace(",500,500,", ",500,670,", 1))
+    assert "phases.csv re-derived from the records" in failed(csv="\n".join(csv_text.splitlines()[:-1]) + "\n")
+    nan = json.loads(json.dumps(records[grid[2]]))
+    nan["curves"]["train_loss"][-1] = float("nan")  # a loss that ended in NaN, flagged as finite
+    nan["final"]["train_loss"] = float("nan")
+    assert "every record agrees with itself" in failed(recs={**records, grid[2]: nan})
+    other = {**records, grid[0]: {**records[grid[0]], "kernel": "fused/compiled"}}  # bfloat16's graph in float32
+    assert "every record names a kernel its settings allow" in failed(recs=other)
+    unnamed = {**records, grid[0]: {k: v for k, v in records[grid[0]].items() if k != "machine"}}
+    assert "every record names the CPU kind it was made on" in failed(recs=unnamed)
     bad = json.loads(json.dumps(phases))
     bad["cells"][0]["gap_epochs"] = 199
     assert "every published cell number re-derived from its record" in failed(ph=bad)

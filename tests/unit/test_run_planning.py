@@ -73,10 +73,34 @@ def test_cells_to_train_are_the_missing_half_written_and_stale_ones(toy, tmp_pat
 
 
 def test_dry_run_flags():
-    for argv in (["-n"], ["--dry-run"], ["-np"], ["--cores", "2", "--nolock"], ["-pn", "all"]):
+    # planning, drawing, reporting, linting and listing run no job: they never refuse or repair
+    for argv in (["-n"], ["--dry-run"], ["-np"], ["--cores", "2", "--nolock"], ["-pn", "all"],
+                 ["--report", "r.html"], ["--report=r.zip"], ["--rulegraph"], ["--dag"], ["--lint"], ["--summary"],
+                 ["-S"], ["--detailed-summary"], ["--list-rules"], ["--filegraph"], ["--list-changes", "code"]):
         assert is_dry_run(argv), argv
-    for argv in ([], ["--cores", "all"], ["-p"], ["--config", "results_dir=n"]):
+    for argv in ([], ["--cores", "all"], ["-p"], ["--config", "results_dir=n"], ["--delete-all-output"],
+                 ["--unlock"], ["--forceall"]):
         assert not is_dry_run(argv), argv
+
+
+def test_the_results_directory_is_held_by_one_live_process(tmp_path):
+    """The run lock lives in the results directory (its real path): another process meets it
+    through the same path or a link to it, and it is gone when the holder dies."""
+    results = tmp_path / "results"
+    (tmp_path / "link").symlink_to(results, target_is_directory=True)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; sys.path.insert(0, sys.argv[1]);"
+                               "from grokmap.jobs.resume import hold_results_dir; hold_results_dir(sys.argv[2]);"
+                               "print('held', flush=True); time.sleep(60)", str(ROOT / "src"), str(results)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        for path in (results, tmp_path / "link"):
+            with pytest.raises(RunRefused, match=f"live run \\(pid {holder.pid} on "):
+                prepare_run(tmp_path / "state", path, False, cell_files_complete)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert prepare_run(tmp_path / "state", tmp_path / "link", False, cell_files_complete) == []
 
 
 def test_a_dry_run_repairs_and_refuses_nothing(tmp_path):

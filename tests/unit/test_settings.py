@@ -146,6 +146,21 @@ BAD_PARAMS = [
                 _set("refine.axes", {"training.optimizer": "auto"})(q))[-1],
      ["'refine.axes.training.optimizer'", "a numeric axis"]),
     (_delete("refine.digits"), ["missing key 'refine.digits'"]),
+    # refinement trains only what the grid would accept, within the cell cap (issue 28, classes 3-4)
+    (lambda q: (_set("task.name", "modular_division")(q), _set("task.modulus", 23)(q),
+                _set("sweep.task.modulus", [23, 31])(q), _set("refine.rounds", 1)(q),
+                _set("refine.axes", {"task.modulus": "linear"})(q))[-1],
+     ["'task.modulus' = 27 is not allowed", "a prime", "refinement can train on refine.axes task.modulus"]),
+    (lambda q: (_set("model.name", "transformer")(q), _set("model.heads", 8)(q), _set("sweep.width", [32, 40])(q),
+                _set("refine.rounds", 1)(q), _set("refine.axes", {"width": "linear"})(q))[-1],
+     ["'sweep.width' = 36", "a multiple of model.heads (8)", "refinement can train on refine.axes width"]),
+    (lambda q: (_set("sweep.weight_decay", [0.1, 1.0])(q), _set("sweep.width", [16, 80])(q),
+                _set("refine.rounds", 6)(q),
+                _set("refine.axes", {"weight_decay": "log", "train_fraction": "linear", "width": "linear"})(q))[-1],
+     ["'refine.rounds' = 6 can train up to", "cells (the finest lattice", "max_sweep_cells"]),
+    (lambda q: (_set("sweep.train_fraction", [0.9, 0.99])(q), _set("refine.rounds", 1)(q), _set("refine.digits", 1)(q),
+                _set("refine.axes", {"train_fraction": "linear"})(q))[-1],
+     ["'refine.digits' = 1 rounds two lattice values of train_fraction", "more digits"]),
 ]
 
 

@@ -11,8 +11,10 @@ import subprocess
 import pytest
 import yaml
 
+from grokmap.analysis.aggregate import round_file
 from grokmap.analysis.axes import cell_from_row
 from grokmap.analysis.refine import next_round
+from grokmap.settings import load_settings
 
 from ..conftest import ROOT
 from .helpers import TINY, Project, kill_when, trained_jobs
@@ -24,8 +26,14 @@ REFINED = {**TINY, "sweep": {**TINY["sweep"], "weight_decay": [0.0, 1.0], "train
            "refine": {"rounds": 0, "axes": {"weight_decay": "linear", "train_fraction": "linear"}, "digits": 3}}
 
 
+def _round_path(proj, r) -> str:
+    """Round r's list under the project's current settings (named by them)."""
+    params = load_settings(proj.path / "params.yaml", proj.path / "config.yaml", proj.path / "workflow" / "schemas").params
+    return str(round_file(proj.path / "results", r, params).relative_to(proj.path))
+
+
 def _round_cells(proj, r) -> list[str]:
-    return json.loads(proj.read(f"results/refined/round-{r}.json"))["cells"]
+    return json.loads(proj.read(_round_path(proj, r)))["cells"]
 
 
 def _refined_files(proj) -> dict[str, int]:
@@ -87,10 +95,10 @@ def test_each_round_trains_exactly_the_cells_the_rule_gives(grown):
 
 def test_more_rounds_keep_earlier_rounds_and_a_phases_edit_trains_only_new_cells(grown):
     proj, _ = grown
-    round1 = proj.read("results/refined/round-1.json")
+    round1 = proj.read(_round_path(proj, 1))
     again = proj.snakemake()
     assert "refine_round" not in again.stdout + again.stderr and "train_" not in again.stdout + again.stderr
-    assert proj.read("results/refined/round-1.json") == round1  # a finished round is not recomputed
+    assert proj.read(_round_path(proj, 1)) == round1  # a finished round is not recomputed
     # threshold 0: every cell "reaches" at its first evaluation, so all are comprehension and
     # no boundary is left: the rounds are empty, no refined cell is needed
     before = _refined_files(proj)
@@ -106,7 +114,7 @@ def test_more_rounds_keep_earlier_rounds_and_a_phases_edit_trains_only_new_cells
     proj.edit_params({"phases": {"accuracy_threshold": REFINED_THRESHOLD}})
     out = proj.snakemake()
     assert "train_refined_cell" not in out.stdout + out.stderr
-    assert proj.read("results/refined/round-1.json") == round1
+    assert proj.read(_round_path(proj, 1)) == round1
 
 
 REFINED_THRESHOLD = yaml.safe_load((ROOT / "params.yaml").read_text())["phases"]["accuracy_threshold"]

@@ -17,11 +17,11 @@ rule classify_phases:
     params:
         params=PARAMS_JSON,
     shell:
-        "{PY} {input.script} --params {params.params:q} --results-dir {R}"
-        " --phases-json {output.phases} --phases-csv {output.csv}"
-        " --metrics-json {output.metrics} --refine-summary {output.refined}"
-        " --settings-stamp {output.settings} --log-level {LOG_LEVEL}"
-        " --on-failure-remove {R}/report.md --on-failure-remove {R}/validation.json 2> {log}"
+        "{PY:q} {input.script:q} --params {params.params:q} --results-dir {R:q}"
+        " --phases-json {output.phases:q} --phases-csv {output.csv:q}"
+        " --metrics-json {output.metrics:q} --refine-summary {output.refined:q}"
+        " --settings-stamp {output.settings:q} --log-level {LOG_LEVEL:q}"
+        " --on-failure-remove {R:q}/report.md --on-failure-remove {R:q}/validation.json 2> {log:q}"
 
 
 rule validate_results:
@@ -39,7 +39,7 @@ rule validate_results:
     params:
         params=PARAMS_JSON,
     shell:
-        "{PY} {input.script} --params {params.params:q} --results-dir {R}"
-        " --phases-json {input.phases} --metrics-json {input.metrics}"
-        " --metadata {input.metadata} --out {output} --log-level {LOG_LEVEL}"
-        " --on-failure-remove {R}/report.md 2> {log}"
+        "{PY:q} {input.script:q} --params {params.params:q} --results-dir {R:q}"
+        " --phases-json {input.phases:q} --metrics-json {input.metrics:q}"
+        " --metadata {input.metadata:q} --out {output:q} --log-level {LOG_LEVEL:q}"
+        " --on-failure-remove {R:q}/report.md 2> {log:q}"

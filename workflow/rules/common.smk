@@ -111,11 +111,11 @@ wildcard_constraints:
 
 
 # Resume with the same command after a crash (grokmap.jobs.resume.prepare_run; a dry run deletes nothing).
-from grokmap.jobs.resume import RunRefused, forget_scheduler, is_dry_run, prepare_run, record_scheduler
+from grokmap.jobs.resume import RunRefused, forget_scheduler, is_dry_run, is_unlock, prepare_run, record_scheduler
 
 _STATE = Path(".snakemake")
 try:
-    for _line in prepare_run(_STATE, R, is_dry_run(sys.argv[1:]), cell_files_complete):
+    for _line in prepare_run(_STATE, R, is_dry_run(sys.argv[1:]), cell_files_complete, is_unlock(sys.argv[1:])):
         sys.stderr.write(_line + "\n")
 except RunRefused as exc:
     sys.stderr.write(f"Invalid settings: {exc}\n")

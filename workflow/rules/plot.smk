@@ -21,10 +21,10 @@ rule plot_phase_diagrams:
     params:
         max_epochs=max(P["sweep"].get("training.max_epochs", [P["training"]["max_epochs"]])),
     shell:
-        "{PY} {input.script} --phases-json {input.phases} --max-epochs {params.max_epochs}"
-        " --phase-diagram {output.discrete} --smooth-diagram {output.smooth}"
-        " --grokking-step {output.grokking_step} --seed-diagrams {output.seed_diagrams}"
-        " --log-level {LOG_LEVEL} 2> {log}"
+        "{PY:q} {input.script:q} --phases-json {input.phases:q} --max-epochs {params.max_epochs:q}"
+        " --phase-diagram {output.discrete:q} --smooth-diagram {output.smooth:q}"
+        " --grokking-step {output.grokking_step:q} --seed-diagrams {output.seed_diagrams:q}"
+        " --log-level {LOG_LEVEL:q} 2> {log:q}"
 
 
 rule plot_curves:
@@ -39,8 +39,8 @@ rule plot_curves:
     params:
         params=PARAMS_JSON,
     shell:
-        "{PY} {input.script} --params {params.params:q} --results-dir {R}"
-        " --phases-json {input.phases} --out {output} --log-level {LOG_LEVEL} 2> {log}"
+        "{PY:q} {input.script:q} --params {params.params:q} --results-dir {R:q}"
+        " --phases-json {input.phases:q} --out {output:q} --log-level {LOG_LEVEL:q} 2> {log:q}"
 
 
 rule write_explorer:
@@ -58,6 +58,6 @@ rule write_explorer:
     params:
         params=PARAMS_JSON,
     shell:
-        "{PY} {input.script} --params {params.params:q} --results-dir {R}"
-        " --phases-json {input.phases} --renderer {input.renderer} --out {output}"
-        " --log-level {LOG_LEVEL} 2> {log}"
+        "{PY:q} {input.script:q} --params {params.params:q} --results-dir {R:q}"
+        " --phases-json {input.phases:q} --renderer {input.renderer:q} --out {output:q}"
+        " --log-level {LOG_LEVEL:q} 2> {log:q}"

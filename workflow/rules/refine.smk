@@ -10,18 +10,15 @@
 # `phases:` re-derives the rounds and trains only cells that do not exist yet. A cell no longer
 # listed is kept on disk and not counted.
 
+from grokmap.analysis.aggregate import round_file, round_key, round_settings
+
 REFINE = P["refine"]
 ROUNDS = REFINE["rounds"]
 REFINED = f"{R}/refined"
 
 
-def _round_settings(r) -> str:
-    """What round r's list depends on besides the cells: params.yaml with refine.rounds = r."""
-    return json.dumps({**P, "refine": {**REFINE, "rounds": int(r)}}, sort_keys=True)
-
-
 def _round_cells(r) -> list:
-    with open(checkpoints.refine_round.get(r=str(r)).output[0]) as f:
+    with open(checkpoints.refine_round.get(r=str(r), key=round_key(P, r)).output[0]) as f:
         return json.load(f)["cells"]
 
 
@@ -50,7 +47,9 @@ def cells_before(r: int) -> list:
     return out
 
 
-ROUND_FILES = [f"{REFINED}/round-{r}.json" for r in range(1, ROUNDS + 1)]
+# Each round's list is named by the settings it is derived from (grokmap.analysis.aggregate.round_file):
+# under other settings it is missing, so it is derived again even with no record of earlier runs.
+ROUND_FILES = [str(round_file(R, r, P)) for r in range(1, ROUNDS + 1)]
 # What the aggregation reads: the grid's cells, and with refinement every round's list and cells.
 ALL_CELLS = CELL_OUTPUTS if not ROUNDS else (lambda wildcards: cells_before(ROUNDS + 1))
 
@@ -61,16 +60,17 @@ if ROUNDS:
             script=f"{SCRIPTS}/refine_round.py",
             cells=lambda wc: cells_before(int(wc.r)),
         output:
-            REFINED + "/round-{r}.json",
+            REFINED + "/round-{r}-{key}.json",
         log:
-            R + "/logs/refine/round-{r}.log",
+            R + "/logs/refine/round-{r}-{key}.log",
         params:
-            params=lambda wc: _round_settings(wc.r),
+            params=lambda wc: round_settings(P, wc.r),
         wildcard_constraints:
             r="[1-9][0-9]*",
+            key="[0-9a-f]{16}",
         shell:
-            "{PY} {input.script} --params {params.params:q} --results-dir {R} --round {wildcards.r}"
-            " --out {output} --log-level {LOG_LEVEL} 2> {log}"
+            "{PY:q} {input.script:q} --params {params.params:q} --results-dir {R:q} --round {wildcards.r:q}"
+            " --out {output:q} --log-level {LOG_LEVEL:q} 2> {log:q}"
 
     localrules: refine_round
 

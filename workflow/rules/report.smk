@@ -19,10 +19,12 @@ rule write_report:
         R + "/logs/write_report.log",
     params:
         params=PARAMS_JSON,
+        # each --figure=TITLE=PATH one shell word (quoted below, like every value)
+        figures=lambda wc, input: [f"--figure={title}={path}" for title, path in (
+            ("Phase diagram", input.discrete), ("Smooth phase diagram", input.smooth),
+            ("Training curves and measurements", input.curves), ("Grokking step", input.grokking_step),
+            ("Phase diagram of each seed", input.seed_diagrams))],
     shell:
-        "{PY} {input.script} --params {params.params:q} --results-dir {R}"
-        " --phases-json {input.phases} --metadata {output.metadata} --report {output.report}"
-        " --figure 'Phase diagram={input.discrete}' --figure 'Smooth phase diagram={input.smooth}'"
-        " --figure 'Training curves and measurements={input.curves}'"
-        " --figure 'Grokking step={input.grokking_step}'"
-        " --figure 'Phase diagram of each seed={input.seed_diagrams}' --explorer {input.explorer} --log-level {LOG_LEVEL} 2> {log}"
+        "{PY:q} {input.script:q} --params {params.params:q} --results-dir {R:q}"
+        " --phases-json {input.phases:q} --metadata {output.metadata:q} --report {output.report:q}"
+        " {params.figures:q} --explorer {input.explorer:q} --log-level {LOG_LEVEL:q} 2> {log:q}"

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -15,7 +17,7 @@ from .axes import group_axes, short_label, voters
 from ..io import read_json
 from .phases import PHASES, classify_record
 
-__all__ = ["TIE", "REFINED", "cell_path", "round_file", "sweep_cells", "load_records", "classify_sweep",
+__all__ = ["TIE", "REFINED", "cell_path", "round_settings", "round_key", "round_file", "sweep_cells", "load_records", "classify_sweep",
            "summary_metrics", "phases_csv", "reproduction_csv"]
 
 TIE = "tie"  # a seed group whose top phases have equal votes (its ``tied_phases`` say which)
@@ -36,9 +38,21 @@ def cell_path(results_dir: str | Path, cell: Cell, round_: int = 0) -> Path:
     return root / cell.relpath / "metrics.json"
 
 
-def round_file(results_dir: str | Path, r: int) -> Path:
-    """The list of the cells refinement round ``r`` (1, 2, ...) added."""
-    return Path(results_dir) / REFINED / f"round-{r}.json"
+def round_settings(params: Mapping, r: int) -> str:
+    """What round ``r``'s list is derived from besides the records: params.yaml with
+    refine.rounds = r (so growing refine.rounds never re-derives a finished round), as JSON."""
+    return json.dumps({**params, "refine": {**params["refine"], "rounds": int(r)}}, sort_keys=True)
+
+
+def round_key(params: Mapping, r: int) -> str:
+    return hashlib.sha256(round_settings(params, r).encode()).hexdigest()[:16]
+
+
+def round_file(results_dir: str | Path, r: int, params: Mapping) -> Path:
+    """The list of the cells refinement round ``r`` (1, 2, ...) added, named by the settings it is
+    derived from (:func:`round_key`): under other settings the name is another, so the round is
+    derived again whatever the workflow engine remembers (or has forgotten) of earlier runs."""
+    return Path(results_dir) / REFINED / f"round-{r}-{round_key(params, r)}.json"
 
 
 def sweep_cells(params: dict, results_dir: str | Path) -> dict[Cell, int]:
@@ -47,7 +61,7 @@ def sweep_cells(params: dict, results_dir: str | Path) -> dict[Cell, int]:
     that an earlier derivation needed and this one does not is not counted)."""
     out = {c: 0 for c in cells_of_grid(params["sweep"])}
     for r in range(1, params["refine"]["rounds"] + 1):
-        path = round_file(results_dir, r)
+        path = round_file(results_dir, r, params)
         try:
             listed = read_json(path)["cells"]
         except FileNotFoundError:

@@ -89,6 +89,14 @@ def _derive(record: dict, ph: dict) -> dict:
             "cpu_kind": record["machine"].get("kind") if isinstance(record.get("machine"), dict) else None}
 
 
+def _spelled(v) -> str:
+    """A sweep value as a path spells it (integers and floats alike: 1.0 -> "1", 1e-05 -> "1e-05")."""
+    if not isinstance(v, float):
+        return str(v)
+    text = repr(v)
+    return text[:-2] if text.endswith(".0") else text
+
+
 def _same(a, b) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
@@ -124,7 +132,29 @@ def _self_consistent(record: dict, training: dict) -> list[str]:
                 break
     if record["stopped_early"] and not _stop_rule_met(record, training):
         bad.append("stopped early without meeting the stop rule")
+    finite = all(isinstance(v, (int, float)) and math.isfinite(v)
+                 for k in ("train_loss", "test_loss") for v in curves[k])
+    if bool(record["non_finite_loss"]) == finite:
+        bad.append("non_finite_loss against the losses it recorded")
     return bad
+
+
+def _kernels_allowed(settings: dict) -> set:
+    """The kernels the training code may compute a cell with, from its settings alone: S3's model
+    trains stacked; S0's kind (one ReLU layer of the embed-concat MLP, two operands, full-batch
+    AdamW on cross-entropy, no dropout or noise) on the fused step, whose float32 tail is the C
+    pass or, without a compiler, torch's, whose float64 keeps torch's tail and whose bfloat16 is
+    the compiled graph; everything else on the generic autograd step."""
+    md, tr, tk = settings["model"], settings["training"], settings["task"]
+    if md["name"] == "s3_mlp":
+        return {"stacked/torch"}
+    fused = (md["name"] == "embed_concat_mlp" and md["depth"] == 1 and md["activation"] == "relu"
+             and not md["dropout"] and tk["operands"] == 2 and tr["optimizer"] == "adamw"
+             and tr["loss"] == "cross_entropy" and tr["batch_size"] == "full" and not tr["embedding_noise"])
+    if not fused:
+        return {"generic/torch"}
+    return {"float32": {"fused/c_tail", "fused/torch_tail"}, "float64": {"fused/torch_tail"},
+            "bfloat16": {"fused/compiled"}}[tr["precision"]]
 
 
 def _stop_rule_met(record: dict, training: dict) -> bool:
@@ -196,10 +226,132 @@ def _check_refinement(check, grid, listed: list[Cell], phases: dict, params: dic
     check("refined map: each lattice point drawn with the cell covering it", not bad, f"wrong at {bad[:3]}")
 
 
+def _check_csv(check, text: str, listed: list[Cell], derived: dict, rounds: dict) -> None:
+    """phases.csv: one row per cell in phases.json's order, every column as the record gives it."""
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(text)))
+    wrong = []
+    for row, cell in zip(rows, listed):
+        want = {**cell.as_dict(), **derived.get(cell, {}), "round": rounds.get(cell, 0)}
+        for column, got in row.items():
+            value = want.get(column)
+            if column not in want or got != ("" if value is None else str(value)):
+                wrong.append(f"{cell.relpath}: {column}")
+                break
+    check("phases.csv re-derived from the records", len(rows) == len(listed) and not wrong,
+          f"{len(rows)} rows for {len(listed)} cells; wrong at {wrong[:3]}")
+
+
+def _check_rounds(check, grid: dict, derived: dict, params: dict, lattices: dict, listed_files: dict) -> None:
+    """Each refinement round's list re-derived from the records, by the rule's words: at round r
+    the spacing is half of round r-1's; wherever two trained points, neighbours along one refined
+    axis at round r-1's spacing, have different majority phases (a tie is a label of its own),
+    the midpoint is added, with its neighbours at the new spacing along every other refined axis;
+    every point is trained for every voter. ``lattices`` are the published finest lattices, each
+    checked to hold the grid's values at the grid's positions."""
+    rounds = params["refine"]["rounds"]
+    sweep, vote = params["sweep"], voters(params["phases"])
+    names = sorted(params["refine"]["axes"])
+    scale = 2 ** rounds
+    index = {}
+    for a in names:
+        values, base = lattices.get(a, []), sorted(sweep[a])
+        ok = (len(values) == (len(base) - 1) * scale + 1 and all(x < y for x, y in zip(values, values[1:]))
+              and all(values[k * scale] == v for k, v in enumerate(base)))
+        check(f"refinement lattice of {a} holds the grid's values", ok, f"{values[:5]}...")
+        if not ok:
+            return
+        index[a] = {_spelled(v): i for i, v in enumerate(values)}
+    shared = group_axes(sweep, vote)
+    panel_names = [a for a in shared if a not in names]
+    bad = []
+    for r in range(1, rounds + 1):
+        labels: dict[tuple, dict] = {}
+        for cell, rr in grid.items():
+            if rr < r:
+                row = cell.as_dict()
+                key = tuple(row[a] for a in shared)
+                labels.setdefault(key, []).append(derived[cell]["phase"])
+        points: dict[tuple, dict] = {}
+        for key, votes in labels.items():
+            row = dict(zip(shared, key))
+            at = tuple(index[a].get(_spelled(row[a])) for a in names)
+            points.setdefault(tuple(row[a] for a in panel_names), {})[at] = _vote(votes)[0]
+        h, half = 2 ** (rounds - r + 1), 2 ** (rounds - r)
+        top = [(len(sorted(sweep[a])) - 1) * scale for a in names]
+        want = set()
+        for panel, known in points.items():
+            new = set()
+            for p, label in known.items():
+                for i in range(len(names)):
+                    q = p[:i] + (p[i] + h,) + p[i + 1:]
+                    if q not in known or known[q] == label:
+                        continue
+                    m = p[:i] + (p[i] + half,) + p[i + 1:]
+                    new.add(m)
+                    for j in range(len(names)):
+                        for step in ((-half, half) if j != i else ()):
+                            if 0 <= m[j] + step <= top[j]:
+                                new.add(m[:j] + (m[j] + step,) + m[j + 1:])
+            for m in new - set(known):
+                want.add((panel, m))
+        cells_now = set()
+        for cell, rr in grid.items():
+            if rr == r:
+                row = cell.as_dict()
+                cells_now.add((tuple(row[a] for a in panel_names), tuple(index[a].get(_spelled(row[a])) for a in names)))
+        voters_n = math.prod(len(sweep[v]) for v in vote)
+        n_listed = sum(1 for rr in grid.values() if rr == r)
+        if cells_now != want or n_listed != len(want) * voters_n:
+            bad.append(f"round {r}: {listed_files.get(r, '?')} lists {n_listed} cells, the rule gives "
+                       f"{len(want) * voters_n} (delete the round files and rerun to derive them again)")
+    check("refinement rounds re-derived from the records", not bad, "; ".join(bad[:3]))
+
+
+def _check_refine_summary(check, summary: dict | None, phases: dict) -> None:
+    """refined/summary.json is phases.json's refinement section without the coverage, and its
+    boundary counts follow from the (checked) coverage: neighbouring lattice points whose
+    covering cells' groups have different majority phases, resolved where both are trained."""
+    ref = phases.get("refine") or {}
+    want = {k: v for k, v in ref.items() if k != "coverage"} if ref else None
+    check("refinement summary (refined/summary.json)", summary is None or not ref or summary == want,
+          "differs from phases.json's refine section")
+    if not ref:
+        return
+    names = ref["coverage"]["axes"]
+    refined = list(ref["axes"])
+    steps = {a: {_spelled(v): i for i, v in enumerate(ref["axes"][a]["lattice"])} for a in refined}
+    panel = [a for a in names if a not in refined]
+    at = {}
+    for point in ref["coverage"]["points"]:
+        values = dict(zip(names, point[:-1]))
+        at[(tuple(values[a] for a in panel), tuple(steps[a][_spelled(values[a])] for a in refined))] = point[-1]
+    groups, trained = phases["groups"], {}
+    for gi, g in enumerate(groups):
+        trained[gi] = (tuple(g[a] for a in panel), tuple(steps[a].get(_spelled(g[a])) for a in refined))
+    trained_at = set(trained.values())
+    pairs = resolved = 0
+    for (pan, pos), gi in at.items():
+        for i in range(len(refined)):
+            nxt = (pan, pos[:i] + (pos[i] + 1,) + pos[i + 1:])
+            if nxt in at and groups[at[nxt]]["phase"] != groups[gi]["phase"]:
+                pairs += 1
+                resolved += (pan, pos) in trained_at and nxt in trained_at
+    check("refinement boundary pairs re-derived", (ref["boundary_pairs"], ref["boundary_pairs_resolved"],
+                                                   ref["lattice_points"]) == (pairs, resolved, len(at)),
+          f"published {ref['boundary_pairs']}/{ref['boundary_pairs_resolved']}/{ref['lattice_points']}, "
+          f"re-derived {pairs}/{resolved}/{len(at)}")
+
+
 def validate_outputs(grid: list[Cell], records: dict, phases: dict, metrics: dict,
-                     metadata: dict, params: dict) -> list[dict]:
+                     metadata: dict, params: dict, files: dict | None = None) -> list[dict]:
     """Run every check; return [{check, ok, detail}]. ``records`` are already format-checked.
-    ``grid`` may map each cell to the refinement round that added it."""
+    ``grid`` may map each cell to the refinement round that added it. ``files``: the other
+    published files, each checked when given: ``phases.csv`` (text), ``refined/summary.json``
+    and ``round files`` ({round: path})."""
+    files = files or {}
     checks = []
 
     def check(name: str, ok: bool, detail: str = "") -> None:
@@ -220,6 +372,11 @@ def validate_outputs(grid: list[Cell], records: dict, phases: dict, metrics: dic
     inconsistent = {c.relpath: bad for c, rec in records.items()
                     if (bad := _self_consistent(rec, resolve_settings(params, c)["training"]))}
     check("every record agrees with itself", not inconsistent, f"{dict(list(inconsistent.items())[:3])}")
+    kernels = {c.relpath: rec.get("kernel") for c, rec in records.items()
+               if rec.get("kernel") not in _kernels_allowed(resolve_settings(params, c))}
+    check("every record names a kernel its settings allow", not kernels, f"{dict(list(kernels.items())[:3])}")
+    unnamed = [c.relpath for c, rec in records.items() if not (rec.get("machine") or {}).get("kind")]
+    check("every record names the CPU kind it was made on", not unnamed, f"{unnamed[:3]}")
     wrong = []
     for row, cell in zip(phases["cells"], listed):
         mine = derived.get(cell)
@@ -236,9 +393,11 @@ def validate_outputs(grid: list[Cell], records: dict, phases: dict, metrics: dic
     vote_axes = voters(ph)
     shared = group_axes(sweep, vote_axes)
     groups: dict[tuple, list] = {}
+    members_of: dict[tuple, list] = {}
     for cell in grid:
         row = cell.as_dict()
         groups.setdefault(tuple(row[k] for k in shared), []).append(derived[cell]["phase"])
+        members_of.setdefault(tuple(row[k] for k in shared), []).append((row, derived[cell]))
     published = {tuple(g[k] for k in shared): g for g in phases["groups"]}
     bad_groups = []
     for key, members in groups.items():
@@ -247,6 +406,14 @@ def validate_outputs(grid: list[Cell], records: dict, phases: dict, metrics: dic
         if g is None or (g["phase"], g["n_seeds"], g.get("tied_phases", [])) != (phase, len(members), tied) \
                 or abs(g["agreement"] - agreement) > 1e-12:
             bad_groups.append(str(key))
+            continue
+        rows = members_of[key]
+        gaps = [d["gap_epochs"] for _, d in rows if d["phase"] == phase and d["gap_epochs"] is not None]
+        voter_phases = {"/".join(_spelled(r[a]) for a in vote_axes): d["phase"] for r, d in rows}
+        if (g.get("seed_phases") != voter_phases
+                or g.get("grokking_steps") != [d["grokking_step"] for _, d in rows if d["grokking_step"] is not None]
+                or not _same(g.get("mean_gap_epochs"), sum(gaps) / len(gaps) if gaps else None)):
+            bad_groups.append(f"{key} (seed phases, grokking steps or mean gap)")
     check("seed-group votes (ties reported as ties)", not bad_groups and len(published) == len(groups),
           f"disagree at {bad_groups[:5]}")
     group_counts = Counter(_vote(m)[0] for m in groups.values())
@@ -265,8 +432,15 @@ def validate_outputs(grid: list[Cell], records: dict, phases: dict, metrics: dic
                    isinstance(metrics.get(k), (int, float)) and math.isclose(metrics[k], v, rel_tol=0, abs_tol=1e-12))]
     check("summary metrics (metrics.json)", not off and set(metrics) == set(want), f"disagree: {off}")
     check("non-finite cells", phases["non_finite_cells"] == non_finite)
+    rounds_of = grid if isinstance(grid, dict) else {}
+    if "phases.csv" in files:
+        _check_csv(check, files["phases.csv"], listed, derived, rounds_of)
     if params["refine"]["rounds"]:
         _check_refinement(check, grid, listed, phases, params)
+        if phases.get("refine"):
+            _check_rounds(check, rounds_of, derived, params,
+                          {a: v["lattice"] for a, v in phases["refine"]["axes"].items()}, files.get("round files", {}))
+            _check_refine_summary(check, files.get("refined/summary.json"), phases)
     recorded = {"phases": ph, "sweep": sweep, **({"refine": params["refine"]} if params["refine"]["rounds"] else {})}
     check("settings recorded", phases["settings"] == recorded and metadata["params"] == params)
     check("metadata counts agree", metadata["counts"] == {p: counts.get(p, 0) for p in _PHASES})

@@ -9,6 +9,7 @@ imports (torch, matplotlib) happen inside the command that needs them.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import sys
@@ -88,6 +89,10 @@ def classify_phases_main(argv=None) -> int:
         from ..analysis.aggregate import classify_sweep, phases_csv, summary_metrics
         from ..io import atomic_write_json, atomic_write_text
 
+        # new phases make the published verdict stale at once: a kill between this step and the
+        # validator must not leave a passing validation.json (or a report) beside new phases
+        for stale in args.on_failure_remove:
+            Path(stale).unlink(missing_ok=True)
         params, grid, records = _grid_and_records(args)
         phases = classify_sweep(records, params["phases"], params["sweep"], **_refinement(params, grid))
         atomic_write_json(args.phases_json, phases)
@@ -178,8 +183,13 @@ def refine_round_main(argv=None) -> int:
         from ..analysis.refine import next_round
         from ..io import atomic_write_json
 
+        from ..analysis.aggregate import round_file
+
         params = json.loads(args.params)
         r = args.round
+        if Path(args.out).name != round_file("", r, params).name:  # the name states what it is derived from
+            raise ValueError(f"{args.out}: not the name of round {r} under these settings "
+                             f"({round_file('', r, params).name})")
         earlier = {**params, "refine": {**params["refine"], "rounds": r - 1}}
         _, grid, records = _grid_and_records(args, earlier)
         phases = classify_sweep(records, params["phases"], params["sweep"])
@@ -188,8 +198,15 @@ def refine_round_main(argv=None) -> int:
         clash = [c.relpath for c in new if c in grid]
         if clash:
             raise RuntimeError(f"refinement round {r} would add cells it already has: {clash[:3]}")
-        atomic_write_json(args.out, {"format": "grokmap.refine-round/1", "round": r,
+        from ..analysis.aggregate import cell_path, round_key
+
+        digest = hashlib.sha256()  # the records it is derived from, byte for byte
+        for cell in sorted(grid, key=lambda c: c.relpath):
+            digest.update(cell.relpath.encode() + b"\0" + cell_path(args.results_dir, cell, grid[cell]).read_bytes())
+        atomic_write_json(args.out, {"format": "grokmap.refine-round/2", "round": r,
                                      "settings": {k: params[k] for k in ("phases", "sweep", "refine")},
+                                     "derived_from": {"settings_key": round_key(params, r),
+                                                      "records_sha256": digest.hexdigest(), "cells": len(grid)},
                                      "points": n_points, "cells": [c.relpath for c in new]})
         log.info("refinement round %d: %d new points, %d cells (rounds 0..%d have %d cells)",
                  r, n_points, len(new), r - 1, len(grid))
@@ -288,9 +305,17 @@ def validate_results_main(argv=None) -> int:
         from ..io import atomic_write_json, read_json
         from ..analysis.validate import validate_outputs
 
+        from ..analysis.aggregate import REFINED, round_file
+
         params, grid, records = _grid_and_records(args)
+        files = {"phases.csv": Path(args.phases_json).with_name("phases.csv").read_text()}
+        summary = Path(args.results_dir) / REFINED / "summary.json"
+        if summary.exists():
+            files["refined/summary.json"] = read_json(summary)
+        files["round files"] = {r: str(round_file(args.results_dir, r, params))
+                                for r in range(1, params["refine"]["rounds"] + 1)}
         checks = validate_outputs(grid, records, read_json(args.phases_json),
-                                  read_json(args.metrics_json), read_json(args.metadata), params)
+                                  read_json(args.metrics_json), read_json(args.metadata), params, files)
         for c in checks:
             log.info("%s %s %s", "ok  " if c["ok"] else "FAIL", c["check"], c["detail"])
         failed = [c for c in checks if not c["ok"]]

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Optional
 
 __all__ = ["record_scheduler", "forget_scheduler", "remove_stale_lock", "live_run_on", "scheduler_running",
-           "incomplete_markers", "repair_incomplete", "is_dry_run", "prepare_run", "RunRefused"]
+           "incomplete_markers", "repair_incomplete", "is_dry_run", "is_unlock", "hold_results_dir", "prepare_run",
+           "RunRefused", "READ_ONLY", "RUN_LOCK"]
 
 _RUNS = "grokmap-runs"
 
@@ -54,6 +55,15 @@ def _runs(state_dir: str | os.PathLike) -> list[tuple[int, bool, str, Path]]:
         alive = where != host or (start != "?" and _start_time(pid) == start)
         out.append((pid, alive, results, path))
     return out
+
+
+def _other_host(path: Path) -> str | None:
+    """The host a registration names, when it is not this one."""
+    try:
+        where = path.read_text().split(" ", 3)[2]
+    except (OSError, IndexError):
+        return None
+    return where if where != socket.gethostname() else None
 
 
 def live_run_on(state_dir: str | os.PathLike, results_dir: str | os.PathLike) -> Optional[int]:
@@ -148,25 +158,84 @@ class RunRefused(RuntimeError):
     """Another live run is writing the results directory."""
 
 
+# Snakemake options after which it only reads (plans, draws, reports, lists) and runs no job;
+# --nolock is what Snakemake passes to the jobs it spawns inside a live run.
+READ_ONLY = ("--dry-run", "--dryrun", "--nolock", "--report", "--report-stylesheet", "--rulegraph", "--dag",
+             "--filegraph", "--d3dag", "--lint", "--summary", "--detailed-summary", "--list-rules", "--list",
+             "--list-target-rules", "--lt", "--list-changes", "--lc", "--list-input-changes", "--li",
+             "--list-params-changes", "--lp", "--list-code-changes", "--list-untracked", "--lu",
+             "--print-compilation", "--containerize", "--export-cwl", "--archive", "--generate-unit-tests",
+             "--cleanup-metadata", "--cm")
+_READ_ONLY_SHORT = set("nSDl")  # -n, -S (--summary), -D (--detailed-summary), -l (--list-rules)
+
+
 def is_dry_run(argv: list[str]) -> bool:
-    """Whether a Snakemake command line changes nothing: -n/--dry-run (also inside a bundle of
-    short flags such as -np), or --nolock, which Snakemake passes to the jobs it spawns inside a
-    live run."""
-    return any(a in ("-n", "--dry-run", "--dryrun", "--nolock")
-               or (a.startswith("-") and not a.startswith("--") and "n" in a[1:]) for a in argv)
+    """Whether a Snakemake command line runs no job: -n/--dry-run (also inside a bundle of short
+    flags such as -np), --report, --rulegraph, --dag, --lint, the summaries and listings
+    (:data:`READ_ONLY`). Such a command neither refuses nor repairs anything."""
+    return any(a.split("=", 1)[0] in READ_ONLY
+               or (a.startswith("-") and not a.startswith("--") and _READ_ONLY_SHORT & set(a[1:])) for a in argv)
+
+
+def is_unlock(argv: list[str]) -> bool:
+    return "--unlock" in argv
+
+
+RUN_LOCK = ".grokmap-run.lock"  # in the results directory; held (flock) by the run writing it
+_HELD: dict[str, int] = {}  # real path of a results directory -> the open lock file this process holds
+
+
+def hold_results_dir(results_dir: str | os.PathLike) -> None:
+    """Hold the results directory's run lock for the rest of this process (the scheduler), or
+    refuse (:class:`RunRefused`) when another process holds it. The lock lives in the directory
+    itself (its real path), so a second checkout writing the same absolute path, or a path that
+    reaches it through a symbolic link, meets it too; the kernel drops it when its holder dies,
+    however it dies, so a killed run never blocks the next."""
+    import fcntl
+
+    real = os.path.realpath(results_dir)
+    if real in _HELD:
+        return
+    os.makedirs(real, exist_ok=True)
+    fd = os.open(os.path.join(real, RUN_LOCK), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise RunRefused(f"results_dir {str(results_dir)!r} is being written by a live run ({holder}, in {real}); "
+                         f"allowed: wait for it to finish (or stop it), or choose another results_dir") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"pid {os.getpid()} on {socket.gethostname()} from {os.getcwd()}\n".encode())
+    _HELD[real] = fd
 
 
 def prepare_run(state_dir: str | os.PathLike, results_dir: str | os.PathLike, dry_run: bool,
-                is_complete) -> list[str]:
+                is_complete, unlock: bool = False) -> list[str]:
     """What every run does before its first job, returning the lines to print: refuse
-    (:class:`RunRefused`) when a live run writes ``results_dir``; forget killed runs and their
-    locks (:func:`remove_stale_lock`); after a crash, keep the outputs ``is_complete`` vouches
-    for and delete the others (:func:`repair_incomplete`), unless a scheduler is running. A dry
-    run only reads: it refuses nothing and deletes nothing."""
+    (:class:`RunRefused`) when a live run writes ``results_dir`` (:func:`hold_results_dir`, and a
+    run registered in this checkout); forget killed runs and their locks
+    (:func:`remove_stale_lock`); after a crash, keep the outputs ``is_complete`` vouches for and
+    delete the others (:func:`repair_incomplete`), unless a scheduler is running. A dry run (or a
+    report, a graph, a lint: :func:`is_dry_run`) only reads: it refuses nothing and deletes
+    nothing. ``unlock`` (``snakemake --unlock``): the user says the registered runs are gone, so
+    those this machine cannot check (registered on another host, e.g. a container) are forgotten."""
     if dry_run:
         return []
+    if unlock:
+        gone = [pid for pid, alive, _, path in _runs(state_dir) if alive and _other_host(path)]
+        for path in [p for _, alive, _, p in _runs(state_dir) if alive and _other_host(p)]:
+            path.unlink(missing_ok=True)
+        return [f"[unlock] forgot {len(gone)} run(s) registered on another host (pid {', '.join(map(str, gone))})"
+                ] if gone else []
+    hold_results_dir(results_dir)
     live = live_run_on(state_dir, results_dir)
     if live:
+        where = next((p for pid, _, _, p in _runs(state_dir) if pid == live), None)
+        if where is not None and _other_host(where):
+            raise RunRefused(f"results_dir {str(results_dir)!r} is registered to run pid {live} on host "
+                             f"{_other_host(where)!r}, which this machine cannot check; allowed: if that run is "
+                             f"gone (e.g. a container that was stopped), 'snakemake --unlock' forgets it")
         raise RunRefused(f"results_dir {str(results_dir)!r} is being written by a live run (pid {live}); "
                          f"allowed: wait for it to finish (or stop it), or choose another results_dir")
     lines = []

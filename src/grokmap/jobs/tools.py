@@ -365,3 +365,26 @@ def refinement_agreement_main(argv=None) -> int:
           + (f"; {summary['points_not_in_refined_lattice']} points of the full grid are not on the refined lattice"
              if summary["points_not_in_refined_lattice"] else ""))
     return 0
+
+
+def check_settings_main(argv=None) -> int:
+    """DVC's first stage: validate params.yaml and config.yaml as the workflow does, before any
+    stage removes an output (DVC deletes a stage's outputs before running it, so settings refused
+    only inside the workflow would already have cost the published results). On success the
+    stage's output RESULTS_DIR/.grokmap-settings.json is written, the same bytes whatever the
+    settings: it orders this stage before the others and, unchanged, invalidates none of them."""
+    from ..io import atomic_write_json
+    from ..settings import SettingsError, load_settings
+
+    p = argparse.ArgumentParser(description=check_settings_main.__doc__.splitlines()[0])
+    p.add_argument("--config", default="config.yaml")
+    p.add_argument("--schemas", default="workflow/schemas")
+    args = p.parse_args(argv)
+    try:
+        settings = load_settings(None, args.config, args.schemas)
+    except SettingsError as exc:
+        sys.stderr.write(f"Invalid settings: {exc}\n")
+        return 1
+    atomic_write_json(Path(settings.run["results_dir"]) / ".grokmap-settings.json",
+                      {"checked": "params.yaml and config.yaml passed the workflow's checks (dvc.yaml: check_settings)"})
+    return 0

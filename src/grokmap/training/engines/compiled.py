@@ -11,7 +11,10 @@ under a lock, later calls run concurrently.
 """
 from __future__ import annotations
 
+import logging
+import os
 import threading
+from pathlib import Path
 from typing import Optional
 
 import torch
@@ -22,6 +25,7 @@ __all__ = ["gradient_graph", "compiled_gradient"]
 _LOCK = threading.Lock()
 _WARM: set = set()
 _COMPILED = None
+log = logging.getLogger(__name__)
 
 
 def gradient_graph(ea, eb, w1, b1, w2, b2, a, b, y, low: Optional[torch.dtype], logits_out: bool):
@@ -48,10 +52,32 @@ def gradient_graph(ea, eb, w1, b1, w2, b2, a, b, y, low: Optional[torch.dtype], 
     return grads + (logits,) if logits_out else grads
 
 
+def _private_inductor_cache() -> None:
+    """Point inductor at this user's private cache (:mod:`grokmap.cache`) unless the user named
+    one: its default, ``<tmp>/torchinductor_<user>``, is a name another local user can create
+    first and fill with code this process would load. A named folder must be private too."""
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    from ...cache import CacheRefused, check_private, private_dir, scratch_dir
+
+    named = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    try:
+        if named and os.path.abspath(named) != os.path.abspath(default_cache_dir()):
+            os.makedirs(named, mode=0o700, exist_ok=True)
+            check_private(Path(named))
+            return
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(private_dir("inductor"))
+    except (CacheRefused, OSError) as err:
+        log.warning("torch.compile's code cache is a private temporary folder, not the cache: %s", err)
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(scratch_dir("inductor"))
+
+
 def _graph():
     global _COMPILED
     if _COMPILED is None:
         import torch._dynamo
+
+        _private_inductor_cache()
 
         torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
         # cpp_wrapper: the whole graph runs as C++ without the interpreter lock, so the steps of

@@ -102,7 +102,7 @@ def test_a_folder_of_someone_elses_results_is_refused_and_left_as_it_was(tmp_pat
         (mine / name).write_text(text)
     (mine / "figures" / "phase_diagram.png").write_bytes(b"my figure")
     out = proj.snakemake("--config", "results_dir=paper", check=False)
-    assert out.returncode != 0 and "already holds files the workflow did not write (metrics.json, report.md)" \
+    assert out.returncode != 0 and "already holds files the workflow did not write (figures, metrics.json, report.md)" \
         in out.stderr and "Traceback" not in out.stderr
     assert (mine / "report.md").read_text() == "my own report"
     assert (mine / "figures" / "phase_diagram.png").read_bytes() == b"my figure"

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Train the default sweep and every reduced study at two commits and check that every cell
 # record and phases.json is bit-for-bit the same (timings and the code fingerprint aside).
+# Both commits run on this machine, so on one CPU kind, the only place bit-identity is promised;
+# compare_records.py reports the phase agreement instead when the records name other CPU kinds
+# (docs/reproducibility.md).
 # For changes that must not move a number (a refactoring); docs/refactoring.md.
 #
 #   bash scripts/bit_identity.sh BEFORE_REV [AFTER_REV]     # AFTER_REV defaults to HEAD

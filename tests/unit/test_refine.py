@@ -176,3 +176,31 @@ def test_a_refined_map_is_compared_point_by_point_with_the_full_grid(tmp_path):
     assert sum(line.endswith(",1") for line in lines[1:]) == summary["agree"]
     plot_refinement_comparison(refined, full, tmp_path / "side.png")
     assert (tmp_path / "side.png").stat().st_size > 10_000
+
+
+def test_a_round_list_is_read_only_when_it_is_this_rounds_and_lies_on_the_lattice(default_params, tmp_path):
+    """A round list another set of settings made, or one edited by hand to name a cell off the
+    lattice (a value the settings were never checked for), is refused before anything trains."""
+    import json
+
+    from grokmap.analysis.aggregate import read_round, round_file, round_key
+    from grokmap.analysis.records import CellRecordError
+
+    params = copy.deepcopy(default_params)
+    params["sweep"] = {"weight_decay": [0.0, 1.0], "train_fraction": [0.3, 0.5], "width": [16], "seed": [42]}
+    params["refine"] = {"rounds": 1, "axes": {"weight_decay": "linear", "train_fraction": "linear"}, "digits": 3}
+    path = round_file(tmp_path, 1, params)
+    path.parent.mkdir(parents=True)
+    good = "wd=0.5/frac=0.4/width=16/seed=42"
+
+    def write(cells, key=round_key(params, 1), r=1):
+        path.write_text(json.dumps({"round": r, "derived_from": {"settings_key": key}, "cells": cells}))
+
+    write([good])
+    assert [c.relpath for c in read_round(path, params, 1)] == [good]
+    for cells, key in (([good], "0" * 16), (["wd=0.5/frac=0.45/width=16/seed=42"], round_key(params, 1)),
+                       (["wd=0.5/frac=0.4/width=17/seed=42"], round_key(params, 1)),
+                       (["wd=0.5/frac=0.4/width=16"], round_key(params, 1))):
+        write(cells, key)
+        with pytest.raises(CellRecordError, match="delete"):
+            read_round(path, params, 1)

@@ -94,6 +94,22 @@ def test_round_files_follow_their_settings_and_a_hand_edit_is_caught(tmp_path):
     assert json.loads(proj.read("results/validation.json"))["passed"]
 
 
+def test_a_round_list_edited_to_name_a_cell_off_the_lattice_trains_nothing(tmp_path):
+    proj = Project(tmp_path, {**REFINED, "refine": {**REFINED["refine"], "rounds": 1}})
+    proj.snakemake()
+    first = _round_path(proj, 1)
+    edited = json.loads(proj.read(first))
+    edited["cells"].append("wd=0.7/frac=0.5/width=32/seed=0")  # not a point of the lattice
+    (proj.path / first).write_text(json.dumps(edited))
+    out = proj.snakemake(check=False)
+    assert out.returncode != 0 and "not a point of the refinement lattice" in out.stdout + out.stderr
+    assert "delete the file and rerun" in out.stdout + out.stderr
+    assert not (proj.path / "results" / "refined" / "cells" / "wd=0.7").exists()
+    (proj.path / first).unlink()
+    proj.snakemake()
+    assert json.loads(proj.read("results/validation.json"))["passed"]
+
+
 def test_a_folder_of_someone_elses_results_is_refused_and_left_as_it_was(tmp_path):
     proj = Project(tmp_path, ONE)
     mine = proj.path / "paper"

@@ -42,4 +42,4 @@ rule validate_results:
         "{PY:q} {input.script:q} --params {params.params:q} --results-dir {R:q}"
         " --phases-json {input.phases:q} --metrics-json {input.metrics:q}"
         " --metadata {input.metadata:q} --out {output:q} --log-level {LOG_LEVEL:q}"
-        " --on-failure-remove {R:q}/report.md 2> {log:q}"
+        " --on-failure-remove {R:q}/report.md --on-failure-remove {R:q}/explorer.html 2> {log:q}"

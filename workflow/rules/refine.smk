@@ -10,7 +10,7 @@
 # `phases:` re-derives the rounds and trains only cells that do not exist yet. A cell no longer
 # listed is kept on disk and not counted.
 
-from grokmap.analysis.aggregate import round_file, round_key, round_settings
+from grokmap.analysis.aggregate import read_round, round_file, round_key, round_settings
 
 REFINE = P["refine"]
 ROUNDS = REFINE["rounds"]
@@ -18,8 +18,9 @@ REFINED = f"{R}/refined"
 
 
 def _round_cells(r) -> list:
-    with open(checkpoints.refine_round.get(r=str(r), key=round_key(P, r)).output[0]) as f:
-        return json.load(f)["cells"]
+    """The cells round r lists, checked to lie on the refinement lattice (a hand-edited list trains nothing)."""
+    path = checkpoints.refine_round.get(r=str(r), key=round_key(P, r)).output[0]
+    return [c.relpath for c in read_round(path, P, int(r))]
 
 
 def _spec_at(relpath: str) -> CellSpec:

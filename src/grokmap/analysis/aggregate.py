@@ -11,13 +11,13 @@ from typing import Iterable, Mapping, Sequence
 
 from ..training.curves import first_epoch_at, first_logged_step
 from .records import CellRecordError, check_record
-from ..training.grid import AXES, Cell, cell_from_wildcards, extra_axes, spell
+from ..training.grid import AXES, Cell, axis_name, cell_from_wildcards, extra_axes, spell
 from ..training.grid import cells as cells_of_grid
 from .axes import group_axes, short_label, voters
 from ..io import read_json
 from .phases import PHASES, classify_record
 
-__all__ = ["TIE", "REFINED", "cell_path", "round_settings", "round_key", "round_file", "sweep_cells", "load_records", "classify_sweep",
+__all__ = ["TIE", "REFINED", "cell_path", "round_settings", "round_key", "round_file", "read_round", "sweep_cells", "load_records", "classify_sweep",
            "summary_metrics", "phases_csv", "reproduction_csv"]
 
 TIE = "tie"  # a seed group whose top phases have equal votes (its ``tied_phases`` say which)
@@ -55,6 +55,33 @@ def round_file(results_dir: str | Path, r: int, params: Mapping) -> Path:
     return Path(results_dir) / REFINED / f"round-{r}-{round_key(params, r)}.json"
 
 
+def read_round(path: str | Path, params: Mapping, r: int) -> list[Cell]:
+    """The cells a round list names, checked before any of them trains or is counted: the file is
+    round ``r``'s list under these settings, and every cell lies on the refinement lattice (its
+    refined axes) and in the sweep (its other axes), so a hand-edited list can never make the
+    workflow train a cell the settings would refuse."""
+    from .refine import lattice, refine_axes
+
+    doc = read_json(path)
+    if not isinstance(doc, dict) or doc.get("round") != r or \
+            (doc.get("derived_from") or {}).get("settings_key") != round_key(params, r):
+        raise CellRecordError(f"{path}: not refinement round {r}'s list under these settings; delete it and "
+                              f"rerun to derive it again")
+    sweep, rounds = params["sweep"], params["refine"]["rounds"]
+    allowed = {axis_name(k): {spell(v) for v in vals} for k, vals in sweep.items()}
+    for axis in refine_axes(params):
+        allowed[axis_name(axis.name)] = {spell(v) for v in lattice(axis, rounds)}
+    allowed.update({short: allowed.pop(name) for name, short, _ in AXES if name in allowed})
+    out = []
+    for rel in doc.get("cells", []):
+        parts = dict(part.split("=", 1) for part in str(rel).split("/") if "=" in part)
+        if set(parts) != set(allowed) or any(v not in allowed[k] for k, v in parts.items()):
+            raise CellRecordError(f"{path}: lists {rel!r}, which is not a point of the refinement lattice of "
+                                  f"these settings; delete the file and rerun to derive it again")
+        out.append(cell_from_wildcards(parts))  # typed from the text: a refined extra axis holds values beyond the sweep
+    return out
+
+
 def sweep_cells(params: dict, results_dir: str | Path) -> dict[Cell, int]:
     """Every cell of the sweep -> the round that added it: the grid's (0), then those of
     refinement rounds 1..refine.rounds as their round files list them (never a glob: a cell
@@ -63,11 +90,10 @@ def sweep_cells(params: dict, results_dir: str | Path) -> dict[Cell, int]:
     for r in range(1, params["refine"]["rounds"] + 1):
         path = round_file(results_dir, r, params)
         try:
-            listed = read_json(path)["cells"]
+            listed = read_round(path, params, r)
         except FileNotFoundError:
             raise CellRecordError(f"{path}: missing; run the workflow to derive refinement round {r}") from None
-        for rel in listed:
-            cell = cell_from_wildcards(dict(part.split("=", 1) for part in rel.split("/")))
+        for cell in listed:
             out.setdefault(cell, r)
     return out
 

@@ -54,7 +54,8 @@ def _phases():
     """Two weight decays x two fractions x two seeds of hand-made records, classified."""
     params = {"phases": {"accuracy_threshold": 0.95, "grokking_gap_epochs": 200, "grokking_step_accuracy": 0.99,
                          "require_final_accuracy": True, "diagram_columns": "train_fraction",
-                         "majority_over": ["seed"], "smooth_scale_max": None},
+                         "majority_over": ["seed"], "smooth_scale_max": None, "undecided_window_share": 0.2,
+                       "undecided_min_gain": 0.05},
               "sweep": {"weight_decay": [0.0, 1.0], "train_fraction": [0.5, 0.9], "width": [8, 16], "seed": [0, 1]},
               "training": {"early_stop_accuracy": 0.99, "early_stop_evals": 2, "early_stop_rule": "together"}}
     e = [100, 200, 300, 400, 500]
@@ -90,8 +91,13 @@ def test_the_page_model_holds_every_point_its_voters_and_their_curves():
     spec = doc["spec"]
     titles = [c["title"] for c in spec["vconcat"][1]["hconcat"]]
     assert titles == ["accuracy", "loss", "parameter norm"]  # no IPR logged: no IPR chart
-    enc = spec["vconcat"][0]["spec"]["encoding"]
+    rects, marks = spec["vconcat"][0]["spec"]["layer"]
+    enc = rects["encoding"]
     assert "opacity" in enc and enc["x"]["scale"]["type"] == "linear"
+    # cells undecided at budget: a triangle layer drawn only where the group says so, and the tooltip says why
+    assert marks["transform"] == [{"filter": "datum.undecided"}] and marks["mark"]["shape"] == "triangle-up"
+    assert "undecided at budget" in [t["field"] for t in enc["tooltip"]]
+    assert all(g["undecided at budget"] == "no" and g["undecided"] is False for g in doc["groups"])
     assert len(by_row) == 16
 
 

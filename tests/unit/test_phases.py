@@ -72,3 +72,35 @@ def test_a_tied_vote_is_a_tie_not_the_non_generalising_phase():
     assert _majority(["grokking", "memorization", "grokking"])[:2] == ("grokking", 2 / 3)
     assert _majority(["confusion", "comprehension", "grokking", "memorization"])[0] == TIE
     assert _majority(["comprehension"]) == ("comprehension", 1.0, ["comprehension"])
+
+
+def _budget_record(train, test, stopped_early=False, non_finite=False):
+    epochs = [500 * (i + 1) for i in range(len(train))]  # S0: 2,500 epochs, evaluated every 500 here
+    return {"curves": {"epoch": epochs, "train_acc": train, "test_acc": test},
+            "stopped_early": stopped_early, "non_finite_loss": non_finite}
+
+
+@pytest.mark.parametrize("train, test, phase, gain", [
+    # confusion waits on train: +0.12 over the last 20 % (epochs 2000 -> 2500): still rising
+    ([0.1, 0.3, 0.5, 0.7, 0.82], [0.0] * 5, "confusion", 0.12),
+    ([0.1, 0.3, 0.5, 0.7, 0.72], [0.0] * 5, "confusion", 0.02),      # flat at the end: decided
+    # memorization waits on test, whatever train does
+    ([1.0] * 5, [0.1, 0.2, 0.3, 0.5, 0.9], "memorization", 0.4),
+    ([1.0] * 5, [0.1, 0.2, 0.3, 0.5, 0.5], "memorization", 0.0),
+    ([1.0] * 5, [0.1, 0.2, 0.3, 0.96, 0.99], "grokking", None),       # generalised: the budget decided nothing
+])
+def test_the_gain_over_the_budgets_last_share_of_the_split_a_phase_waits_on(train, test, phase, gain):
+    from grokmap.analysis.phases import budget_gain
+
+    got = budget_gain(_budget_record(train, test), phase, 0.2)
+    assert got == (None if gain is None else pytest.approx(gain))
+
+
+def test_a_cell_that_stopped_early_or_diverged_is_never_undecided_at_budget():
+    from grokmap.analysis.phases import budget_gain
+
+    rising = ([0.1, 0.3, 0.5, 0.7, 0.9], [0.0] * 5)
+    assert budget_gain(_budget_record(*rising, stopped_early=True), "confusion", 0.2) is None
+    assert budget_gain(_budget_record(*rising, non_finite=True), "confusion", 0.2) is None
+    # a window wider than the run: from the first evaluation
+    assert budget_gain(_budget_record(*rising), "confusion", 1.0) == pytest.approx(0.8)

@@ -256,7 +256,8 @@ def test_the_validator_accepts_hand_computed_outputs_and_rejects_wrong_ones():
 
     params = {"phases": {"accuracy_threshold": 0.95, "grokking_gap_epochs": 200, "grokking_step_accuracy": 0.99,
                          "require_final_accuracy": True, "diagram_columns": "train_fraction",
-                         "majority_over": ["seed"], "smooth_scale_max": None},
+                         "majority_over": ["seed"], "smooth_scale_max": None, "undecided_window_share": 0.2,
+                         "undecided_min_gain": 0.05},
               "sweep": {"weight_decay": [0.0, 1.0], "train_fraction": [0.5], "width": [8], "seed": [0, 1]},
               "training": {"early_stop_accuracy": 0.99, "early_stop_evals": 2, "early_stop_rule": "together",
                            "optimizer": "adamw", "loss": "cross_entropy", "batch_size": "full", "embedding_noise": 0,
@@ -272,29 +273,30 @@ def test_the_validator_accepts_hand_computed_outputs_and_rejects_wrong_ones():
         _hand_record([0.2, 0.3, 0.3, 0.3, 0.3], [0.1, 0.1, 0.1, 0.1, 0.1], e),     # confusion
         _hand_record([1.0, 1.0, 1.0, 1.0, 1.0], [0.1, 0.1, 0.1, 0.1, 0.1], e),     # memorization
     ]))
-    rows = [("comprehension", 200, 200, 400, 500), ("grokking", 300, 100, 400, 500),
-            ("confusion", None, None, None, None), ("memorization", None, 100, None, None)]
+    # the last 20 % of 500 epochs starts after epoch 400: the two non-generalising cells gained 0
+    rows = [("comprehension", 200, 200, 400, 500, None), ("grokking", 300, 100, 400, 500, None),
+            ("confusion", None, None, None, None, 0.0), ("memorization", None, 100, None, None, 0.0)]
     cells_out = []
-    for cell, (phase, gap, tr, te, grok) in zip(grid, rows):
+    for cell, (phase, gap, tr, te, grok, gain) in zip(grid, rows):
         rec = records[cell]
         cells_out.append({**cell.as_dict(), "phase": phase, "gap_epochs": gap, "first_train_epoch": tr,
                           "first_test_epoch": te, "first_train_step": tr, "first_test_step": te, "grokking_step": grok,
                           "final_train_acc": rec["curves"]["train_acc"][-1], "final_test_acc": rec["curves"]["test_acc"][-1],
                           "initial_ipr": None, "final_ipr": None, "final_param_norm": None, "final_subnetwork_fraction": None,
                           "epochs_run": 500, "steps_run": 500, "non_finite_loss": False,
-                          "kernel": "fused/c_tail", "cpu_kind": "a CPU"})
+                          "undecided": False, "budget_gain": gain, "kernel": "fused/c_tail", "cpu_kind": "a CPU"})
     groups = [{"weight_decay": 0.0, "train_fraction": 0.5, "width": 8, "phase": "tie", "agreement": 0.5, "n_seeds": 2,
                "tied_phases": ["grokking", "comprehension"], "seed_phases": {"0": "comprehension", "1": "grokking"},
-               "mean_gap_epochs": None, "grokking_steps": [500, 500]},
+               "mean_gap_epochs": None, "grokking_steps": [500, 500], "undecided": False},
               {"weight_decay": 1.0, "train_fraction": 0.5, "width": 8, "phase": "tie", "agreement": 0.5, "n_seeds": 2,
                "tied_phases": ["confusion", "memorization"], "seed_phases": {"0": "confusion", "1": "memorization"},
-               "mean_gap_epochs": None, "grokking_steps": []}]
+               "mean_gap_epochs": None, "grokking_steps": [], "undecided": False}]
     counts = {"confusion": 1, "memorization": 1, "grokking": 1, "comprehension": 1}
     phases = {"settings": {"phases": params["phases"], "sweep": params["sweep"]}, "n_cells": 4, "counts": counts,
               "group_counts": {"confusion": 0, "memorization": 0, "grokking": 0, "comprehension": 0, "tie": 2},
-              "non_finite_cells": 0, "cells": cells_out, "groups": groups}
+              "non_finite_cells": 0, "undecided_cells": 0, "cells": cells_out, "groups": groups}
     metrics = {"n_cells": 4, "phase_counts": counts, "grokking_fraction": 0.25, "generalizing_fraction": 0.5,
-               "seed_agreement_mean": 0.5, "non_finite_cells": 0, "tied_groups": 2}
+               "seed_agreement_mean": 0.5, "non_finite_cells": 0, "tied_groups": 2, "undecided_cells": 0}
     metadata = {"n_cells": 4, "counts": counts, "params": params}
 
     from grokmap.analysis.aggregate import phases_csv
@@ -317,6 +319,11 @@ def test_the_validator_accepts_hand_computed_outputs_and_rejects_wrong_ones():
     nan["curves"]["train_loss"][-1] = float("nan")  # a loss that ended in NaN, flagged as finite
     nan["final"]["train_loss"] = float("nan")
     assert "every record agrees with itself" in failed(recs={**records, grid[2]: nan})
+    # a confusion cell still learning when its budget ended: undecided, and the published "decided" is caught
+    rising = json.loads(json.dumps(records[grid[2]]))
+    rising["curves"]["train_acc"] = [0.2, 0.3, 0.3, 0.3, 0.4]
+    rising["final"]["train_acc"] = 0.4
+    assert "every published cell number re-derived from its record" in failed(recs={**records, grid[2]: rising})
     other = {**records, grid[0]: {**records[grid[0]], "kernel": "fused/compiled"}}  # bfloat16's graph in float32
     assert "every record names a kernel its settings allow" in failed(recs=other)
     unnamed = {**records, grid[0]: {k: v for k, v in records[grid[0]].items() if k != "machine"}}

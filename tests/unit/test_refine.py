@@ -38,7 +38,8 @@ def test_two_rounds_of_a_six_point_grid_land_on_the_21_point_grid():
 def _params(rounds=2, axes=None, sweep=None):
     return {"phases": {"accuracy_threshold": 0.95, "grokking_gap_epochs": 200, "grokking_step_accuracy": 0.99,
                        "require_final_accuracy": True, "diagram_columns": "train_fraction",
-                       "majority_over": ["seed"], "smooth_scale_max": None},
+                       "majority_over": ["seed"], "smooth_scale_max": None, "undecided_window_share": 0.2,
+                       "undecided_min_gain": 0.05},
             "sweep": sweep or {"weight_decay": [0.0, 1.0, 2.0], "train_fraction": [0.2, 0.4, 0.6],
                                "width": [8], "seed": [0, 1]},
             "refine": {"rounds": rounds, "axes": axes or {"weight_decay": "auto", "train_fraction": "auto"},

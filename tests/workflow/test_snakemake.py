@@ -47,8 +47,14 @@ def test_full_run_produces_every_artefact(built):
     assert json.loads(proj.read("results/validation.json"))["passed"] is True
     report = proj.read("results/report.md").decode()
     for words in ("Phase distribution", "Per-cell results", "figures/phase_diagram.png", "Metadata",
-                  "(explorer.html)"):
+                  "(explorer.html)", f"**{phases['undecided_cells']} of 4 cells are undecided at budget**",
+                  "cells per CPU kind", "cells per kernel: fused/c_tail: 4"):
         assert words in report
+    # each cell says whether the budget decided its label, in every published form
+    assert all(isinstance(c["undecided"], bool) for c in phases["cells"])
+    assert "undecided" in proj.read("results/phases.csv").decode().splitlines()[0]
+    assert json.loads(proj.read("results/metrics.json"))["undecided_cells"] == phases["undecided_cells"]
+    assert "undecided at budget" in proj.read("results/explorer.html").decode()
     rec = json.loads(proj.read("results/cells/wd=1/frac=0.8/width=32/seed=0/metrics.json"))
     assert rec["cell"] == {"weight_decay": 1.0, "train_fraction": 0.8, "width": 32, "seed": 0}
     assert rec["settings"]["task"]["modulus"] == 23 and rec["versions"]["torch"]

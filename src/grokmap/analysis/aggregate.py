@@ -15,7 +15,7 @@ from ..training.grid import AXES, Cell, axis_name, cell_from_wildcards, extra_ax
 from ..training.grid import cells as cells_of_grid
 from .axes import group_axes, short_label, voters
 from ..io import read_json
-from .phases import PHASES, classify_record
+from .phases import PHASES, budget_gain, classify_record
 
 __all__ = ["TIE", "REFINED", "cell_path", "round_settings", "round_key", "round_file", "read_round", "sweep_cells", "load_records", "classify_sweep",
            "summary_metrics", "phases_csv", "reproduction_csv"]
@@ -25,7 +25,8 @@ TIE = "tie"  # a seed group whose top phases have equal votes (its ``tied_phases
 CSV_FIELDS = ("weight_decay", "train_fraction", "width", "seed", "phase", "gap_epochs",
               "first_train_epoch", "first_test_epoch", "first_train_step", "first_test_step", "grokking_step", "final_train_acc",
               "final_test_acc", "initial_ipr", "final_ipr", "final_param_norm",
-              "final_subnetwork_fraction", "epochs_run", "steps_run", "non_finite_loss", "kernel", "cpu_kind")
+              "final_subnetwork_fraction", "epochs_run", "steps_run", "non_finite_loss", "undecided", "budget_gain",
+              "kernel", "cpu_kind")
 
 
 REFINED = "refined"  # <results>/refined: the refinement rounds' lists and their cells (analysis.refine)
@@ -151,6 +152,9 @@ def classify_sweep(records: dict[Cell, dict], phase_params: dict, sweep: dict,
     for cell, rec in records.items():
         curves = rec["curves"]
         c = classify_record(rec, threshold, gap, phase_params["require_final_accuracy"])
+        gain = budget_gain(rec, c["phase"], phase_params["undecided_window_share"])
+        c["undecided"] = gain is not None and gain >= phase_params["undecided_min_gain"]
+        c["budget_gain"] = gain
         log = rec.get("accuracy_log")
         rows.append({**cell.as_dict(), **({"round": rounds[cell]} if refine else {}), **c,
                      "grokking_step": (first_step_at(curves, phase_params["grokking_step_accuracy"]) if log is None
@@ -181,7 +185,10 @@ def classify_sweep(records: dict[Cell, dict], phase_params: dict, sweep: dict,
                            "tied_phases": tied if phase == TIE else [],
                            "seed_phases": {"/".join(spell(m[a]) for a in vote): m["phase"] for m in members},
                            "mean_gap_epochs": sum(gaps) / len(gaps) if gaps else None,
-                           "grokking_steps": steps})
+                           "grokking_steps": steps,
+                           # the label rests on a cell the budget did not decide (a voter of the
+                           # majority phase, or any voter of a tie)
+                           "undecided": any(m["undecided"] for m in members if phase in (TIE, m["phase"]))})
     counts = Counter(r["phase"] for r in rows)
     out = {
         "settings": {"phases": phase_params, "sweep": sweep, **({"refine": refine} if refine else {})},
@@ -189,6 +196,7 @@ def classify_sweep(records: dict[Cell, dict], phase_params: dict, sweep: dict,
         "counts": {ph: counts.get(ph, 0) for ph in PHASES},
         "group_counts": {ph: sum(g["phase"] == ph for g in group_rows) for ph in (*PHASES, TIE)},
         "non_finite_cells": sum(bool(r["non_finite_loss"]) for r in rows),
+        "undecided_cells": sum(r["undecided"] for r in rows),
         "cells": rows,
         "groups": group_rows,
     }
@@ -212,6 +220,7 @@ def summary_metrics(phases: dict) -> dict:
         "seed_agreement_mean": sum(g["agreement"] for g in groups) / len(groups) if groups else 0.0,
         "tied_groups": phases["group_counts"][TIE],
         "non_finite_cells": phases["non_finite_cells"],
+        "undecided_cells": phases["undecided_cells"],
     }
 
 

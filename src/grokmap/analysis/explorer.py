@@ -187,6 +187,12 @@ def explorer_document(phases: dict, curves_of: Callable[[dict], Mapping], link_o
         item["first test step"] = _steps_text(rows, "first_test_step")
         gap = group.get("mean_gap_epochs")
         item["gap (epochs)"] = "–" if gap is None else f"{gap:,.0f}"
+        undecided = [r for r in rows if r.get("undecided")]
+        item["undecided"] = bool(group.get("undecided"))
+        item["undecided at budget"] = ("no" if not undecided else "; ".join(
+            f"{v or 'cell'}: still rising (+{r['budget_gain']:.0%} over the budget's last "
+            f"{phases['settings']['phases']['undecided_window_share']:.0%})"
+            for v, r in zip(voters, rows) if r.get("undecided")))
         if where is not group:
             item["round"] = str(rows[0].get("round", 0))
             item["drawn at"] = (f"{x_name}={spell(col)}, {y_name}={spell(wd)}"
@@ -210,13 +216,15 @@ def explorer_document(phases: dict, curves_of: Callable[[dict], Mapping], link_o
         curves.append(series)
     panels = [lay.title(p) for p in lay.panels]
     tooltip = ([x_name, y_name] + [axis_label(a) for a in lay.panel_axes]
-               + ["phase", "seeds agree", "voters", "first train step", "first test step", "gap (epochs)"]
+               + ["phase", "undecided at budget", "seeds agree", "voters", "first train step", "first test step",
+                  "gap (epochs)"]
                + (["round", "drawn at"] if lay.covered is not None else []))
     spec = _spec(panels, x_name, y_name, x_scale, y_scale, lay, tooltip, threshold, present,
                  multi=max((len(members[lay.key(gr)]) for gr in phases["groups"]), default=1) > 1)
     return {"spec": spec, "groups": groups, "curves": curves,
             "info": {"n_cells": len(phases["cells"]), "n_groups": len(phases["groups"]), "points_per_curve": k,
                      "counts": phases["counts"], "threshold": threshold,
+                     "undecided": phases.get("undecided_cells", 0),
                      "voting": [axis_label(a) for a in lay.vote]}}
 
 
@@ -259,12 +267,22 @@ def _spec(panels, x_name, y_name, x_scale, y_scale, lay, tooltip, threshold, pre
                                "legend": {"format": ".0%"}}
     diagram = {
         "data": {"name": "groups"},
+        "transform": [{"filter": "!undecided_only || datum.undecided"}],
         "facet": {"field": "panel", "type": "nominal", "sort": panels, "title": None,
                   "header": {"labelFontSize": 12}},
         "columns": min(len(panels), 3),
         "spec": {"width": max(260, min(520, 16 * len(lay.cols))), "height": max(220, min(440, 14 * len(lay.wds))),
-                 "params": [{"name": "pick", "select": {"type": "point", "fields": ["g"], "on": "click"}}],
-                 "mark": {"type": "rect", "cursor": "pointer"}, "encoding": encoding},
+                 "layer": [
+                     {"params": [{"name": "pick", "select": {"type": "point", "fields": ["g"], "on": "click"}}],
+                      "mark": {"type": "rect", "cursor": "pointer"}, "encoding": encoding},
+                     # undecided at budget (phases.undecided_*): a white triangle at the point, as in the PNGs
+                     {"transform": [{"filter": "datum.undecided"}],
+                      "mark": {"type": "point", "shape": "triangle-up", "filled": True, "fill": "#ffffff",
+                               "stroke": "#000000", "strokeWidth": 0.8, "size": 55, "opacity": 1},
+                      "encoding": {"x": {**x, "field": x["field"] if x2 is None else "x"},
+                                   "y": {**y, "field": y["field"] if y2 is None else "y"},
+                                   "tooltip": encoding["tooltip"]}},
+                 ]},
     }
     color = {"field": "split", "type": "nominal", "title": "split",
              "scale": {"domain": ["train", "test"], "range": ["#1f77b4", "#d62728"]}}
@@ -296,6 +314,8 @@ def _spec(panels, x_name, y_name, x_scale, y_scale, lay, tooltip, threshold, pre
         "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
         "config": {"view": {"stroke": "#dddddd"}, "font": "sans-serif"},
         "autosize": {"type": "pad", "resize": True},
+        "params": [{"name": "undecided_only", "value": False,
+                    "bind": {"input": "checkbox", "name": "show only points undecided at budget (white triangle) "}}],
         "vconcat": [diagram, {"hconcat": charts}],
         "resolve": {"scale": {"color": "independent", "strokeDash": "independent"}},
     }
@@ -361,11 +381,13 @@ vegaEmbed('#view', DOC.spec, {renderer: 'svg', actions: {export: true, source: f
 def explorer_html(document: dict, bundle: str, title: str) -> str:
     """The self-contained page: the renderer, the data, the specification and the glue."""
     doc = dict(document)
-    doc["tooltip"] = [f["field"] for f in document["spec"]["vconcat"][0]["spec"]["encoding"]["tooltip"]]
+    doc["tooltip"] = [f["field"] for f in document["spec"]["vconcat"][0]["spec"]["layer"][0]["encoding"]["tooltip"]]
     info = document["info"]
     counts = ", ".join(f"{info['counts'].get(p, 0)} {p}" for p in PHASES)
     vote = (f"Each rectangle is the majority over {' × '.join(info['voting'])}; faint = the voters split. "
             if info["voting"] else "")
+    vote += (f"{info['undecided']} cells are undecided at budget (still rising when training stopped): white "
+             f"triangle. " if info.get("undecided") else "")
     metrics = {k: list(v) for k, v in _METRICS.items()}
     esc = _html_escape
     return f"""<!DOCTYPE html>

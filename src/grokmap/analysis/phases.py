@@ -16,7 +16,7 @@ from ..training.curves import first_epoch_at, first_logged_step
 from ..training.schedule import epoch_of
 
 __all__ = ["PHASES", "PHASE_COLORS", "first_epoch_at", "classify", "classify_curves", "classify_record", "first_epochs",
-           "first_steps"]
+           "first_steps", "budget_gain", "UNDECIDED_SPLIT"]
 
 PHASES: tuple[str, ...] = ("confusion", "memorization", "grokking", "comprehension")
 # One fixed colour per phase (figures and the explorer), so a diagram missing a phase keeps the others' colours.
@@ -76,3 +76,22 @@ def classify_record(record: dict, threshold: float, gap_epochs: float, require_f
 def classify_curves(curves: dict, threshold: float, gap_epochs: float) -> dict:
     """Classify from a cell's recorded curves; returns the phase and the epochs it rests on."""
     return classify_record({"curves": curves}, threshold, gap_epochs)
+
+
+# The split whose accuracy decides a non-generalising phase: confusion waits on train, memorization on test.
+UNDECIDED_SPLIT = {"confusion": "train", "memorization": "test"}
+
+
+def budget_gain(record: dict, phase: str, share: float) -> Optional[float]:
+    """How much the split that decides ``phase`` (:data:`UNDECIDED_SPLIT`) gained over the last
+    ``share`` of the epochs the cell ran: its final evaluated accuracy minus its accuracy at the
+    last evaluation at or before epoch ``(1 - share) * epochs run``. None when the budget did not
+    decide the phase: a generalising phase, an early stop or a non-finite loss. A cell is
+    *undecided at budget* when this is at least ``phases.undecided_min_gain``."""
+    split = UNDECIDED_SPLIT.get(phase)
+    if split is None or record.get("stopped_early") or record.get("non_finite_loss"):
+        return None
+    epochs, acc = record["curves"]["epoch"], record["curves"][f"{split}_acc"]
+    start = epochs[-1] * (1 - share)
+    before = [a for e, a in zip(epochs, acc) if e <= start]
+    return acc[-1] - (before[-1] if before else acc[0])

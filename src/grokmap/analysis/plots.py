@@ -72,12 +72,26 @@ def _tie_patch(i: int, j: int):
     return plt.Rectangle((j - 0.5, i - 0.5), 1, 1, **TIE_STYLE)
 
 
-def _phase_legend(fig, tie: bool = False) -> None:
+UNDECIDED_STYLE = {"marker": "^", "s": 26, "facecolor": "white", "edgecolor": "black", "linewidth": 0.7, "zorder": 3}
+
+
+def _undecided_mark(ax, i: int, j: int) -> None:
+    """A small white triangle in a point's upper right corner: the budget ended while the split
+    its phase waits on was still rising (phases.undecided_*)."""
+    ax.scatter([j + 0.3], [i + 0.3], **UNDECIDED_STYLE)
+
+
+def _phase_legend(fig, tie: bool = False, undecided: bool = False) -> None:
     handles = [plt.Rectangle((0, 0), 1, 1, color=PHASE_COLORS[p]) for p in PHASES]
     labels = list(PHASES)
     if tie:
         handles.append(plt.Rectangle((0, 0), 1, 1, **TIE_STYLE))
         labels.append("tie (no majority)")
+    if undecided:
+        style = {k: v for k, v in UNDECIDED_STYLE.items() if k not in ("s", "zorder")}
+        handles.append(plt.Line2D([], [], linestyle="none", markersize=6, markerfacecolor="white",
+                                  markeredgecolor="black", marker=style["marker"]))
+        labels.append("undecided at budget\n(still rising)")
     fig.legend(handles, labels, loc="center right", frameon=False)
 
 
@@ -98,9 +112,12 @@ def plot_phase_diagram(phases: dict, path: str | Path) -> None:
                 grid[i, j] = PHASES.index(g["phase"])
             if g["n_seeds"] > 1 and len(lay.cols) <= 8:
                 ax.text(j, i, f"{g['agreement']:.0%}", ha="center", va="center", fontsize=7, color="white")
+            if g.get("undecided"):
+                _undecided_mark(ax, i, j)
         ax.imshow(grid, cmap=_PHASE_CMAP, norm=_PHASE_NORM, origin="lower", aspect="auto")
         lay.label(ax, lay.title(panel))
-    _phase_legend(fig, tie=any(g["phase"] == TIE for g in phases["groups"]))
+    _phase_legend(fig, tie=any(g["phase"] == TIE for g in phases["groups"]),
+                  undecided=any(g.get("undecided") for g in phases["groups"]))
     n_seeds = max((g["n_seeds"] for g in phases["groups"]), default=1)
     vote = " x ".join(axis_label(a) + "s" for a in lay.vote)
     fig.suptitle("Phase diagram" + (f"\n(majority of {n_seeds} cells over {vote}"
@@ -131,9 +148,11 @@ def plot_seed_diagrams(phases: dict, path: str | Path) -> None:
             r = index.get((combo, panel, wd, c))
             if r is not None:
                 grid[i, j] = PHASES.index(r["phase"])
+                if r.get("undecided"):
+                    _undecided_mark(ax, i, j)
         ax.imshow(grid, cmap=_PHASE_CMAP, norm=_PHASE_NORM, origin="lower", aspect="auto")
         lay.label(ax, lay.title(panel, " ".join(f"{axis_label(a)}={spell(v)}" for a, v in zip(lay.vote, combo))))
-    _phase_legend(fig)
+    _phase_legend(fig, undecided=any(r.get("undecided") for r in phases["cells"]))
     fig.suptitle(f"Phase diagram of each {' x '.join(axis_label(a) for a in lay.vote)}", fontsize=10)
     fig.tight_layout(rect=(0, 0, 0.80, 0.95))
     fig.savefig(path, dpi=100)

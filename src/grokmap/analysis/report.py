@@ -167,6 +167,18 @@ def _measurements(phases: dict) -> list[str]:
             _table(["phase", "cells", "IPR first", "IPR last", "param norm", "sub-network share"], rows), ""]
 
 
+def _undecided(phases: dict) -> list[str]:
+    """How many labels the budget, not the training, decided (phases.undecided_*)."""
+    ph = phases["settings"]["phases"]
+    n, k = phases["n_cells"], phases["undecided_cells"]
+    share, gain = ph["undecided_window_share"], ph["undecided_min_gain"]
+    return ["", f"**{k} of {n} cells are undecided at budget**: they trained their whole budget and the "
+            f"split their phase waits on (train for confusion, test for memorization) ended below "
+            f"{spell(ph['accuracy_threshold'])} but was still rising, by at least {gain * 100:g} points of accuracy over the last "
+            f"{share:.0%} of the epochs run. Their label is kept (so counts compare with the seeds') and "
+            "marked in the diagrams and the explorer; a longer budget may change it."]
+
+
 def render_report(phases: dict, metadata: dict, figures: dict[str, str], explorer: str | None = None) -> str:
     """Markdown text of results/report.md; ``figures`` maps a title to a path relative to it,
     ``explorer`` is the interactive explorer's path relative to it."""
@@ -196,9 +208,11 @@ def render_report(phases: dict, metadata: dict, figures: dict[str, str], explore
            + ("".join(f" Swept: {k} ({', '.join(spell(v) for v in s['sweep'][k])})." for k in extras)),
            "",
            "## Phase distribution", "",
-           _table(["phase", "cells", "share"],
-                  [[ph, phases["counts"][ph], f"{phases['counts'][ph] / n:.0%}" if n else "-"]
+           _table(["phase", "cells", "share", "undecided at budget"],
+                  [[ph, phases["counts"][ph], f"{phases['counts'][ph] / n:.0%}" if n else "-",
+                    sum(r["undecided"] for r in phases["cells"] if r["phase"] == ph)]
                    for ph in PHASES])]
+    out += _undecided(phases)
     if explorer:
         out += ["", f"**[Open the interactive explorer]({explorer})** (one self-contained page, works "
                 "offline): every panel's phase diagram; hover a point for its settings and first-threshold "
@@ -229,12 +243,12 @@ def render_report(phases: dict, metadata: dict, figures: dict[str, str], explore
     out += [f"![{title}]({path})\n" for title, path in figures.items()]
     out += ["## Per-cell results", "",
             _table([short_label(k) for k in extras]
-                   + ["weight decay", "train fraction", "width", "seed", "phase", "gap (epochs)",
+                   + ["weight decay", "train fraction", "width", "seed", "phase", "undecided", "gap (epochs)",
                       "first train", "first test", "grokking step", "final train acc",
                       "final test acc", "epochs run"],
                    [[spell(r[k]) for k in extras]
                     + [spell(r["weight_decay"]), spell(r["train_fraction"]), r["width"], r["seed"],
-                       r["phase"], _fmt(r["gap_epochs"]), _fmt(r["first_train_epoch"]),
+                       r["phase"], "yes" if r["undecided"] else "-", _fmt(r["gap_epochs"]), _fmt(r["first_train_epoch"]),
                        _fmt(r["first_test_epoch"]), _fmt(r.get("grokking_step")),
                        _fmt(r["final_train_acc"]), _fmt(r["final_test_acc"]), r["epochs_run"]]
                     for r in phases["cells"]]),

@@ -77,6 +77,19 @@ def _derive(record: dict, ph: dict) -> dict:
     else:
         gap = test_epoch - train_epoch
         phase = "grokking" if gap > ph["grokking_gap_epochs"] else "comprehension"
+    # undecided at budget: the budget ran out (no early stop, finite loss) while the split the
+    # phase waits on (train for confusion, test for memorization) was still rising by at least
+    # the minimum gain over the window's last share of the epochs run
+    gain = None
+    waits_on = {"confusion": "train_acc", "memorization": "test_acc"}.get(phase)
+    if waits_on and not record.get("stopped_early") and not record["non_finite_loss"]:
+        values = curves[waits_on]
+        cut = curves["epoch"][-1] * (1 - ph["undecided_window_share"])
+        at_cut = values[0]
+        for e, v in zip(curves["epoch"], values):
+            if e <= cut:
+                at_cut = v
+        gain = values[-1] - at_cut
     last = {k: (curves.get(k) or [None])[-1] for k in ("param_norm", "subnetwork_fraction", "ipr")}
     return {"phase": phase, "gap_epochs": gap, "first_train_epoch": train_epoch, "first_test_epoch": test_epoch,
             "first_train_step": first_train, "first_test_step": first_test, "grokking_step": grok,
@@ -85,6 +98,7 @@ def _derive(record: dict, ph: dict) -> dict:
             "final_param_norm": last["param_norm"], "final_subnetwork_fraction": last["subnetwork_fraction"],
             "epochs_run": curves["epoch"][-1], "steps_run": steps[-1],
             "non_finite_loss": bool(record["non_finite_loss"]),
+            "undecided": gain is not None and gain >= ph["undecided_min_gain"], "budget_gain": gain,
             "kernel": record.get("kernel"),
             "cpu_kind": record["machine"].get("kind") if isinstance(record.get("machine"), dict) else None}
 
@@ -410,10 +424,11 @@ def validate_outputs(grid: list[Cell], records: dict, phases: dict, metrics: dic
         rows = members_of[key]
         gaps = [d["gap_epochs"] for _, d in rows if d["phase"] == phase and d["gap_epochs"] is not None]
         voter_phases = {"/".join(_spelled(r[a]) for a in vote_axes): d["phase"] for r, d in rows}
-        if (g.get("seed_phases") != voter_phases
+        undecided = any(d["undecided"] for _, d in rows if phase in ("tie", d["phase"]))
+        if (g.get("seed_phases") != voter_phases or g.get("undecided") is not undecided
                 or g.get("grokking_steps") != [d["grokking_step"] for _, d in rows if d["grokking_step"] is not None]
                 or not _same(g.get("mean_gap_epochs"), sum(gaps) / len(gaps) if gaps else None)):
-            bad_groups.append(f"{key} (seed phases, grokking steps or mean gap)")
+            bad_groups.append(f"{key} (seed phases, grokking steps, mean gap or undecided)")
     check("seed-group votes (ties reported as ties)", not bad_groups and len(published) == len(groups),
           f"disagree at {bad_groups[:5]}")
     group_counts = Counter(_vote(m)[0] for m in groups.values())
@@ -426,12 +441,15 @@ def validate_outputs(grid: list[Cell], records: dict, phases: dict, metrics: dic
             "grokking_fraction": counts.get("grokking", 0) / n if n else 0.0,
             "generalizing_fraction": generalizing / n if n else 0.0,
             "seed_agreement_mean": sum(agreements) / len(agreements) if agreements else 0.0,
-            "non_finite_cells": non_finite, "tied_groups": group_counts.get("tie", 0)}
+            "non_finite_cells": non_finite, "tied_groups": group_counts.get("tie", 0),
+            "undecided_cells": sum(d["undecided"] for d in derived.values())}
     off = [k for k, v in want.items()
            if not (metrics.get(k) == v if isinstance(v, dict) else
                    isinstance(metrics.get(k), (int, float)) and math.isclose(metrics[k], v, rel_tol=0, abs_tol=1e-12))]
     check("summary metrics (metrics.json)", not off and set(metrics) == set(want), f"disagree: {off}")
     check("non-finite cells", phases["non_finite_cells"] == non_finite)
+    check("cells undecided at budget", phases.get("undecided_cells") == want["undecided_cells"],
+          f"published {phases.get('undecided_cells')}, re-derived {want['undecided_cells']}")
     rounds_of = grid if isinstance(grid, dict) else {}
     if "phases.csv" in files:
         _check_csv(check, files["phases.csv"], listed, derived, rounds_of)

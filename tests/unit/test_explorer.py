@@ -76,7 +76,8 @@ def test_the_page_model_holds_every_point_its_voters_and_their_curves():
         lambda row: f"cells/{row['seed']}.json", 0.95)
     assert len(doc["groups"]) == 8 and len(doc["curves"]) == 8
     split = [g for g in doc["groups"] if g["y"] == 0.0]
-    assert all(g["phase"] == "tie" and g["seeds agree"] == "1 of 2" for g in split)
+    assert all(g["phase"] == "tie" and g["seeds agree"] == "1 of 2; one vote would change the label" for g in split)
+    assert all(g["generalising share"] == "0.50 (95 % interval 0.09-0.91)" for g in split)
     assert all("seed=0: grokking" in g["voters"] and "seed=1: memorization" in g["voters"] for g in split)
     agreed = [g for g in doc["groups"] if g["y"] == 1.0]
     assert all(g["phase"] == "grokking" and g["seeds agree"] == "2 of 2" for g in agreed)

@@ -252,6 +252,7 @@ def _hand_record(train_acc, test_acc, epochs, stopped_early=False):
 def test_the_validator_accepts_hand_computed_outputs_and_rejects_wrong_ones():
     """Four hand-made records (two seeds x two weight decays) and the outputs worked out by
     hand: S0's rule (threshold 0.95, gap > 200 epochs, final accuracy required)."""
+    from grokmap.analysis.aggregate import wilson_interval  # checked against published values below
     from grokmap.analysis.validate import validate_outputs
 
     params = {"phases": {"accuracy_threshold": 0.95, "grokking_gap_epochs": 200, "grokking_step_accuracy": 0.99,
@@ -287,14 +288,18 @@ def test_the_validator_accepts_hand_computed_outputs_and_rejects_wrong_ones():
                           "undecided": False, "budget_gain": gain, "kernel": "fused/c_tail", "cpu_kind": "a CPU"})
     groups = [{"weight_decay": 0.0, "train_fraction": 0.5, "width": 8, "phase": "tie", "agreement": 0.5, "n_seeds": 2,
                "tied_phases": ["grokking", "comprehension"], "seed_phases": {"0": "comprehension", "1": "grokking"},
-               "mean_gap_epochs": None, "grokking_steps": [500, 500], "undecided": False},
+               "mean_gap_epochs": None, "grokking_steps": [500, 500], "undecided": False,
+               "votes": {"grokking": 1, "comprehension": 1}, "generalising_share": 1.0,
+               "generalising_interval": wilson_interval(2, 2), "flips_with_one_vote": True},
               {"weight_decay": 1.0, "train_fraction": 0.5, "width": 8, "phase": "tie", "agreement": 0.5, "n_seeds": 2,
                "tied_phases": ["confusion", "memorization"], "seed_phases": {"0": "confusion", "1": "memorization"},
-               "mean_gap_epochs": None, "grokking_steps": [], "undecided": False}]
+               "mean_gap_epochs": None, "grokking_steps": [], "undecided": False,
+               "votes": {"confusion": 1, "memorization": 1}, "generalising_share": 0.0,
+               "generalising_interval": wilson_interval(0, 2), "flips_with_one_vote": True}]
     counts = {"confusion": 1, "memorization": 1, "grokking": 1, "comprehension": 1}
     phases = {"settings": {"phases": params["phases"], "sweep": params["sweep"]}, "n_cells": 4, "counts": counts,
               "group_counts": {"confusion": 0, "memorization": 0, "grokking": 0, "comprehension": 0, "tie": 2},
-              "non_finite_cells": 0, "undecided_cells": 0, "cells": cells_out, "groups": groups}
+              "non_finite_cells": 0, "undecided_cells": 0, "fragile_groups": 2, "cells": cells_out, "groups": groups}
     metrics = {"n_cells": 4, "phase_counts": counts, "grokking_fraction": 0.25, "generalizing_fraction": 0.5,
                "seed_agreement_mean": 0.5, "non_finite_cells": 0, "tied_groups": 2, "undecided_cells": 0}
     metadata = {"n_cells": 4, "counts": counts, "params": params}
@@ -308,7 +313,8 @@ def test_the_validator_accepts_hand_computed_outputs_and_rejects_wrong_ones():
     assert failed() == set()
     # every published number is checked (issue 28, class 6): the groups' lists and means, the CSV
     for edit in ({"grokking_steps": [12345, 500]}, {"seed_phases": {"0": "grokking", "1": "grokking"}},
-                 {"mean_gap_epochs": 250.0}):
+                 {"mean_gap_epochs": 250.0}, {"generalising_interval": [0.5, 1.0]}, {"flips_with_one_vote": False},
+                 {"votes": {"grokking": 2}}):
         bad = json.loads(json.dumps(phases))
         bad["groups"][0].update(edit)
         assert "seed-group votes (ties reported as ties)" in failed(ph=bad), edit
@@ -475,3 +481,12 @@ def test_this_machines_cpu_kind_names_vendor_model_and_amx():
     assert ("AMX" if facts["amx"] else "no AMX") in facts["kind"]
     assert same_cpu_kind(cpu_kind(), cpu_kind()) and not same_cpu_kind(None, None)
     assert cpu_kind({"machine": {"kind": "k"}}) == "k" and cpu_kind({}) is None
+
+
+@pytest.mark.parametrize("k, n, low, high", [(0, 10, 0.0, 0.2775), (5, 10, 0.2366, 0.7634), (10, 10, 0.7225, 1.0),
+                                             (1, 1, 0.2065, 1.0), (3, 5, 0.2307, 0.8824)])
+def test_the_seed_share_interval_is_wilsons(k, n, low, high):
+    """Published values of the 95 % Wilson score interval (e.g. Newcombe 1998, Table I style)."""
+    from grokmap.analysis.aggregate import wilson_interval
+
+    assert wilson_interval(k, n) == pytest.approx([low, high], abs=1e-4)

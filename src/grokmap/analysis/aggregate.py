@@ -5,6 +5,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -128,6 +129,17 @@ def _majority(phases: list[str]) -> tuple[str, float, list[str]]:
     return (tied[0] if len(tied) == 1 else TIE), top / len(phases), tied
 
 
+def wilson_interval(k: int, n: int, z: float = 1.959964) -> list[float]:
+    """The 95 % Wilson score interval of a share k / n (it stays inside [0, 1] and is honest
+    for the few voters a group has: 1 of 1 gives [0.21, 1], not [1, 1])."""
+    if n == 0:
+        return [0.0, 1.0]
+    p, z2 = k / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return [max(0.0, centre - half), min(1.0, centre + half)]
+
+
 def first_step_at(curves: dict, threshold: float):
     """First evaluated optimizer step with test accuracy >= threshold (S2's grokking step), or None."""
     return first_epoch_at(curves.get("step") or curves["epoch"], curves["test_acc"], threshold)
@@ -178,6 +190,9 @@ def classify_sweep(records: dict[Cell, dict], phase_params: dict, sweep: dict,
     group_rows = []
     for key, members in groups.items():
         phase, agreement, tied = _majority([m["phase"] for m in members])
+        votes = Counter(m["phase"] for m in members)
+        ranked = sorted(votes.values(), reverse=True) + [0]
+        generalising = votes["grokking"] + votes["comprehension"]
         gaps = [m["gap_epochs"] for m in members if m["phase"] == phase and m["gap_epochs"] is not None]
         steps = [m["grokking_step"] for m in members if m["grokking_step"] is not None]
         group_rows.append({**dict(zip(shared, key)),
@@ -188,7 +203,13 @@ def classify_sweep(records: dict[Cell, dict], phase_params: dict, sweep: dict,
                            "grokking_steps": steps,
                            # the label rests on a cell the budget did not decide (a voter of the
                            # majority phase, or any voter of a tie)
-                           "undecided": any(m["undecided"] for m in members if phase in (TIE, m["phase"]))})
+                           "undecided": any(m["undecided"] for m in members if phase in (TIE, m["phase"])),
+                           # how sure the voters are: the split, the share that generalises with its 95 %
+                           # Wilson interval, and whether one vote moved elsewhere would change the label
+                           "votes": {ph: votes[ph] for ph in PHASES if votes[ph]},
+                           "generalising_share": generalising / len(members),
+                           "generalising_interval": wilson_interval(generalising, len(members)),
+                           "flips_with_one_vote": len(members) > 1 and ranked[0] - ranked[1] <= 1})
     counts = Counter(r["phase"] for r in rows)
     out = {
         "settings": {"phases": phase_params, "sweep": sweep, **({"refine": refine} if refine else {})},
@@ -197,6 +218,7 @@ def classify_sweep(records: dict[Cell, dict], phase_params: dict, sweep: dict,
         "group_counts": {ph: sum(g["phase"] == ph for g in group_rows) for ph in (*PHASES, TIE)},
         "non_finite_cells": sum(bool(r["non_finite_loss"]) for r in rows),
         "undecided_cells": sum(r["undecided"] for r in rows),
+        "fragile_groups": sum(g["flips_with_one_vote"] for g in group_rows),
         "cells": rows,
         "groups": group_rows,
     }

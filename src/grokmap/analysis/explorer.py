@@ -182,7 +182,11 @@ def explorer_document(phases: dict, curves_of: Callable[[dict], Mapping], link_o
         for a in lay.panel_axes:
             item[axis_label(a)] = spell(group[a])
         item["voters"] = "; ".join(f"{v}: {r['phase']}" for v, r in zip(voters, rows))
-        item["seeds agree"] = f"{round(group['agreement'] * len(rows))} of {len(rows)}"
+        item["seeds agree"] = (f"{round(group['agreement'] * len(rows))} of {len(rows)}"
+                               + ("; one vote would change the label" if group.get("flips_with_one_vote") else ""))
+        if "generalising_interval" in group:
+            lo, hi = group["generalising_interval"]
+            item["generalising share"] = f"{group['generalising_share']:.2f} (95 % interval {lo:.2f}-{hi:.2f})"
         item["first train step"] = _steps_text(rows, "first_train_step")
         item["first test step"] = _steps_text(rows, "first_test_step")
         gap = group.get("mean_gap_epochs")
@@ -216,7 +220,8 @@ def explorer_document(phases: dict, curves_of: Callable[[dict], Mapping], link_o
         curves.append(series)
     panels = [lay.title(p) for p in lay.panels]
     tooltip = ([x_name, y_name] + [axis_label(a) for a in lay.panel_axes]
-               + ["phase", "undecided at budget", "seeds agree", "voters", "first train step", "first test step",
+               + ["phase", "undecided at budget", "seeds agree", "generalising share", "voters", "first train step",
+                  "first test step",
                   "gap (epochs)"]
                + (["round", "drawn at"] if lay.covered is not None else []))
     spec = _spec(panels, x_name, y_name, x_scale, y_scale, lay, tooltip, threshold, present,

@@ -49,10 +49,18 @@ class _Layout(DiagramLayout):
                 yield i, j, wd, c
 
 
+LEGEND_INCHES = 2.6  # the right-hand strip that holds the legend, whatever the number of panels
+
+
+def _right(fig) -> float:
+    """Where the panels end: the legend keeps its strip on the right."""
+    return 1 - LEGEND_INCHES / fig.get_figwidth()
+
+
 def _panels(n: int, size=(3.6, 3.8), columns: int = 4):
     cols = min(n, columns)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(max(7.0, size[0] * cols + 2.2), size[1] * rows + 0.6),
+    fig, axes = plt.subplots(rows, cols, figsize=(max(8.0, size[0] * cols + LEGEND_INCHES), size[1] * rows + 0.6),
                              squeeze=False)
     flat = list(axes.ravel())
     for ax in flat[n:]:
@@ -72,6 +80,7 @@ def _tie_patch(i: int, j: int):
     return plt.Rectangle((j - 0.5, i - 0.5), 1, 1, **TIE_STYLE)
 
 
+WEAK_STYLE = {"facecolor": "#ffffff", "alpha": 0.45, "linewidth": 0.0, "zorder": 2}
 UNDECIDED_STYLE = {"marker": "^", "s": 26, "facecolor": "white", "edgecolor": "black", "linewidth": 0.7, "zorder": 3}
 
 
@@ -81,7 +90,7 @@ def _undecided_mark(ax, i: int, j: int) -> None:
     ax.scatter([j + 0.3], [i + 0.3], **UNDECIDED_STYLE)
 
 
-def _phase_legend(fig, tie: bool = False, undecided: bool = False) -> None:
+def _phase_legend(fig, tie: bool = False, undecided: bool = False, weak: bool = False) -> None:
     handles = [plt.Rectangle((0, 0), 1, 1, color=PHASE_COLORS[p]) for p in PHASES]
     labels = list(PHASES)
     if tie:
@@ -92,6 +101,9 @@ def _phase_legend(fig, tie: bool = False, undecided: bool = False) -> None:
         handles.append(plt.Line2D([], [], linestyle="none", markersize=6, markerfacecolor="white",
                                   markeredgecolor="black", marker=style["marker"]))
         labels.append("undecided at budget\n(still rising)")
+    if weak:
+        handles.append(plt.Rectangle((0, 0), 1, 1, facecolor="#9d9d9d", edgecolor="none"))
+        labels.append("lighter: one vote\nwould change it")
     fig.legend(handles, labels, loc="center right", frameon=False)
 
 
@@ -114,16 +126,19 @@ def plot_phase_diagram(phases: dict, path: str | Path) -> None:
                 ax.text(j, i, f"{g['agreement']:.0%}", ha="center", va="center", fontsize=7, color="white")
             if g.get("undecided"):
                 _undecided_mark(ax, i, j)
+            if g.get("flips_with_one_vote") and g["phase"] != TIE:  # a weak majority: drawn lighter
+                ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, **WEAK_STYLE))
         ax.imshow(grid, cmap=_PHASE_CMAP, norm=_PHASE_NORM, origin="lower", aspect="auto")
         lay.label(ax, lay.title(panel))
     _phase_legend(fig, tie=any(g["phase"] == TIE for g in phases["groups"]),
-                  undecided=any(g.get("undecided") for g in phases["groups"]))
+                  undecided=any(g.get("undecided") for g in phases["groups"]),
+                  weak=any(g.get("flips_with_one_vote") and g["phase"] != TIE for g in phases["groups"]))
     n_seeds = max((g["n_seeds"] for g in phases["groups"]), default=1)
     vote = " x ".join(axis_label(a) + "s" for a in lay.vote)
     fig.suptitle("Phase diagram" + (f"\n(majority of {n_seeds} cells over {vote}"
                                     + ("; text = agreement)" if len(lay.cols) <= 8 else ")")
                                     if n_seeds > 1 else ""), fontsize=10)
-    fig.tight_layout(rect=(0, 0, 0.80, 0.93))
+    fig.tight_layout(rect=(0, 0, _right(fig), 0.93))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -154,7 +169,7 @@ def plot_seed_diagrams(phases: dict, path: str | Path) -> None:
         lay.label(ax, lay.title(panel, " ".join(f"{axis_label(a)}={spell(v)}" for a, v in zip(lay.vote, combo))))
     _phase_legend(fig, undecided=any(r.get("undecided") for r in phases["cells"]))
     fig.suptitle(f"Phase diagram of each {' x '.join(axis_label(a) for a in lay.vote)}", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 0.80, 0.95))
+    fig.tight_layout(rect=(0, 0, _right(fig), 0.95))
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
@@ -215,7 +230,7 @@ def plot_smooth_diagram(phases: dict, path: str | Path, max_epochs: int) -> None
                 rgba[i, j] = (0.05, 0.05, 0.05, 1.0)
         ax.imshow(rgba, origin="lower", aspect="auto")
         lay.label(ax, lay.title(panel))
-    fig.tight_layout(rect=(0, 0, 0.80, 0.92))
+    fig.tight_layout(rect=(0, 0, _right(fig), 0.92))
     cax1 = fig.add_axes((0.82, 0.15, 0.02, 0.7))
     cb1 = fig.colorbar(plt.cm.ScalarMappable(gen_norm, gen_cmap), cax=cax1)
     cb1.set_label("log10(1 + max(0, T_test - T_train))", fontsize=7)

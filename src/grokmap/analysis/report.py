@@ -167,6 +167,43 @@ def _measurements(phases: dict) -> list[str]:
             _table(["phase", "cells", "IPR first", "IPR last", "param norm", "sub-network share"], rows), ""]
 
 
+def _seed_uncertainty(phases: dict) -> list[str]:
+    """With several voters: each group's split and the share that generalises (95 % Wilson
+    interval), and the groups whose label one vote would change."""
+    groups = phases["groups"]
+    if max((g["n_seeds"] for g in groups), default=1) < 2:
+        return []
+    vote = voters(phases["settings"]["phases"])
+    shared = group_axes(phases["settings"]["sweep"], vote)
+    names = [short_label(k) if "." in k else k.replace("_", " ") for k in shared]
+    fragile = [g for g in groups if g["flips_with_one_vote"]]
+    rows = [[spell(g[k]) for k in shared] + [g["phase"], ", ".join(f"{v} {p}" for p, v in g["votes"].items()),
+                                             f"{g['generalising_share']:.2f} [{g['generalising_interval'][0]:.2f}, "
+                                             f"{g['generalising_interval'][1]:.2f}]"]
+            for g in fragile]
+    out = ["", "## How sure the voters are", "",
+           f"Each point's label is the majority of its {' x '.join(vote)} voters; the share that generalises is "
+           f"given with its 95 % Wilson interval (`phases.json` groups: `votes`, `generalising_share`, "
+           f"`generalising_interval`). **{len(fragile)} of {len(groups)} points would change label if one vote "
+           "moved** (drawn lighter in the phase diagram):"]
+    if rows:
+        out += ["", _table(names + ["phase", "votes", "generalising share [95 % interval]"], rows)]
+    return out
+
+
+def _gap_resolution(phases: dict, metadata: dict) -> list[str]:
+    """How the evaluation interval quantises the grokking gap (issue 29)."""
+    ph, tr = phases["settings"]["phases"], metadata["params"]["training"]
+    every, gap = tr["eval_every_epochs"], ph["grokking_gap_epochs"]
+    on_rule = [r for r in phases["cells"] if r["gap_epochs"] is not None and r["gap_epochs"] == gap]
+    return ["", f"Resolution of the gap rule: accuracy is evaluated every {spell(every)} epochs, so first epochs "
+            f"and gaps are multiples of {spell(every)}, and the rule (grokking when the gap exceeds "
+            f"{spell(gap)} epochs) separates gaps of at most {spell(gap)} from gaps of at least "
+            f"{spell(gap + every)}. {len(on_rule)} cell(s) sit exactly on the rule (gap = {spell(gap)}: "
+            f"comprehension). A finer `training.eval_every_epochs` (e.g. 10) resolves the gap more finely; it "
+            "retrains every cell."]
+
+
 def _undecided(phases: dict) -> list[str]:
     """How many labels the budget, not the training, decided (phases.undecided_*)."""
     ph = phases["settings"]["phases"]
@@ -212,7 +249,7 @@ def render_report(phases: dict, metadata: dict, figures: dict[str, str], explore
                   [[ph, phases["counts"][ph], f"{phases['counts'][ph] / n:.0%}" if n else "-",
                     sum(r["undecided"] for r in phases["cells"] if r["phase"] == ph)]
                    for ph in PHASES])]
-    out += _undecided(phases)
+    out += _undecided(phases) + _gap_resolution(phases, metadata) + _seed_uncertainty(phases)
     if explorer:
         out += ["", f"**[Open the interactive explorer]({explorer})** (one self-contained page, works "
                 "offline): every panel's phase diagram; hover a point for its settings and first-threshold "

@@ -425,6 +425,19 @@ def validate_outputs(grid: list[Cell], records: dict, phases: dict, metrics: dic
         gaps = [d["gap_epochs"] for _, d in rows if d["phase"] == phase and d["gap_epochs"] is not None]
         voter_phases = {"/".join(_spelled(r[a]) for a in vote_axes): d["phase"] for r, d in rows}
         undecided = any(d["undecided"] for _, d in rows if phase in ("tie", d["phase"]))
+        tally = Counter(d["phase"] for _, d in rows)
+        k, n = tally["grokking"] + tally["comprehension"], len(rows)
+        # 95 % Wilson score interval, written out: centre and half-width of the score test's bounds
+        z = 1.959964
+        centre = (k / n + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * math.sqrt((k / n) * (1 - k / n) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        top = sorted(tally.values(), reverse=True)
+        flips = n > 1 and top[0] - (top[1] if len(top) > 1 else 0) <= 1
+        if (g.get("votes") != {p: tally[p] for p in _PHASES if tally[p]} or g.get("generalising_share") != k / n
+                or g.get("generalising_interval") != [max(0.0, centre - half), min(1.0, centre + half)]
+                or g.get("flips_with_one_vote") is not flips):
+            bad_groups.append(f"{key} (votes, generalising share and interval, or one-vote flip)")
+            continue
         if (g.get("seed_phases") != voter_phases or g.get("undecided") is not undecided
                 or g.get("grokking_steps") != [d["grokking_step"] for _, d in rows if d["grokking_step"] is not None]
                 or not _same(g.get("mean_gap_epochs"), sum(gaps) / len(gaps) if gaps else None)):
@@ -448,6 +461,8 @@ def validate_outputs(grid: list[Cell], records: dict, phases: dict, metrics: dic
                    isinstance(metrics.get(k), (int, float)) and math.isclose(metrics[k], v, rel_tol=0, abs_tol=1e-12))]
     check("summary metrics (metrics.json)", not off and set(metrics) == set(want), f"disagree: {off}")
     check("non-finite cells", phases["non_finite_cells"] == non_finite)
+    fragile = sum(1 for g in phases["groups"] if g.get("flips_with_one_vote"))
+    check("groups a single vote would flip", phases.get("fragile_groups") == fragile)
     check("cells undecided at budget", phases.get("undecided_cells") == want["undecided_cells"],
           f"published {phases.get('undecided_cells')}, re-derived {want['undecided_cells']}")
     rounds_of = grid if isinstance(grid, dict) else {}

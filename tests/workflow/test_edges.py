@@ -209,3 +209,38 @@ def test_a_refused_dvc_experiment_loses_no_published_result(repo):  # noqa: F811
     assert out.returncode != 0
     assert "'refine.rounds' = 7 is not allowed" in out.stdout + out.stderr
     assert {rel: repo.read(rel) for rel in published} == published and repo.cell_files() == cells
+
+
+def test_a_library_planted_in_a_shared_cache_never_runs_in_a_sweep(tmp_path, monkeypatch):
+    """GROKMAP_CACHE pointing at a folder others can write, holding a library of the right name
+    and a matching stamp that would leave a mark when called: the sweep builds its own in a
+    private folder, the planted code never runs, and every record names the C tail."""
+    import hashlib
+
+    from grokmap.training.engines import ctail
+
+    private = tmp_path / "private"
+    monkeypatch.setenv("GROKMAP_CACHE", str(private))
+    monkeypatch.setattr(ctail, "_LIB", None)
+    monkeypatch.setattr(ctail, "_TRIED", False)
+    built = ctail._build()  # the name a job on this machine computes
+    shared = tmp_path / "shared"
+    (shared / "tail").mkdir(parents=True)
+    (shared / "tail").chmod(0o777)
+    mark = tmp_path / "planted-code-ran"
+    src = tmp_path / "hostile.c"
+    src.write_text('#include <stdio.h>\nvoid softmax_minus_onehot(float *g, const long *y, long m, long p, float s)'
+                   ' { FILE *f = fopen("%s", "w"); if (f) fclose(f); }\n' % mark)
+    lib = shared / "tail" / built.name
+    subprocess.run(["gcc", "-shared", "-fPIC", str(src), "-o", str(lib)], check=True)
+    data = lib.read_bytes()
+    lib.with_suffix(".json").write_text(json.dumps({"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}))
+    shutil.copy(lib, shared / built.name)  # where earlier versions looked, without a subfolder or a stamp
+    monkeypatch.setenv("GROKMAP_CACHE", str(shared))
+    (tmp_path / "proj").mkdir()
+    proj = Project(tmp_path / "proj", ONE)
+    proj.snakemake()
+    assert not mark.exists(), "a library another user placed in the cache ran"
+    phases = json.loads(proj.read("results/phases.json"))
+    assert {c["kernel"] for c in phases["cells"]} == {"fused/c_tail"}
+    assert json.loads(proj.read("results/validation.json"))["passed"]

@@ -209,6 +209,11 @@ def test_a_refused_dvc_experiment_loses_no_published_result(repo):  # noqa: F811
     assert out.returncode != 0
     assert "'refine.rounds' = 7 is not allowed" in out.stdout + out.stderr
     assert {rel: repo.read(rel) for rel in published} == published and repo.cell_files() == cells
+    # a key DVC does not track is checked too (params.yaml is the first stage's dependency), not skipped
+    (repo.path / "params.yaml").write_text(repo.read("params.yaml").decode() + "unknwon_section: 1\n")
+    out = dvc(repo, "repro", check=False)
+    assert out.returncode != 0 and "unknwon_section" in out.stdout + out.stderr
+    assert {rel: repo.read(rel) for rel in published} == published and repo.cell_files() == cells
 
 
 def test_a_library_planted_in_a_shared_cache_never_runs_in_a_sweep(tmp_path, monkeypatch):

@@ -27,10 +27,12 @@ class CacheRefused(OSError):
 
 
 def cache_root() -> Path:
-    if os.environ.get("GROKMAP_CACHE"):
-        return Path(os.environ["GROKMAP_CACHE"])
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]) / "grokmap"
+    for name, sub in (("GROKMAP_CACHE", ""), ("XDG_CACHE_HOME", "grokmap")):
+        value = os.environ.get(name)
+        if value:
+            if not os.path.isabs(value):  # relative to wherever a job happens to run: refused
+                raise CacheRefused(f"{name} = {value!r} is not an absolute path")
+            return Path(value) / sub
     try:
         home = Path.home()
     except (RuntimeError, KeyError) as err:  # HOME unset and no password-file entry

@@ -226,3 +226,12 @@ def test_torch_compile_gets_a_private_cache_not_the_predictable_default(tmp_path
     with caplog.at_level(logging.WARNING, logger="grokmap.training.engines.compiled"):
         compiled._private_inductor_cache()
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] != str(shared) and "private temporary folder" in caplog.text
+
+
+def test_a_relative_cache_path_is_refused_not_resolved_against_wherever_a_job_runs(monkeypatch, tmp_path, caplog):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GROKMAP_CACHE", "cache")
+    _reload(monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="grokmap.training.engines.ctail"):
+        assert ctail.library() is not None and _tile_is_right()
+    assert "GROKMAP_CACHE = 'cache' is not an absolute path" in caplog.text and not (tmp_path / "cache").exists()

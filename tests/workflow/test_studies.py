@@ -109,15 +109,15 @@ def test_record_tables_and_curve_figures_from_a_finished_study(studies, tmp_path
     bad = subprocess.run(script + [str(tmp_path / "x.png"), "--curves", "test_acc,nonsense"], capture_output=True,
                          text=True)
     assert bad.returncode == 2 and "unknown curve(s) nonsense" in bad.stderr
-    record = [sys.executable, str(ROOT / "scripts" / "reproduction_record.py"), str(out), str(tmp_path / "rec")]
+    record = [sys.executable, str(ROOT / "scripts" / "reproduction_record.py"), str(out), str(tmp_path / "rec_frac0.35")]
     subprocess.run(record + ["--columns", "grokking_step,final_test_acc"], check=True, capture_output=True)
-    table = list(csv.DictReader((tmp_path / "rec.csv").open()))
+    table = list(csv.DictReader((tmp_path / "rec_frac0.35.csv").open()))  # a dot in the name stays
     assert len(table) == len(rows) and list(table[0])[-4:] == ["first_test_step", "grokking_step", "final_test_acc",
                                                                "cpu_kind"]
     assert {t["cpu_kind"] for t in table} == {cpu_kind()}  # every record names the CPU kind it was made on
     assert [t["grokking_step"] for t in table] == ["" if r["grokking_step"] is None else str(r["grokking_step"])
                                                    for r in rows]
-    assert (tmp_path / "rec_phase_diagram.png").exists()
+    assert (tmp_path / "rec_frac0.35_phase_diagram.png").exists()
     wrong = subprocess.run(record + ["--columns", "grokking_stepz"], capture_output=True, text=True)
     assert wrong.returncode == 2 and "unknown column(s) grokking_stepz" in wrong.stderr
 

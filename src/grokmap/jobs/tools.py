@@ -69,9 +69,10 @@ def reproduction_record_main(argv=None) -> int:
     except ValueError as err:
         sys.stderr.write(f"--columns: {err}\n")
         return 2
-    atomic_write_text(args.out.with_suffix(".csv"), table)
+    csv_path = args.out.with_name(args.out.name + ".csv")  # not with_suffix: "..._frac0.35" keeps its ".35"
+    atomic_write_text(csv_path, table)
     if only:
-        print(f"wrote {args.out}.csv ({len(phases['cells'])} cells)")
+        print(f"wrote {csv_path} ({len(phases['cells'])} cells)")
         return 0
     for fig in ("phase_diagram", "smooth_diagram"):
         shutil.copyfile(args.results_dir / "figures" / f"{fig}.png", f"{args.out}_{fig}.png")

@@ -120,7 +120,10 @@ def test_a_killed_stack_keeps_the_cells_that_had_finished(tmp_path):
     """Cells that stop early are written at once; SIGKILL the run after the first one, and the
     same command trains only the others."""
     proj = _early_and_late_stoppers(tmp_path)
-    kill_when(proj, lambda: len(proj.cell_files()) >= 1, timeout=300)
+    # kill once a cell is finished (its fingerprint file is written last): a kill between a cell's
+    # two files would leave nothing finished, and the test would have nothing to check
+    kill_when(proj, lambda: any((proj.path / "results" / "cells").rglob("fingerprint-*.json"))
+              if (proj.path / "results" / "cells").exists() else False, timeout=300)
     survived = {k: v for k, v in proj.cell_files().items()
                 if list((proj.path / k).parent.glob("fingerprint-*.json"))}
     assert survived and all("wd=0/" in k for k in survived)

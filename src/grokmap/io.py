@@ -13,7 +13,7 @@ from typing import Any
 # Seconds to wait between writing the temporary file and renaming it (tests only).
 _PAUSE = os.environ.get("GROKMAP_TEST_PAUSE_BEFORE_RENAME")
 
-__all__ = ["atomic_write_text", "atomic_write_json", "read_json", "package_versions"]
+__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_write_json", "read_json", "package_versions"]
 
 
 def _umask() -> int:
@@ -28,6 +28,11 @@ def _umask() -> int:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """:func:`atomic_write_bytes` of the text in UTF-8."""
+    atomic_write_bytes(path, text.encode())
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write via a temporary file in the same directory, fsync, then rename over ``path``.
 
     A reader (or a resumed sweep) sees either the old file, no file, or the whole new
@@ -39,8 +44,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; results get the usual permissions
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         if _PAUSE:  # fault injection for the kill tests: widen the mid-write window

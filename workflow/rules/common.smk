@@ -10,6 +10,7 @@ if _SRC not in sys.path:  # works without `pip install -e .` too
 os.environ["PYTHONPATH"] = os.pathsep.join(
     [_SRC] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
 
+from grokmap.jobs.cell import STATE_FILE
 from grokmap.jobs.cluster import CELL_MEM_MB, spec_runtime_minutes, stack_runtime_minutes
 from grokmap.jobs.fingerprint import cell_files_complete, fingerprint, fingerprint_filename, training_code_files
 from grokmap.jobs.planning import cells_to_train, plan_stacks, stackable

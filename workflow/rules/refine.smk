@@ -81,6 +81,7 @@ if ROUNDS:
             output:
                 metrics=REFINED + "/cells/" + CELL_KEY + "/metrics.json",
                 fingerprint=REFINED + "/cells/" + CELL_KEY + "/" + FP_FILE,
+                state=REFINED + "/cells/" + CELL_KEY + "/" + STATE_FILE,
             log:
                 R + "/logs/refined/" + CELL_KEY + ".log",
             threads: RUN["threads_per_job"]

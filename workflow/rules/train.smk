@@ -7,7 +7,9 @@
 # missing and all cells retrain; growing the grid trains only the new cells; editing
 # `phases:` or config.yaml changes neither. The rule has no params and no inputs, so
 # nothing Snakemake remembers of earlier runs can retrain a cell whose files are current,
-# e.g. after `git checkout` + `dvc checkout` of an earlier sweep.
+# e.g. after `git checkout` + `dvc checkout` of an earlier sweep. A cell trained alone also keeps
+# its final state (state.pt: parameters, optimizer state, generator), which its record names by
+# SHA-256: extension rounds (extend.smk) continue undecided cells from it.
 
 
 if not STACKED:
@@ -15,6 +17,7 @@ if not STACKED:
         output:
             metrics=CELL_DIR + "/metrics.json",
             fingerprint=CELL_DIR + "/" + FP_FILE,
+            state=CELL_DIR + "/" + STATE_FILE,  # the final state an extension round continues from
         log:
             R + "/logs/cells/" + CELL_KEY + ".log",
         threads: RUN["threads_per_job"]

@@ -20,7 +20,8 @@ from typing import Sequence
 
 from ..training.spec import CellSpec
 
-__all__ = ["CellJobError", "train_job", "train_cell_job", "spec_from_wildcards", "train_cell_main", "PROGRESS_SECONDS"]
+__all__ = ["CellJobError", "train_job", "extend_job", "train_cell_job", "spec_from_wildcards", "train_cell_main",
+           "PROGRESS_SECONDS", "STATE_FILE", "STATE_FORMAT", "save_state", "load_state"]
 
 _FORMAT = "%(asctime)s %(levelname)s %(message)s"
 PROGRESS_SECONDS = 60.0  # a job logs its progress at most this often
@@ -50,10 +51,59 @@ def _run_logged(label: str, log_path: str | None, log_level: str, work) -> None:
         handler.close()
 
 
-def _write(record: dict, fp: str, fp_doc: dict, out: Path, fp_path: Path) -> None:
+STATE_FILE = "state.pt"  # beside a cell's metrics.json: what an extension round continues from
+STATE_FORMAT = "grokmap.state/1"
+
+
+def save_state(path: Path, state: dict) -> dict:
+    """Write a cell's final state (tensors and numbers only) atomically; its description for the
+    record: file name, SHA-256 and size. An extension round loads it only when the record it
+    continues names these bytes (:func:`load_state`)."""
+    import hashlib
+    import io
+
+    import torch
+
+    from ..io import atomic_write_bytes
+
+    buf = io.BytesIO()
+    torch.save({"format": STATE_FORMAT, **state}, buf)
+    data = buf.getvalue()
+    atomic_write_bytes(path, data)
+    return {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+def load_state(path: Path, described: dict | None) -> dict:
+    """A cell's saved state, after checking its bytes are those its record names (a stale,
+    replaced or hand-edited file is refused). Loaded with ``weights_only``: tensors and numbers,
+    never code."""
+    import hashlib
+    import io
+
+    import torch
+
+    if not isinstance(described, dict) or "sha256" not in described:
+        raise ValueError(f"{path.parent / 'metrics.json'} names no saved state (a cell of an engine that stacks "
+                         f"cells, or trained before states were kept): it cannot be continued; retrain it")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ValueError(f"{path}: missing; the cell cannot be continued until it is retrained") from None
+    if hashlib.sha256(data).hexdigest() != described["sha256"]:
+        raise ValueError(f"{path}: not the state its record names (SHA-256 differs): refusing to continue from it; "
+                         f"delete the cell directory and rerun to retrain it")
+    state = torch.load(io.BytesIO(data), weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+        raise ValueError(f"{path}: not a {STATE_FORMAT} file")
+    return state
+
+
+def _write(record: dict, fp: str, fp_doc: dict, out: Path, fp_path: Path, state: dict | None = None) -> None:
     from .fingerprint import dumps_with_fingerprint
     from ..io import atomic_write_json, atomic_write_text
 
+    if state is not None:
+        record = {**record, "state": save_state(out.with_name(STATE_FILE), state)}
     atomic_write_text(out, dumps_with_fingerprint(fp, record))
     # Written last: a cell counts as done under this fingerprint only once both exist.
     atomic_write_json(fp_path, {"fingerprint": fp, **fp_doc})
@@ -93,7 +143,7 @@ def _progress(log: logging.Logger, n_cells: int):
 
 
 def _train(specs: list, fp: str, fp_doc: dict, outs: Sequence, fp_outs: Sequence, threads: int,
-           log: logging.Logger) -> None:
+           log: logging.Logger, resume: dict | None = None, extended_from: dict | None = None) -> None:
     import torch
 
     from ..training.engines import engine_for
@@ -108,7 +158,10 @@ def _train(specs: list, fp: str, fp_doc: dict, outs: Sequence, fp_outs: Sequence
             raise ValueError(f"{fp_path.name} does not match this job's fingerprint {fp[:16]}: the "
                              f"workflow and this job see different settings or code")
     stack = engine_for(specs[0]).stacks  # an engine that stacks logs as a stack, whatever its size
-    if not stack:
+    if resume is not None:
+        log.info("continuing %s from step %d to step %d (fingerprint %s, process %d)", specs[0].cell.relpath,
+                 resume["curves"]["step"][-1], specs[0].total_steps, fp[:12], os.getpid())
+    elif not stack:
         log.info("training %s (fingerprint %s, process %d)", specs[0].cell.relpath, fp[:12], os.getpid())
     else:
         log.info("training %d cells as one stack (fingerprint %s, process %d), from %s to %s", len(specs),
@@ -117,8 +170,10 @@ def _train(specs: list, fp: str, fp_doc: dict, outs: Sequence, fp_outs: Sequence
             log.debug("in this stack: %s", s.cell.relpath)
     started = time.perf_counter()
     # each cell's files are written as soon as it finishes: a killed stack keeps those cells
+    extra = {"extended_from": extended_from} if extended_from else {}
     records = train_records(specs, fp, _progress(log, len(specs)),
-                            lambda spec, record: _write(record, fp, fp_doc, *files[spec.cell]))
+                            lambda spec, record, state: _write({**record, **extra}, fp, fp_doc, *files[spec.cell],
+                                                               state=state), resume=resume)
     _check_written([f for pair in files.values() for f in pair])
     seconds = time.perf_counter() - started
     if not stack:
@@ -136,6 +191,31 @@ def train_job(specs: Sequence[CellSpec], fp: str, fp_doc: dict, outs: Sequence, 
     specs = list(specs)
     label = f"cell {specs[0].cell.relpath}" if len(specs) == 1 else f"stack of {len(specs)} cells"
     _run_logged(label, log_path, log_level, lambda log: _train(specs, fp, fp_doc, outs, fp_outs, threads, log))
+
+
+def extend_job(spec: CellSpec, source: str | Path, fp: str, fp_doc: dict, out: str | Path, fp_out: str | Path,
+               threads: int, log_path: str | None = None, log_level: str = "INFO") -> None:
+    """Continue the cell whose record is ``source`` (its ``metrics.json``, with its saved state
+    beside it) to ``spec``'s longer budget, writing its record like a cell job: the result is the
+    record one uninterrupted run of the longer budget would write (curves bit for bit, on one CPU
+    kind). The source must be this cell under the same fingerprint, run to its full budget."""
+    from ..io import read_json
+
+    source = Path(source)
+
+    def work(log: logging.Logger) -> None:
+        record = read_json(source)
+        if record.get("fingerprint") != fp or record.get("cell") != spec.cell.as_dict():
+            raise ValueError(f"{source}: not cell {spec.cell.relpath} under this fingerprint ({fp[:16]}); "
+                             f"rerun to retrain it first")
+        state = load_state(source.with_name(STATE_FILE), record.get("state"))
+        steps = record["curves"]["step"]
+        from_ = {"epochs": record["epochs_run"], "steps": steps[-1],
+                 "state_sha256": record["state"]["sha256"]}
+        _train([spec], fp, fp_doc, [out], [fp_out], threads, log,
+               resume={"state": state, "curves": record["curves"]}, extended_from=from_)
+
+    _run_logged(f"cell {spec.cell.relpath} (extended)", log_path, log_level, work)
 
 
 def spec_from_wildcards(wildcards: dict, settings: dict) -> CellSpec:

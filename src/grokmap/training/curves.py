@@ -102,6 +102,28 @@ class CellLog:
         self.stopped_early, self.non_finite, self.done = False, False, False
         self.stopper = EarlyStop(tr.early_stop_accuracy, tr.early_stop_evals, tr.early_stop_rule)
 
+    def resume(self, curves: dict, state_step) -> int:
+        """Take over the curves of an earlier, shorter run of this cell (which ended at its budget)
+        so that training goes on as one run of this cell's longer budget: the earlier evaluations
+        must be the first ones of this schedule, and the early-stop rule sees them again. Returns
+        the last step run."""
+        steps = [int(s) for s in curves["step"]]
+        if not steps or steps[-1] >= self.total or steps[-1] != state_step:
+            raise ValueError(f"cannot continue from step {steps[-1] if steps else None} (state at {state_step}) "
+                             f"to a budget of {self.total} steps")
+        if self.acc_every is not None or steps[-1] % self.per_epoch:
+            raise ValueError("a cell continues from an epoch's end, without an accuracy log")
+        if steps != sorted(s for s in self.evals if s <= steps[-1]):
+            raise ValueError(f"the earlier run was evaluated at other steps than this budget's schedule "
+                             f"(it ended at step {steps[-1]})")
+        self.curves = {k: list(curves[k]) for k in CURVES}
+        if not all(math.isfinite(v) for k in ("train_loss", "test_loss") for v in curves[k]):
+            raise ValueError("the earlier run's loss is not finite: it ended there")
+        for train_acc, test_acc in zip(curves["train_acc"], curves["test_acc"]):
+            if self.stopper.update(train_acc, test_acc):
+                raise ValueError("the earlier run met its early-stop rule: it has nothing left to learn")
+        return steps[-1]
+
     def log_accuracy(self, step: int, train_correct: int, test_correct: int) -> None:
         """Every ``accuracy_every_steps`` steps; early stop is checked here when the log is on."""
         self.train_runs.add(train_correct)

@@ -16,6 +16,12 @@ A cell that finishes (its budget, early stop, a non-finite loss) is handed to ``
 once, so its record can be written before the other cells of its stack finish, and is dropped
 from the computation (an engine with ``min_rows`` 2 keeps a finished row as padding instead
 of training a stack of one).
+
+An engine that trains one cell at a time (fused, generic) also hands over the cell's final
+state (``result["state"]``: parameters, optimizer state, generator), and :func:`train` can
+continue a cell from such a state (``resume``) to a longer budget: the steps, evaluations and
+curves that follow are those of one uninterrupted run of the longer budget (extension rounds,
+params.yaml ``extend:``).
 """
 from __future__ import annotations
 
@@ -56,17 +62,29 @@ class Engine(Protocol):
     def keep(self, rows: list[int]) -> None:
         """Go on with these rows only (in this order)."""
 
+    # engines that train one cell at a time (``not info.stacks``) also have:
+    # state() -> dict of tensors and numbers; load_state(state) continues from it
+
 
 def train(specs: Sequence[CellSpec], progress: Optional[ProgressFn] = None,
-          on_done: Optional[Callable[[int, dict], None]] = None, engine: Optional[str] = None) -> list[dict]:
+          on_done: Optional[Callable[[int, dict], None]] = None, engine: Optional[str] = None,
+          resume: Optional[dict] = None, with_state: bool = False) -> list[dict]:
     """Train ``specs`` together; one result per spec, in order. ``on_done(index, result)`` is
     called as soon as a cell finishes. A result's ``train_seconds`` is the time until then,
     divided by the number of cells. ``engine`` names another engine than the cells' own
-    (:func:`grokmap.training.engines.engine_for`; the tests compare engines on one cell)."""
+    (:func:`grokmap.training.engines.engine_for`; the tests compare engines on one cell).
+
+    ``resume`` continues one cell from where an earlier run of it ended: ``{"state": the
+    earlier result's state, "curves": its curves}``; ``specs`` is then that cell with a longer
+    budget, whose evaluation schedule begins with the earlier one's. ``with_state``: each result
+    of an engine that trains one cell at a time carries the cell's final ``state``."""
     specs = list(specs)
     if not specs:
         return []
     info = ENGINES[engine] if engine else engine_for(specs[0])
+    if resume is not None and (info.stacks or len(specs) != 1):
+        raise ValueError(f"only one cell of an engine that trains one at a time continues from a saved state; "
+                         f"got {len(specs)} cell(s) of the {info.name} engine")
     if len(specs) > 1:
         if not info.stacks:
             raise ValueError(f"the {info.name} engine trains one cell at a time; got {len(specs)}")
@@ -85,7 +103,11 @@ def train(specs: Sequence[CellSpec], progress: Optional[ProgressFn] = None,
     extras = {"kernel": engine.kernel, **({"stacked_cells": len(specs)} if info.stacks else {})}
     results: list = [None] * len(specs)
     active = list(range(len(rows_specs)))  # the cell of each row
-    for step in range(1, total + 1):
+    first = 1
+    if resume is not None:
+        first = logs[0].resume(resume["curves"], resume["state"].get("step")) + 1
+        engine.load_state(resume["state"])
+    for step in range(first, total + 1):
         log_acc = acc_every is not None and step % acc_every == 0
         pre = engine.step(step, lr_factor(step, per_epoch, decay), log_acc and full_batch)
         live = [(row, i) for row, i in enumerate(active) if i not in handed]
@@ -104,6 +126,8 @@ def train(specs: Sequence[CellSpec], progress: Optional[ProgressFn] = None,
             if logs[i].done:
                 handed.add(i)
                 results[i] = logs[i].result((time.perf_counter() - started) / len(specs), engine.n_parameters, extras)
+                if with_state and not info.stacks:  # what a longer run of this cell continues from
+                    results[i]["state"] = {"step": step, "engine": info.name, **engine.state()}
                 if on_done:
                     on_done(i, results[i])
         keep = [row for row, i in enumerate(active) if i not in handed]

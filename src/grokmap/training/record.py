@@ -62,9 +62,12 @@ def build_record(spec: CellSpec, fingerprint: str, result: dict, seconds: float)
 
 
 def train_records(specs: Sequence[CellSpec], fingerprint: str, progress=None,
-                  on_record: Optional[Callable[[CellSpec, dict], None]] = None) -> list[dict]:
+                  on_record: Optional[Callable[[CellSpec, dict, Optional[dict]], None]] = None,
+                  resume: Optional[dict] = None) -> list[dict]:
     """Train ``specs`` together (one engine, :func:`grokmap.training.loop.train`); one record
-    each. ``on_record(spec, record)`` gets each record as soon as its cell finishes."""
+    each. ``on_record(spec, record, state)`` gets each record as soon as its cell finishes, with
+    the cell's final state (None where the engine stacks cells). ``resume``: continue the one
+    cell of ``specs`` from an earlier run's state and curves (:func:`grokmap.training.loop.train`)."""
     from .loop import train  # torch: imported only by the jobs that train
 
     started = time.perf_counter()
@@ -74,9 +77,10 @@ def train_records(specs: Sequence[CellSpec], fingerprint: str, progress=None,
     def done(i: int, result: dict) -> None:
         # one cell: the whole job's time; a stack: the cell's share of the stack's time
         seconds = time.perf_counter() - started if single else result["train_seconds"]
+        state = result.pop("state", None)
         records[i] = build_record(specs[i], fingerprint, result, seconds)
         if on_record:
-            on_record(specs[i], records[i])
+            on_record(specs[i], records[i], state)
 
-    train(specs, progress, done)
+    train(specs, progress, done, resume=resume, with_state=on_record is not None)
     return records

@@ -166,6 +166,13 @@ class FusedEmbedConcatMLP:
         return (loss_sum / n, correct) if metrics else None
 
 
+def _copy_into(into: torch.Tensor, saved, name: str) -> None:
+    if not isinstance(saved, torch.Tensor) or saved.shape != into.shape or saved.dtype != into.dtype:
+        got = f"{tuple(saved.shape)} {saved.dtype}" if isinstance(saved, torch.Tensor) else type(saved).__name__
+        raise ValueError(f"saved state {name!r} is {got}, this cell needs {tuple(into.shape)} {into.dtype}")
+    into.copy_(saved)
+
+
 class FusedEngine:
     """One cell of S0's kind (:func:`grokmap.training.engines.engine_for`)."""
 
@@ -203,6 +210,22 @@ class FusedEngine:
         logits = self.net.logits(self.ta, self.tb)[0]
         test = (F.cross_entropy(logits, self.ty).item(), int((logits.argmax(dim=1) == self.ty).sum().item()))
         return [(train, test, self.net.measures(self.a, self.b))]
+
+    def state(self) -> dict:
+        """Everything the next step reads: parameters, the gradient (with ``fresh`` it is the one
+        the next step uses), AdamW's moments and step count."""
+        o = self.opt
+        return {"flat": self.net.flat.clone(), "grad": self.net.grad.clone(), "exp_avg": o.exp_avg.clone(),
+                "exp_avg_sq": o.exp_avg_sq.clone(), "step_count": int(o.step_count), "fresh": bool(self.fresh)}
+
+    def load_state(self, state: dict) -> None:
+        """Continue from :meth:`state` (a cell's saved final state): the steps that follow are those
+        of one uninterrupted run."""
+        o = self.opt
+        for name, into in (("flat", self.net.flat), ("grad", self.net.grad), ("exp_avg", o.exp_avg),
+                           ("exp_avg_sq", o.exp_avg_sq)):
+            _copy_into(into, state[name], name)
+        o.step_count, self.fresh = int(state["step_count"]), bool(state["fresh"])
 
     def accuracy(self):
         raise NotImplementedError("the fused engine keeps no accuracy log (settings allow it for s3_mlp only)")

@@ -55,6 +55,7 @@ class GenericEngine:
         self.bases = [g["lr"] for g in self.opt.param_groups]
         self.loss, self.decay = tr.loss, tr.lr_decay
         generator = torch.Generator().manual_seed(spec.cell.seed)  # batches, dropout, noise: this cell's own
+        self.generator = generator
         self.perturb = Perturb(md.dropout, tr.embedding_noise, generator)
         self.sample = None if tr.full_batch else batch_sampler(self.n_train, tr.batch_size, tr.batch_sampling,
                                                                generator)
@@ -84,6 +85,24 @@ class GenericEngine:
                 "ipr": ipr(self.model.operand_maps()),
             }
         return [((train_loss, train_correct), (test_loss, test_correct), measures)]
+
+    def state(self) -> dict:
+        """Parameters, the optimizer's state and the cell's generator (its next minibatch, dropout
+        mask and noise). Taken at an epoch's end, where an ``epoch_shuffle`` sampler holds no
+        batches of the epoch before (the loop saves states at the budget only)."""
+        return {"model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+                "optimizer": self.opt.state_dict(), "generator": self.generator.get_state()}
+
+    def load_state(self, state: dict) -> None:
+        """Continue from :meth:`state`: the steps that follow are those of one uninterrupted run."""
+        own = self.model.state_dict()
+        saved = state["model"]
+        if set(saved) != set(own) or any(saved[k].shape != own[k].shape or saved[k].dtype != own[k].dtype
+                                         for k in own):
+            raise ValueError("saved model state does not fit this cell's model")
+        self.model.load_state_dict(saved)
+        self.opt.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
 
     def accuracy(self):
         raise NotImplementedError("the generic engine keeps no accuracy log (settings allow it for s3_mlp only)")

@@ -415,6 +415,36 @@ def _check_limits(resolved: dict, sweep: dict, run: dict, label: str, r_label: s
                             f"at most {limit_text}")
 
 
+def _check_extension(resolved: dict, sweep: dict, n_cells: int, run: dict, label: str, r_label: str) -> None:
+    """``extend:`` for one combination of the extra axes: a continued cell must train on as one
+    longer run would (one cell at a time, its budget in whole evaluation intervals, no step cap),
+    the longest budget must pass the per-cell limits, and the most extension can train (every
+    cell continued every round) is bounded like the grid (config.yaml max_sweep_cells)."""
+    ext = resolved["extend"]
+    if not ext["rounds"]:
+        return
+    tr, md = resolved["training"], resolved["model"]
+    why = None
+    if md["name"] == "s3_mlp":
+        why = "model s3_mlp trains its cells stacked, and a stacked cell keeps no state to continue from"
+    elif tr["max_steps"] is not None:
+        why = f"training.max_steps = {tr['max_steps']} caps the budget in steps, so a longer budget is not a multiple of it"
+    elif tr["max_epochs"] % tr["eval_every_epochs"]:
+        why = (f"training.max_epochs = {tr['max_epochs']} is not a multiple of eval_every_epochs = "
+               f"{tr['eval_every_epochs']}, so a longer run would not be evaluated where this one ended")
+    if why:
+        raise SettingsError(f"{label}: 'extend.rounds' = {ext['rounds']}: {why}; allowed: 0 here")
+    longest = ext["factor"] ** ext["rounds"]
+    _check_limits({**resolved, "training": {**tr, "max_epochs": tr["max_epochs"] * longest}}, sweep, run,
+                  f"{label} (the longest extended budget, {longest} x training.max_epochs)", r_label)
+    worst = n_cells * (longest - 1)
+    if worst > run["max_sweep_cells"]:
+        raise SettingsError(f"{label}: 'extend.rounds' = {ext['rounds']} with factor {ext['factor']} can train up to "
+                            f"{worst:,} more cell budgets ({n_cells:,} cells, each continued to {longest} x its "
+                            f"budget); allowed: at most {run['max_sweep_cells']:,} (config.yaml max_sweep_cells; use "
+                            f"fewer rounds or a smaller factor)")
+
+
 def _refinement_lattice(params: dict, run: dict, label: str, schema: Mapping) -> dict:
     """The sweep with every refined axis at its finest lattice (``refine.rounds`` rounds): each
     value checked like a grid value (schema, distinct and increasing once rounded to
@@ -486,6 +516,7 @@ def _check_semantics(params: dict, run: dict, p_label: str, r_label: str, schema
                                                  f"{', '.join(refined)})" if refined else "")
         _check_task_and_model(resolved, checked, where)
         _check_limits(resolved, checked, run, where, r_label)
+        _check_extension(resolved, checked, sweep_cells(checked), run, where, r_label)
     check_results_dir(run["results_dir"], r_label, _longest_cell_path(sweep))
     results = Path(run["results_dir"])
     probe = results

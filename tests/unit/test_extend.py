@@ -85,3 +85,31 @@ def test_a_cell_that_met_its_stopping_rule_is_not_continued(default_params):
     state = first.pop("state")
     with pytest.raises(ValueError):
         train([longer], resume={"state": state, "curves": curves})
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"training": {"max_epochs": 2550}}, "not a multiple of eval_every_epochs"),
+    ({"training": {"max_steps": 1000}}, "caps the budget in steps"),
+    ({"extend": {"rounds": 6, "factor": 16}}, "optimizer steps per cell"),
+    ({"extend": {"rounds": 3, "factor": 16}}, "more cell budgets"),
+])
+def test_extension_settings_refused_before_any_work(overrides, message):
+    from grokmap.settings import SettingsError, load_settings
+
+    from ..conftest import ROOT, SCHEMAS
+
+    over = {"extend": {"rounds": 1, "factor": 4}}
+    for k, v in overrides.items():
+        over[k] = {**over.get(k, {}), **v}
+    with pytest.raises(SettingsError, match=message):
+        load_settings(ROOT / "params.yaml", ROOT / "config.yaml", SCHEMAS, overrides=over)
+
+
+def test_extension_refused_for_stacked_cells():
+    from grokmap.settings import SettingsError, load_settings
+
+    from ..conftest import ROOT, SCHEMAS
+
+    with pytest.raises(SettingsError, match="s3_mlp trains its cells stacked"):
+        load_settings(ROOT / "studies" / "reduced" / "s3_toy_classification.yaml", ROOT / "config.yaml", SCHEMAS,
+                      overrides={"extend": {"rounds": 1, "factor": 2}})

@@ -265,7 +265,7 @@ def test_the_validator_accepts_hand_computed_outputs_and_rejects_wrong_ones():
                            "precision": "float32"},
               "model": {"name": "embed_concat_mlp", "depth": 1, "activation": "relu", "dropout": 0},
               "task": {"operands": 2},
-              "refine": {"rounds": 0, "axes": {}, "digits": 3}}
+              "refine": {"rounds": 0, "axes": {}, "digits": 3}, "extend": {"rounds": 0, "factor": 4}}
     e = [100, 200, 300, 400, 500]
     grid = cells(params["sweep"])  # (wd 0, seed 0), (wd 0, seed 1), (wd 1, seed 0), (wd 1, seed 1)
     records = dict(zip(grid, [

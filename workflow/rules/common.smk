@@ -100,7 +100,8 @@ PARAMS_JSON = json.dumps(P, sort_keys=True)
 import hashlib as _hashlib
 
 AGG_SETTINGS_JSON = json.dumps({"phases": P["phases"], "sweep": P["sweep"],
-                                **({"refine": P["refine"]} if P["refine"]["rounds"] else {})}, sort_keys=True)
+                                **({"refine": P["refine"]} if P["refine"]["rounds"] else {}),
+                                **({"extend": P["extend"]} if P["extend"]["rounds"] else {})}, sort_keys=True)
 AGG_STAMP = f"{R}/.grokmap-aggregation-{_hashlib.sha256(AGG_SETTINGS_JSON.encode()).hexdigest()[:16]}.json"
 
 wildcard_constraints:

@@ -33,9 +33,12 @@ CSV_FIELDS = ("weight_decay", "train_fraction", "width", "seed", "phase", "gap_e
 REFINED = "refined"  # <results>/refined: the refinement rounds' lists and their cells (analysis.refine)
 
 
-def cell_path(results_dir: str | Path, cell: Cell, round_: int = 0) -> Path:
+def cell_path(results_dir: str | Path, cell: Cell, round_: int = 0, multiple: int = 1) -> Path:
     """A cell's record: ``cells/<path>`` for the grid's cells, ``refined/cells/<path>`` for the
-    cells a refinement round added."""
+    cells a refinement round added, ``extended/x<multiple>/cells/<path>`` for a cell an extension
+    round continued to ``multiple`` times its budget (:mod:`.extend`)."""
+    if multiple > 1:
+        return Path(results_dir) / f"extended/x{int(multiple)}/cells" / cell.relpath / "metrics.json"
     root = Path(results_dir) / ("cells" if not round_ else f"{REFINED}/cells")
     return root / cell.relpath / "metrics.json"
 
@@ -101,13 +104,16 @@ def sweep_cells(params: dict, results_dir: str | Path) -> dict[Cell, int]:
 
 
 def load_records(results_dir, cells: Iterable[Cell] | Mapping[Cell, int], settings: dict,
-                 fingerprint: str | None = None) -> dict[Cell, dict]:
+                 fingerprint: str | None = None, multiples: Mapping[Cell, int] | None = None) -> dict[Cell, dict]:
     """Read and check the record of every cell of the current grid (never a glob); ``cells``
-    may map each cell to the refinement round that added it (:func:`sweep_cells`)."""
+    may map each cell to the refinement round that added it (:func:`sweep_cells`), and
+    ``multiples`` each continued cell to the budget multiple of its longest record
+    (:func:`grokmap.analysis.extend.extended_cells`), which is then the one read."""
     out = {}
     rounds = cells if isinstance(cells, Mapping) else {}
+    multiples = multiples or {}
     for cell in cells:
-        path = cell_path(results_dir, cell, rounds.get(cell, 0))
+        path = cell_path(results_dir, cell, rounds.get(cell, 0), multiples.get(cell, 1))
         try:
             record = read_json(path)
         except FileNotFoundError:
@@ -115,6 +121,9 @@ def load_records(results_dir, cells: Iterable[Cell] | Mapping[Cell, int], settin
         except ValueError as exc:
             raise CellRecordError(f"{path}: not valid JSON ({exc})") from None
         check_record(record, cell, settings, fingerprint, str(path))
+        if multiples.get(cell, 1) > 1 and (record.get("extended_from") or {}).get("multiple") != multiples[cell]:
+            raise CellRecordError(f"{path}: not this cell continued to {multiples[cell]} times its budget; delete it "
+                                  f"and rerun to continue the cell again")
         out[cell] = record
     return out
 
@@ -150,23 +159,41 @@ def _measure(curves: dict, name: str, at: int):
     return values[at]
 
 
+def _cell_phase(rec: dict, phase_params: dict) -> dict:
+    """A record's phase, the epochs it rests on, and whether its budget decided it."""
+    c = classify_record(rec, phase_params["accuracy_threshold"], phase_params["grokking_gap_epochs"],
+                        phase_params["require_final_accuracy"])
+    gain = budget_gain(rec, c["phase"], phase_params["undecided_window_share"])
+    c["undecided"] = gain is not None and gain >= phase_params["undecided_min_gain"]
+    c["budget_gain"] = gain
+    return c
+
+
 def classify_sweep(records: dict[Cell, dict], phase_params: dict, sweep: dict,
-                   refine: dict | None = None, rounds: Mapping[Cell, int] | None = None) -> dict:
+                   refine: dict | None = None, rounds: Mapping[Cell, int] | None = None,
+                   extend: dict | None = None, at_budget: Mapping[Cell, dict] | None = None,
+                   multiples: Mapping[Cell, int] | None = None) -> dict:
     """The content of phases.json: per cell, per seed group (every axis but the seed),
     counts, settings. Cells and groups keep the grid's order (``records``' order).
 
     With refinement (``refine`` = params.yaml's section with rounds > 0, ``rounds`` each
     cell's round), every cell row also names its round and phases.json gains ``refine``:
     cells per round, the finest lattice, the resolution reached and which trained point
-    covers each lattice point (analysis.refine)."""
-    threshold, gap = phase_params["accuracy_threshold"], phase_params["grokking_gap_epochs"]
+    covers each lattice point (analysis.refine).
+
+    With extension rounds (``extend`` = params.yaml's section with rounds > 0), ``records`` hold
+    each continued cell's longest record, ``multiples`` its budget multiple and ``at_budget`` its
+    record at the cells' own budget; every row then also names its ``budget_multiple`` and its
+    ``phase_at_budget``, and phases.json gains ``extend``: cells per round and what changed."""
     rows = []
+    multiples = multiples or {}
     for cell, rec in records.items():
         curves = rec["curves"]
-        c = classify_record(rec, threshold, gap, phase_params["require_final_accuracy"])
-        gain = budget_gain(rec, c["phase"], phase_params["undecided_window_share"])
-        c["undecided"] = gain is not None and gain >= phase_params["undecided_min_gain"]
-        c["budget_gain"] = gain
+        c = _cell_phase(rec, phase_params)
+        if extend:
+            first = _cell_phase(at_budget[cell], phase_params) if cell in multiples else c
+            c.update(budget_multiple=multiples.get(cell, 1), phase_at_budget=first["phase"],
+                     undecided_at_budget=first["undecided"])
         log = rec.get("accuracy_log")
         rows.append({**cell.as_dict(), **({"round": rounds[cell]} if refine else {}), **c,
                      "grokking_step": (first_step_at(curves, phase_params["grokking_step_accuracy"]) if log is None
@@ -222,6 +249,19 @@ def classify_sweep(records: dict[Cell, dict], phase_params: dict, sweep: dict,
         "cells": rows,
         "groups": group_rows,
     }
+    if extend:
+        done = sorted(set(multiples.values()))
+        out["settings"]["extend"] = extend
+        out["extend"] = {
+            "rounds": extend["rounds"], "factor": extend["factor"],
+            # cells continued to each multiple of the budget (round r: factor ** r)
+            "cells_per_round": [sum(m >= extend["factor"] ** r for m in multiples.values())
+                                for r in range(1, extend["rounds"] + 1)],
+            "undecided_at_budget": sum(r["undecided_at_budget"] for r in rows),
+            "changed_phase": sum(r["phase"] != r["phase_at_budget"] for r in rows),
+            "counts_at_budget": {ph: sum(r["phase_at_budget"] == ph for r in rows) for ph in PHASES},
+            "multiples_run": done,
+        }
     if refine:
         from .refine import refinement_summary
 
@@ -248,7 +288,8 @@ def summary_metrics(phases: dict) -> dict:
 
 def phases_csv(phases: dict) -> str:
     """One row per cell; the extra axes (if any) come first, by their dotted names."""
-    fields = extra_axes(phases["settings"]["sweep"]) + list(CSV_FIELDS) + (["round"] if "refine" in phases else [])
+    fields = extra_axes(phases["settings"]["sweep"]) + list(CSV_FIELDS) + (["round"] if "refine" in phases else []) \
+        + (["budget_multiple", "phase_at_budget", "undecided_at_budget"] if "extend" in phases else [])
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()

@@ -197,6 +197,10 @@ def explorer_document(phases: dict, curves_of: Callable[[dict], Mapping], link_o
             f"{v or 'cell'}: still rising (+{r['budget_gain']:.0%} over the budget's last "
             f"{phases['settings']['phases']['undecided_window_share']:.0%})"
             for v, r in zip(voters, rows) if r.get("undecided")))
+        if "extend" in phases:  # extension rounds: how far each voter was continued, and its label at the budget
+            item["extended"] = "; ".join(
+                f"{v or 'cell'}: x{r['budget_multiple']} budget, at the budget {r['phase_at_budget']}"
+                for v, r in zip(voters, rows) if r.get("budget_multiple", 1) > 1) or "no"
         if where is not group:
             item["round"] = str(rows[0].get("round", 0))
             item["drawn at"] = (f"{x_name}={spell(col)}, {y_name}={spell(wd)}"
@@ -223,7 +227,8 @@ def explorer_document(phases: dict, curves_of: Callable[[dict], Mapping], link_o
                + ["phase", "undecided at budget", "seeds agree", "generalising share", "voters", "first train step",
                   "first test step",
                   "gap (epochs)"]
-               + (["round", "drawn at"] if lay.covered is not None else []))
+               + (["round", "drawn at"] if lay.covered is not None else [])
+               + (["extended"] if "extend" in phases else []))
     spec = _spec(panels, x_name, y_name, x_scale, y_scale, lay, tooltip, threshold, present,
                  multi=max((len(members[lay.key(gr)]) for gr in phases["groups"]), default=1) > 1)
     return {"spec": spec, "groups": groups, "curves": curves,

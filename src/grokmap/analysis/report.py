@@ -209,11 +209,35 @@ def _undecided(phases: dict) -> list[str]:
     ph = phases["settings"]["phases"]
     n, k = phases["n_cells"], phases["undecided_cells"]
     share, gain = ph["undecided_window_share"], ph["undecided_min_gain"]
-    return ["", f"**{k} of {n} cells are undecided at budget**: they trained their whole budget and the "
+    where = " (after extension, at their longest budget)" if phases.get("extend") else ""
+    return ["", f"**{k} of {n} cells are undecided at budget**{where}: they trained their whole budget and the "
             f"split their phase waits on (train for confusion, test for memorization) ended below "
             f"{spell(ph['accuracy_threshold'])} but was still rising, by at least {gain * 100:g} points of accuracy over the last "
             f"{share:.0%} of the epochs run. Their label is kept (so counts compare with the seeds') and "
             "marked in the diagrams and the explorer; a longer budget may change it."]
+
+
+def _extension(phases: dict) -> list[str]:
+    """Extension rounds (params.yaml extend:): what the longer budgets decided."""
+    ext = phases.get("extend")
+    if not ext:
+        return []
+    n, f = phases["n_cells"], ext["factor"]
+    per = ", ".join(f"round {r}: {k} cell(s) to {f ** r} x" for r, k in enumerate(ext["cells_per_round"], 1))
+    changed = [r for r in phases["cells"] if r["phase"] != r["phase_at_budget"]]
+    sweep = phases["settings"]["sweep"]
+    out = ["", "## Extension rounds", "",
+           f"{ext['undecided_at_budget']} of {n} cells were undecided at their own budget. Each round continued the "
+           f"cells still undecided from their saved final state, the curves those of one uninterrupted run of the "
+           f"longer budget (docs/extension.md): {per or 'none continued'} the budget. After "
+           f"{ext['rounds']} round(s), {phases['undecided_cells']} cell(s) are still undecided and "
+           f"{len(changed)} changed phase. The counts above and every diagram use each cell's longest record.", "",
+           _table(["phase", "at the budget", "after extension"],
+                  [[ph, ext["counts_at_budget"][ph], phases["counts"][ph]] for ph in PHASES])]
+    if changed:
+        out += ["", "Changed: " + "; ".join(f"{cell_from_row(r, sweep).relpath} {r['phase_at_budget']} -> "
+                                            f"{r['phase']} (x{r['budget_multiple']})" for r in changed)]
+    return out
 
 
 def render_report(phases: dict, metadata: dict, figures: dict[str, str], explorer: str | None = None) -> str:
@@ -255,6 +279,7 @@ def render_report(phases: dict, metadata: dict, figures: dict[str, str], explore
                 "offline): every panel's phase diagram; hover a point for its settings and first-threshold "
                 "steps, click it for its accuracy, loss, parameter-norm and IPR curves."]
     out += _refinement(phases)
+    out += _extension(phases)
     if phases["non_finite_cells"]:
         bad = [r for r in phases["cells"] if r["non_finite_loss"]]
         out += ["", f"**{len(bad)} cell(s) stopped on a non-finite loss** (NaN/inf): "
@@ -282,12 +307,14 @@ def render_report(phases: dict, metadata: dict, figures: dict[str, str], explore
             _table([short_label(k) for k in extras]
                    + ["weight decay", "train fraction", "width", "seed", "phase", "undecided", "gap (epochs)",
                       "first train", "first test", "grokking step", "final train acc",
-                      "final test acc", "epochs run"],
+                      "final test acc", "epochs run"] + (["at the budget"] if "extend" in phases else []),
                    [[spell(r[k]) for k in extras]
                     + [spell(r["weight_decay"]), spell(r["train_fraction"]), r["width"], r["seed"],
                        r["phase"], "yes" if r["undecided"] else "-", _fmt(r["gap_epochs"]), _fmt(r["first_train_epoch"]),
                        _fmt(r["first_test_epoch"]), _fmt(r.get("grokking_step")),
                        _fmt(r["final_train_acc"]), _fmt(r["final_test_acc"]), r["epochs_run"]]
+                    + ([r["phase_at_budget"] + ("" if r["budget_multiple"] == 1 else " (undecided)")]
+                       if "extend" in phases else [])
                     for r in phases["cells"]]),
             "", "## Metadata", "",
             f"- versions: " + ", ".join(f"{k} {v}" for k, v in metadata["versions"].items()),

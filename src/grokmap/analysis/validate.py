@@ -359,12 +359,55 @@ def _check_refine_summary(check, summary: dict | None, phases: dict) -> None:
           f"re-derived {pairs}/{resolved}/{len(at)}")
 
 
+def _check_extension(check, records: dict, params: dict, rounds: dict) -> tuple[dict, dict]:
+    """Extension rounds, re-derived from the records at the budget: round r must list exactly the
+    cells undecided after round r - 1 (by :func:`_derive`), and each continued record must be that
+    cell's record of round r - 1 continued: the same curves, bit for bit, up to where that one
+    ended, from the state that one names, at factor ** r times the cell's budget. Returns each
+    cell's longest record and its budget multiple."""
+    factor, wanted = params["extend"]["factor"], params["extend"]["rounds"]
+    current, multiple = dict(records), {c: 1 for c in records}
+    by_path = {c.relpath: c for c in records}
+    bad = []
+    for r in range(1, wanted + 1):
+        given = rounds.get(r)
+        if given is None:
+            bad.append(f"round {r}: no list")
+            break
+        doc, continued = given["doc"], given["records"]
+        want = sorted(c.relpath for c, rec in current.items() if _derive(rec, params["phases"])["undecided"])
+        listed = doc.get("cells") if isinstance(doc, dict) else None
+        if not isinstance(listed, list) or sorted(listed) != want or doc.get("round") != r:
+            bad.append(f"round {r}: {given['path']} lists {len(listed or [])} cells, the rule gives {len(want)} "
+                       f"(delete the round files and rerun to derive them again)")
+            continue
+        for rel in listed:
+            cell, rec = by_path[rel], continued.get(rel)
+            before = current[cell]
+            n = len(before["curves"]["epoch"])
+            ok = (isinstance(rec, dict) and all(rec["curves"].get(k, [])[:n] == v for k, v in before["curves"].items())
+                  and len(rec["curves"]["epoch"]) > n
+                  and (rec.get("extended_from") or {}).get("multiple") == factor ** r
+                  and (rec.get("extended_from") or {}).get("state_sha256") == (before.get("state") or {}).get("sha256")
+                  and rec["epochs_run"] in (before["epochs_run"] * factor, records[cell]["epochs_run"] * factor ** r))
+            if not ok:
+                bad.append(f"round {r}: {rel} is not its earlier record continued to {factor ** r} x the budget")
+                continue
+            current[cell], multiple[cell] = rec, factor ** r
+    check("extension rounds re-derived from the records (lists, continued curves bit for bit)", not bad,
+          "; ".join(bad[:3]))
+    return current, multiple
+
+
 def validate_outputs(grid: list[Cell], records: dict, phases: dict, metrics: dict,
                      metadata: dict, params: dict, files: dict | None = None) -> list[dict]:
     """Run every check; return [{check, ok, detail}]. ``records`` are already format-checked.
     ``grid`` may map each cell to the refinement round that added it. ``files``: the other
     published files, each checked when given: ``phases.csv`` (text), ``refined/summary.json``
-    and ``round files`` ({round: path})."""
+    and ``round files`` ({round: path}). With extension rounds, ``records`` are the records at
+    the cells' own budget and ``files["extension"]`` gives each round's list and the records it
+    names ({round: {"path", "doc", "records": {cell path: record}}}): the longest records are
+    re-derived from them here."""
     files = files or {}
     checks = []
 
@@ -382,7 +425,24 @@ def validate_outputs(grid: list[Cell], records: dict, phases: dict, metrics: dic
     check("cell count", phases["n_cells"] == len(grid) == metadata["n_cells"],
           f"phases {phases['n_cells']}, grid {len(grid)}, metadata {metadata['n_cells']}")
 
+    extend = params["extend"]["rounds"]
+    if extend:
+        at_budget = {c: _derive(rec, ph) for c, rec in records.items()}
+        records, multiple = _check_extension(check, records, params, files.get("extension", {}))
     derived = {c: _derive(rec, ph) for c, rec in records.items()}
+    if extend:
+        for c, d in derived.items():
+            d.update(budget_multiple=multiple[c], phase_at_budget=at_budget[c]["phase"],
+                     undecided_at_budget=at_budget[c]["undecided"])
+        ext = phases.get("extend") or {}
+        want_ext = {"rounds": extend, "factor": params["extend"]["factor"],
+                    "cells_per_round": [sum(m >= params["extend"]["factor"] ** r for m in multiple.values())
+                                        for r in range(1, extend + 1)],
+                    "undecided_at_budget": sum(d["undecided"] for d in at_budget.values()),
+                    "changed_phase": sum(derived[c]["phase"] != at_budget[c]["phase"] for c in derived),
+                    "counts_at_budget": {p: sum(d["phase"] == p for d in at_budget.values()) for p in _PHASES},
+                    "multiples_run": sorted(set(multiple[c] for c in multiple if multiple[c] > 1))}
+        check("extension summary (phases.json extend)", ext == want_ext, f"published {ext}, re-derived {want_ext}")
     inconsistent = {c.relpath: bad for c, rec in records.items()
                     if (bad := _self_consistent(rec, resolve_settings(params, c)["training"]))}
     check("every record agrees with itself", not inconsistent, f"{dict(list(inconsistent.items())[:3])}")
@@ -474,7 +534,8 @@ def validate_outputs(grid: list[Cell], records: dict, phases: dict, metrics: dic
             _check_rounds(check, rounds_of, derived, params,
                           {a: v["lattice"] for a, v in phases["refine"]["axes"].items()}, files.get("round files", {}))
             _check_refine_summary(check, files.get("refined/summary.json"), phases)
-    recorded = {"phases": ph, "sweep": sweep, **({"refine": params["refine"]} if params["refine"]["rounds"] else {})}
+    recorded = {"phases": ph, "sweep": sweep, **({"refine": params["refine"]} if params["refine"]["rounds"] else {}),
+                **({"extend": params["extend"]} if extend else {})}
     check("settings recorded", phases["settings"] == recorded and metadata["params"] == params)
     check("metadata counts agree", metadata["counts"] == {p: counts.get(p, 0) for p in _PHASES})
     return checks

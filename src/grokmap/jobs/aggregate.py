@@ -49,8 +49,17 @@ def _run(main, args) -> int:
 
 def _grid_and_records(args, params: dict | None = None):
     """params.yaml (from the rule), every cell of the sweep -> the refinement round that added
-    it (0: the grid), and every cell's checked record."""
+    it (0: the grid), and every cell's checked record (a continued cell's longest: its extension
+    arguments are :func:`_extension`'s)."""
+    params, grid, records, _ = _sweep(args, params)
+    return params, grid, records
+
+
+def _sweep(args, params: dict | None = None):
+    """:func:`_grid_and_records` and classify_sweep's extension arguments (empty without
+    extension rounds): each continued cell's budget multiple and its record at the budget."""
     from ..analysis.aggregate import load_records, sweep_cells
+    from ..analysis.extend import extend_rounds, extended_cells
     from ..training.record import cell_settings
     from .fingerprint import fingerprint, training_code_files
 
@@ -58,7 +67,12 @@ def _grid_and_records(args, params: dict | None = None):
     grid = sweep_cells(params, args.results_dir)
     settings = cell_settings(params)
     fp, _ = fingerprint(settings, training_code_files())
-    return params, grid, load_records(args.results_dir, grid, settings, fp)
+    if not extend_rounds(params):
+        return params, grid, load_records(args.results_dir, grid, settings, fp), {}
+    multiples = extended_cells(params, args.results_dir, grid)
+    records = load_records(args.results_dir, grid, settings, fp, multiples)
+    at_budget = load_records(args.results_dir, {c: grid[c] for c in multiples}, settings, fp)
+    return params, grid, records, {"extend": params["extend"], "multiples": multiples, "at_budget": at_budget}
 
 
 def _refinement(params: dict, grid: dict) -> dict:
@@ -93,8 +107,8 @@ def classify_phases_main(argv=None) -> int:
         # validator must not leave a passing validation.json (or a report) beside new phases
         for stale in args.on_failure_remove:
             Path(stale).unlink(missing_ok=True)
-        params, grid, records = _grid_and_records(args)
-        phases = classify_sweep(records, params["phases"], params["sweep"], **_refinement(params, grid))
+        params, grid, records, extension = _sweep(args)
+        phases = classify_sweep(records, params["phases"], params["sweep"], **_refinement(params, grid), **extension)
         atomic_write_json(args.phases_json, phases)
         if args.refine_summary:
             summary = {k: v for k, v in phases.get("refine", {}).items() if k != "coverage"}
@@ -149,6 +163,7 @@ def plot_curves_main(argv=None) -> int:
 
     def main(args):
         from ..analysis.aggregate import cell_path, sweep_cells
+        from ..analysis.axes import cell_from_row
         from ..io import read_json
         from ..analysis.plots import plot_curves
         from ..analysis.report import representatives
@@ -158,8 +173,9 @@ def plot_curves_main(argv=None) -> int:
         rounds = sweep_cells(params, args.results_dir)
         import textwrap
 
+        multiple = {cell_from_row(row, params["sweep"]): row.get("budget_multiple", 1) for row in phases["cells"]}
         examples = {ph: (textwrap.fill(cell.relpath.replace("/", " "), 44),
-                         read_json(cell_path(args.results_dir, cell, rounds[cell]))["curves"])
+                         read_json(cell_path(args.results_dir, cell, rounds[cell], multiple[cell]))["curves"])
                     for ph, cell in representatives(phases).items()}
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         loss = {"cross_entropy": "cross-entropy", "mse": "MSE"}.get(params["training"]["loss"], "loss")
@@ -190,7 +206,8 @@ def refine_round_main(argv=None) -> int:
         if Path(args.out).name != round_file("", r, params).name:  # the name states what it is derived from
             raise ValueError(f"{args.out}: not the name of round {r} under these settings "
                              f"({round_file('', r, params).name})")
-        earlier = {**params, "refine": {**params["refine"], "rounds": r - 1}}
+        # refinement reads the cells at their own budget: extension rounds come after it
+        earlier = {**params, "refine": {**params["refine"], "rounds": r - 1}, "extend": {**params["extend"], "rounds": 0}}
         _, grid, records = _grid_and_records(args, earlier)
         phases = classify_sweep(records, params["phases"], params["sweep"])
         rows, n_points = next_round(params, phases["groups"], r)
@@ -210,6 +227,42 @@ def refine_round_main(argv=None) -> int:
                                      "points": n_points, "cells": [c.relpath for c in new]})
         log.info("refinement round %d: %d new points, %d cells (rounds 0..%d have %d cells)",
                  r, n_points, len(new), r - 1, len(grid))
+
+    return _run(main, args)
+
+
+def extend_round_main(argv=None) -> int:
+    p = _aggregate_parser("Derive the cells one extension round continues (params.yaml extend:).")
+    p.add_argument("--round", type=int, required=True)
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+
+    def main(args):
+        from ..analysis.aggregate import cell_path, classify_sweep
+        from ..analysis.extend import extension_file, extension_key, multiple, undecided_cells
+        from ..io import atomic_write_json
+
+        params = json.loads(args.params)
+        r = args.round
+        if Path(args.out).name != extension_file("", r, params).name:  # the name states what it is derived from
+            raise ValueError(f"{args.out}: not the name of extension round {r} under these settings "
+                             f"({extension_file('', r, params).name})")
+        earlier = {**params, "extend": {**params["extend"], "rounds": r - 1}}
+        _, grid, records, extension = _sweep(args, earlier)
+        phases = classify_sweep(records, params["phases"], params["sweep"], **extension)
+        cells = undecided_cells(phases)
+        multiples = extension.get("multiples", {})
+        digest = hashlib.sha256()  # the records it is derived from, byte for byte
+        for cell in sorted(grid, key=lambda c: c.relpath):
+            path = cell_path(args.results_dir, cell, grid[cell], multiples.get(cell, 1))
+            digest.update(cell.relpath.encode() + b"\0" + path.read_bytes())
+        atomic_write_json(args.out, {"format": "grokmap.extend-round/1", "round": r, "multiple": multiple(params, r),
+                                     "settings": {k: params[k] for k in ("phases", "sweep", "refine", "extend")},
+                                     "derived_from": {"settings_key": extension_key(params, r),
+                                                      "records_sha256": digest.hexdigest(), "cells": len(grid)},
+                                     "cells": cells})
+        log.info("extension round %d: %d of %d cells undecided at %d times their budget; continuing them to %d times",
+                 r, len(cells), len(grid), multiple(params, r - 1), multiple(params, r))
 
     return _run(main, args)
 
@@ -234,8 +287,8 @@ def explorer_main(argv=None) -> int:
         sweep, page_dir = phases["settings"]["sweep"], Path(args.out).resolve().parent
         doc = explorer_document(
             phases, lambda row: records[cell_from_row(row, sweep)]["curves"],
-            lambda row: os.path.relpath(cell_path(args.results_dir, cell_from_row(row, sweep), row.get("round", 0))
-                                        .resolve(), page_dir),
+            lambda row: os.path.relpath(cell_path(args.results_dir, cell_from_row(row, sweep), row.get("round", 0),
+                                                  row.get("budget_multiple", 1)).resolve(), page_dir),
             params["phases"]["accuracy_threshold"])
         title = f"grokmap sweep explorer: {params['task']['name']}, {params['model']['name']}"
         html = explorer_html(doc, Path(args.renderer).read_text(encoding="utf8"), title)
@@ -293,6 +346,27 @@ def write_report_main(argv=None) -> int:
     return _run(main, args)
 
 
+def _extension_files(results_dir: str, params: dict, grid: dict) -> dict:
+    """Each extension round's list as written and the records it names, read as they are (the
+    validator checks them against records it re-derives)."""
+    from ..analysis.aggregate import cell_path
+    from ..analysis.extend import extension_file, multiple
+    from ..io import read_json
+
+    by_path = {c.relpath: c for c in grid}
+    out = {}
+    for r in range(1, params["extend"]["rounds"] + 1):
+        path = extension_file(results_dir, r, params)
+        doc = read_json(path) if path.exists() else {}
+        recs = {}
+        for rel in doc.get("cells", []) if isinstance(doc.get("cells"), list) else []:
+            record = cell_path(results_dir, by_path[rel], grid[by_path[rel]], multiple(params, r)) \
+                if rel in by_path else None
+            recs[rel] = read_json(record) if record is not None and record.exists() else None
+        out[r] = {"path": str(path), "doc": doc, "records": recs}
+    return out
+
+
 def validate_results_main(argv=None) -> int:
     p = _aggregate_parser("Check that the aggregated outputs agree with the cell records.")
     p.add_argument("--phases-json", required=True)
@@ -307,8 +381,13 @@ def validate_results_main(argv=None) -> int:
 
         from ..analysis.aggregate import REFINED, round_file
 
-        params, grid, records = _grid_and_records(args)
+        params = json.loads(args.params)
+        # the records at the cells' own budget: the validator re-derives the extension rounds from them
+        params, grid, records = _grid_and_records(args, {**params, "extend": {**params["extend"], "rounds": 0}})
+        params = json.loads(args.params)
         files = {"phases.csv": Path(args.phases_json).with_name("phases.csv").read_text()}
+        if params["extend"]["rounds"]:
+            files["extension"] = _extension_files(args.results_dir, params, grid)
         summary = Path(args.results_dir) / REFINED / "summary.json"
         if summary.exists():
             files["refined/summary.json"] = read_json(summary)

@@ -193,10 +193,11 @@ def train_job(specs: Sequence[CellSpec], fp: str, fp_doc: dict, outs: Sequence, 
     _run_logged(label, log_path, log_level, lambda log: _train(specs, fp, fp_doc, outs, fp_outs, threads, log))
 
 
-def extend_job(spec: CellSpec, source: str | Path, fp: str, fp_doc: dict, out: str | Path, fp_out: str | Path,
-               threads: int, log_path: str | None = None, log_level: str = "INFO") -> None:
+def extend_job(spec: CellSpec, multiple: int, source: str | Path, fp: str, fp_doc: dict, out: str | Path,
+               fp_out: str | Path, threads: int, log_path: str | None = None, log_level: str = "INFO") -> None:
     """Continue the cell whose record is ``source`` (its ``metrics.json``, with its saved state
-    beside it) to ``spec``'s longer budget, writing its record like a cell job: the result is the
+    beside it) to ``spec``'s longer budget (``multiple`` times the cell's own, named in the record's
+    ``extended_from``), writing its record like a cell job: the result is the
     record one uninterrupted run of the longer budget would write (curves bit for bit, on one CPU
     kind). The source must be this cell under the same fingerprint, run to its full budget."""
     from ..io import read_json
@@ -210,7 +211,7 @@ def extend_job(spec: CellSpec, source: str | Path, fp: str, fp_doc: dict, out: s
                              f"rerun to retrain it first")
         state = load_state(source.with_name(STATE_FILE), record.get("state"))
         steps = record["curves"]["step"]
-        from_ = {"epochs": record["epochs_run"], "steps": steps[-1],
+        from_ = {"multiple": int(multiple), "epochs": record["epochs_run"], "steps": steps[-1],
                  "state_sha256": record["state"]["sha256"]}
         _train([spec], fp, fp_doc, [out], [fp_out], threads, log,
                resume={"state": state, "curves": record["curves"]}, extended_from=from_)

@@ -11,6 +11,7 @@ rule classify_phases:
         csv=report(OUT["phases_csv"], caption="../report/phases.rst", category="Tables"),
         metrics=OUT["metrics"],
         refined=OUT["refine_summary"],  # cells per refinement round (refine:), 0 rounds too
+        extended=OUT["extend_summary"],  # cells per extension round (extend:), 0 rounds too
         settings=AGG_STAMP,  # named by the settings it was built from: new settings, new file
     log:
         R + "/logs/classify_phases.log",
@@ -20,6 +21,7 @@ rule classify_phases:
         "{PY:q} {input.script:q} --params {params.params:q} --results-dir {R:q}"
         " --phases-json {output.phases:q} --phases-csv {output.csv:q}"
         " --metrics-json {output.metrics:q} --refine-summary {output.refined:q}"
+        " --extend-summary {output.extended:q}"
         " --settings-stamp {output.settings:q} --log-level {LOG_LEVEL:q}"
         " --on-failure-remove {R:q}/report.md --on-failure-remove {R:q}/validation.json 2> {log:q}"
 

@@ -45,6 +45,7 @@ OUT = {name: f"{R}/{rel}" for name, rel in {
     "curves": "figures/curves.png", "grokking_step": "figures/grokking_step.png",
     "seed_diagrams": "figures/seed_diagrams.png", "explorer": "explorer.html",
     "refine_summary": "refined/summary.json",
+    "extend_summary": "extended/summary.json",
 }.items()}
 # The plotting renderer inlined into the explorer, written by scripts/setup_env.sh.
 RENDERER = str(Path(workflow.basedir) / "renderer" / "renderer.js")

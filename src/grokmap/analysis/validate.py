@@ -534,6 +534,9 @@ def validate_outputs(grid: list[Cell], records: dict, phases: dict, metrics: dic
             _check_rounds(check, rounds_of, derived, params,
                           {a: v["lattice"] for a, v in phases["refine"]["axes"].items()}, files.get("round files", {}))
             _check_refine_summary(check, files.get("refined/summary.json"), phases)
+    if "extended/summary.json" in files:
+        check("extension summary (extended/summary.json)",
+              files["extended/summary.json"] == (phases.get("extend") or {"rounds": 0}), "differs from phases.json's extend")
     recorded = {"phases": ph, "sweep": sweep, **({"refine": params["refine"]} if params["refine"]["rounds"] else {}),
                 **({"extend": params["extend"]} if extend else {})}
     check("settings recorded", phases["settings"] == recorded and metadata["params"] == params)

@@ -95,6 +95,7 @@ def classify_phases_main(argv=None) -> int:
     p.add_argument("--phases-csv", required=True)
     p.add_argument("--metrics-json", required=True)
     p.add_argument("--refine-summary", help="where to write the refinement's cells per round and resolution")
+    p.add_argument("--extend-summary", help="where to write the extension's cells per round and what changed")
     p.add_argument("--settings-stamp", help="file named by the hash of the phases and sweep settings; "
                                             "written last, holding them")
     args = p.parse_args(argv)
@@ -113,6 +114,8 @@ def classify_phases_main(argv=None) -> int:
         if args.refine_summary:
             summary = {k: v for k, v in phases.get("refine", {}).items() if k != "coverage"}
             atomic_write_json(args.refine_summary, summary or {"rounds": 0, "cells_per_round": [len(grid)]})
+        if args.extend_summary:
+            atomic_write_json(args.extend_summary, phases.get("extend") or {"rounds": 0})
         atomic_write_text(args.phases_csv, phases_csv(phases))
         atomic_write_json(args.metrics_json, summary_metrics(phases))
         if args.settings_stamp:
@@ -391,6 +394,9 @@ def validate_results_main(argv=None) -> int:
         summary = Path(args.results_dir) / REFINED / "summary.json"
         if summary.exists():
             files["refined/summary.json"] = read_json(summary)
+        extended = Path(args.results_dir) / "extended" / "summary.json"
+        if extended.exists():
+            files["extended/summary.json"] = read_json(extended)
         files["round files"] = {r: str(round_file(args.results_dir, r, params))
                                 for r in range(1, params["refine"]["rounds"] + 1)}
         checks = validate_outputs(grid, records, read_json(args.phases_json),

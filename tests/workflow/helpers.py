@@ -36,7 +36,9 @@ def _merge(base: dict, over: dict) -> dict:
 
 
 class Project:
-    def __init__(self, path: Path, overrides: dict | None = None):
+    def __init__(self, path: Path, overrides: dict | None = None, terminal: str = "full"):
+        """A copy of the project; ``terminal``: config.yaml's (the tests read Snakemake's per-job
+        lines, which the default ``summary`` keeps in the log file only; tests of the summary set it)."""
         self.path = path
         for name in COPIED:
             src = ROOT / name
@@ -45,6 +47,8 @@ class Project:
             elif src.exists():
                 shutil.copy2(src, path / name)
         self.edit_params(TINY if overrides is None else overrides)
+        cfg = (path / "config.yaml").read_text()
+        (path / "config.yaml").write_text(cfg.replace("\nterminal: summary", f"\nterminal: {terminal}"))
 
     @property
     def params(self) -> dict:

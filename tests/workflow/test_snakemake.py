@@ -159,3 +159,26 @@ def test_html_report_with_captions(built):
     html = proj.read("report.html").decode(errors="replace")
     assert "Smooth phase diagram after S3" in html and "phase_diagram.png" in html
     assert "explorer.html" in html and "The sweep explorer" in html  # the explorer is in the report
+
+
+def test_the_default_terminal_ends_with_the_answer(tmp_path):
+    """config.yaml terminal: summary (the default): progress and the answer on the terminal,
+    Snakemake's per-job lines in its log file only; terminal: full prints them as Snakemake does."""
+    proj = Project(tmp_path, terminal="summary")
+    out = proj.snakemake()
+    text = out.stdout + out.stderr
+    phases = json.loads(proj.read("results/phases.json"))
+    counts = ", ".join(f"{phases['counts'][p]} {p}" for p in ("confusion", "memorization", "grokking", "comprehension"))
+    assert "grokmap: this run's results" in text and f"4 cells: {counts}" in text
+    assert "validation: passed" in text and "results/report.md" in text and "results/explorer.html" in text
+    assert "[progress] 4/4 cells trained" in text
+    assert "Select jobs to execute" not in text and "(Rule: train_cell)" not in text
+    log = re.search(r"Complete log\(s\): (\S+)", text).group(1)
+    assert trained_jobs(open(log).read()) == 4  # the per-job lines went to the log
+    again = proj.snakemake()
+    assert "Nothing to be done" in again.stderr and "grokmap: results up to date" in again.stderr
+    cfg = (proj.path / "config.yaml").read_text().replace("terminal: summary", "terminal: full")
+    (proj.path / "config.yaml").write_text(cfg)
+    proj.edit_params({"sweep": {"seed": [0, 1]}})
+    full = proj.snakemake()
+    assert trained_jobs(full.stdout + full.stderr) == 4 and "Select jobs to execute" in full.stderr

@@ -124,6 +124,18 @@ except RunRefused as exc:
     sys.stderr.write(f"Invalid settings: {exc}\n")
     sys.exit(1)
 
+# The terminal (config.yaml terminal): brief by default, Snakemake's per-job lines in its log file
+# only; the run ends with its answer (grokmap.jobs.terminal). Dry runs, listings and -p/--verbose
+# keep Snakemake's own terminal.
+import time as _time
+from grokmap.jobs.terminal import brief_terminal, end_summary
+
+_STARTED = _time.time()
+_ARGS = sys.argv[1:]
+_BRIEF = (RUN["terminal"] == "summary" and not is_dry_run(_ARGS)
+          and not any(a in ("-p", "--printshellcmds", "--verbose", "--debug") for a in _ARGS)
+          and brief_terminal(R, _STARTED))
+
 # Progress: cells done / to do this run, and time left (printed by the scheduler process).
 _MONITOR = []
 
@@ -143,6 +155,8 @@ onsuccess:
         m.end()
         if m.paths and m.last_printed != m.done():
             print(m.line(m.done()), file=sys.stderr)
+    if _BRIEF:
+        print("\n".join(end_summary(R, _STARTED)), file=sys.stderr)
 
 
 onerror:

@@ -1,0 +1,75 @@
+"""What a run prints (config.yaml ``terminal``): with ``summary`` (the default), the terminal
+shows the settings checks, progress, warnings and errors and, at the end, the answer (phase
+counts, undecided cells, the validation verdict, where the report and explorer are); Snakemake's
+per-job lines (rule, inputs, outputs, reason, "Select jobs to execute...") go to its log file
+only (``.snakemake/log/``), whose path the run names. ``full`` leaves Snakemake's terminal as is.
+
+Snakemake has no setting for "the log file in full, the terminal brief" (``--quiet`` silences
+both), so :func:`brief_terminal` adds a filter to the handler Snakemake writes the terminal with;
+when that handler is not found (another Snakemake, a logger plugin) the terminal stays full.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+__all__ = ["TERMINAL_MODES", "brief_terminal", "end_summary"]
+
+TERMINAL_MODES = ("summary", "full")
+_KEEP = ("Nothing to be done", "Complete log")  # INFO lines a reader needs
+
+
+class _Brief(logging.Filter):
+    """Warnings and errors, and the few INFO lines in :data:`_KEEP`; notes whether Snakemake
+    said there was nothing to do (then no onsuccess runs, and the summary is printed at exit)."""
+
+    nothing_to_do = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        try:
+            text = str(record.getMessage()).lstrip()
+        except Exception:  # a record whose message does not format: let Snakemake's handler decide
+            return True
+        if text.startswith("Nothing to be done"):
+            _Brief.nothing_to_do = True
+        return text.startswith(_KEEP)
+
+
+def brief_terminal(results_dir: str | Path, started: float, logger_name: str = "snakemake.logging") -> bool:
+    """Filter Snakemake's terminal handler (not its log file's); True when one was found. A run
+    with nothing to do (no onsuccess) prints :func:`end_summary` as the process exits."""
+    import atexit
+    import sys
+
+    found = False
+    for handler in logging.getLogger(logger_name).handlers:
+        if handler.get_name() == "DefaultStreamHandler" and not any(isinstance(f, _Brief) for f in handler.filters):
+            handler.addFilter(_Brief())
+            found = True
+    if found:
+        def at_exit() -> None:
+            if _Brief.nothing_to_do:
+                print("\n".join(end_summary(results_dir, started)), file=sys.stderr)
+
+        atexit.register(at_exit)
+    return found
+
+
+def end_summary(results_dir: str | Path, started: float) -> list[str]:
+    """The lines a finished run ends with: the sweep's answer when this run validated it (or found
+    it up to date), else where the results stand."""
+    from ..cli import summary_lines
+
+    results_dir = Path(results_dir)
+    phases, validation = results_dir / "phases.json", results_dir / "validation.json"
+    if not phases.is_file():
+        return [f"grokmap: no phases.json in {results_dir} yet (this run trained cells only)"]
+    if not validation.is_file() or validation.stat().st_mtime < phases.stat().st_mtime:
+        return [f"grokmap: {results_dir} has phases but no validation newer than them; run the default target "
+                f"to aggregate and validate"]
+    fresh = validation.stat().st_mtime >= started
+    lines = summary_lines(results_dir)
+    head = "grokmap: " + ("this run's results" if fresh else "results up to date")
+    return [head] + ["  " + line for line in lines]

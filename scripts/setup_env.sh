@@ -53,4 +53,8 @@ if [ ! -s renderer/renderer.js ] || [ ! -s renderer/dvc_plots.html ] || [ "$rsta
     .venv/bin/python scripts/build_renderer.py --node-modules renderer/node_modules \
         --bundle renderer/renderer.js --dvc-template renderer/dvc_plots.html
 fi
-echo "setup: renderer ready (renderer/renderer.js, renderer/dvc_plots.html)" >&2
+# A copy inside the environment: a checkout without the git-ignored bundle (DVC's temporary
+# experiment workspaces, `dvc exp run --temp` and `--queue`) finds it there (grokmap.analysis.explorer.renderer_path).
+mkdir -p .venv/share/grokmap
+cmp -s renderer/renderer.js .venv/share/grokmap/renderer.js || cp renderer/renderer.js .venv/share/grokmap/renderer.js
+echo "setup: renderer ready (renderer/renderer.js, renderer/dvc_plots.html, .venv/share/grokmap/renderer.js)" >&2

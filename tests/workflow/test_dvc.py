@@ -149,3 +149,51 @@ def test_an_s3_study_through_dvc(repo):
     after = repo.cell_files()
     assert len(after) == 6 and _rewritten(before, after) == {k for k in after if "0.003" in k}
     assert "sweep.training.learning_rate" in dvc(repo, "params", "diff").stdout
+
+
+def test_queued_experiments_run_in_parallel_and_one_is_applied(repo):
+    """`dvc exp run --queue` twice, `dvc queue start -j 2`: both succeed in DVC's temporary
+    workspaces (no results marker there, no git-ignored renderer bundle: the environment's copy
+    is used), `dvc exp show` lists their params and metrics, `dvc exp apply` brings one back."""
+    import json
+    import time
+
+    dvc(repo, "repro")
+    _commit(repo, "baseline")
+    dvc(repo, "exp", "run", "--queue", "-S", "sweep.seed=[5]", "--name", "seed-five")
+    dvc(repo, "exp", "run", "--queue", "-S", "training.learning_rate=0.02", "--name", "faster")
+    dvc(repo, "queue", "start", "-j", "2")
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        status = dvc(repo, "queue", "status").stdout
+        if "Queued" not in status and "Running" not in status and "Success" in status:
+            break
+        time.sleep(3)
+    assert status.count("Success") == 2 and "Failed" not in status, status
+    shown = json.loads(dvc(repo, "exp", "show", "--json").stdout)
+    exps = {e["name"]: e for row in shown for e in (row.get("experiments") or []) for e in e.get("revs", [])}
+    assert set(exps) >= {"seed-five", "faster"}, list(exps)
+    params = exps["faster"]["data"]["params"]["params.yaml"]["data"]
+    metrics = exps["faster"]["data"]["metrics"]["results/metrics.json"]["data"]
+    assert params["training"]["learning_rate"] == 0.02 and metrics["n_cells"] == 4
+    dvc(repo, "exp", "apply", "faster")
+    assert "learning_rate: 0.02" in repo.read("params.yaml").decode()
+    assert json.loads(repo.read("results/metrics.json")) == metrics
+
+
+def test_a_temporary_experiment_runs(repo):
+    out = dvc(repo, "exp", "run", "--temp", "-S", "sweep.seed=[7]")
+    assert "Ran experiment" in out.stdout + out.stderr
+
+
+def test_a_study_named_in_config_is_refused_under_dvc(repo):
+    """A study named in config.yaml would train untracked under DVC (dvc.lock records
+    params.yaml): refused in one line that says how to run a study with DVC."""
+    cfg = repo.read("config.yaml").decode().replace("params_file: params.yaml",
+                                                      "params_file: studies/reduced/s1_noise.yaml")
+    (repo.path / "config.yaml").write_text(cfg)
+    out = dvc(repo, "repro", check=False)
+    assert out.returncode != 0
+    line = next(x for x in (out.stdout + out.stderr).splitlines() if "Invalid settings" in x)
+    assert "'params_file' = 'studies/reduced/s1_noise.yaml'" in line and "cp studies/reduced/s1_noise.yaml params.yaml" in line
+    assert not (repo.path / "results" / "cells").exists()  # nothing trained

@@ -48,7 +48,10 @@ OUT = {name: f"{R}/{rel}" for name, rel in {
     "extend_summary": "extended/summary.json",
 }.items()}
 # The plotting renderer inlined into the explorer, written by scripts/setup_env.sh.
-RENDERER = str(Path(workflow.basedir) / "renderer" / "renderer.js")
+# A checkout without it (a DVC experiment's temporary workspace) uses the environment's copy.
+from grokmap.analysis.explorer import renderer_path
+
+RENDERER = str(renderer_path(workflow.basedir))
 
 # The cell path names every axis: extra axes first (e.g. training_optimizer={training_optimizer}),
 # then wd/frac/width/seed, so studies with different axes never share a directory.

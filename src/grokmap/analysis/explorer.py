@@ -27,7 +27,7 @@ from .aggregate import TIE
 from .axes import DiagramLayout, axis_label, axis_scale
 from .phases import PHASE_COLORS, PHASES
 
-__all__ = ["RENDERER_PACKAGES", "renderer_bundle", "dvc_plots_template", "axis_scale", "cell_edges",
+__all__ = ["RENDERER_PACKAGES", "renderer_path", "renderer_bundle", "dvc_plots_template", "axis_scale", "cell_edges",
            "downsample", "points_per_curve", "explorer_document", "explorer_html"]
 
 # npm package -> its browser build, in load order (vega-embed needs the other two).
@@ -45,6 +45,18 @@ _METRICS = {"train_acc": ("accuracy", "train"), "test_acc": ("accuracy", "test")
 # Numbers of curve values the page may hold in all (about 7 characters each): the explorer of
 # S3's 3,969-cell sweep stays near 6 MB.
 CURVE_BUDGET = 1_000_000
+
+
+def renderer_path(checkout: str | Path, prefix: str | Path | None = None) -> Path:
+    """The renderer bundle scripts/setup_env.sh builds: the checkout's ``renderer/renderer.js``
+    (git-ignored), else the copy inside the environment running the workflow
+    (``<sys.prefix>/share/grokmap/renderer.js``), which a checkout without it uses (DVC's
+    temporary experiment workspaces). The checkout's path when neither exists."""
+    import sys
+
+    own = Path(checkout) / "renderer" / "renderer.js"
+    installed = Path(prefix or sys.prefix) / "share" / "grokmap" / "renderer.js"
+    return own if own.is_file() or not installed.is_file() else installed
 
 
 def renderer_bundle(node_modules: str | Path) -> str:

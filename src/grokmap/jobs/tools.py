@@ -383,6 +383,18 @@ def check_settings_main(argv=None) -> int:
     args = p.parse_args(argv)
     try:
         settings = load_settings(None, args.config, args.schemas)
+        run = settings.run
+        # DVC's stages track params.yaml and write results/: a study named in config.yaml would train
+        # untracked (dvc.lock recording params.yaml's values), so it is refused here, in one line
+        if Path(run["params_file"]).resolve() != Path("params.yaml").resolve():
+            raise SettingsError(
+                f"{args.config}: 'params_file' = {run['params_file']!r}: DVC's stages track params.yaml only, so "
+                f"this study would run untracked; allowed: params.yaml under DVC (to run the study with DVC: "
+                f"cp {run['params_file']} params.yaml, then dvc repro or dvc exp run; without DVC: snakemake "
+                f"--config params_file={run['params_file']} results_dir=results/<study>)")
+        if Path(run["results_dir"]).resolve() != Path("results").resolve():
+            raise SettingsError(f"{args.config}: 'results_dir' = {run['results_dir']!r}: dvc.yaml's outputs are "
+                                f"below results/; allowed: results under DVC")
     except SettingsError as exc:
         sys.stderr.write(f"Invalid settings: {exc}\n")
         return 1

@@ -196,6 +196,8 @@ def _allowed(error: jsonschema.ValidationError) -> str:
         return "a list without repeated values (0.1, 1e-1 and 0.10 are the same value)"
     if v == "minLength":
         return "a non-empty string"
+    if v == "contains" and isinstance(s, dict) and "const" in s:
+        return f"a list that includes {s['const']!r}"
     if v == "required":
         return "these keys: " + ", ".join(s)
     return f"{v}: {s}"

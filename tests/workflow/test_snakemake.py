@@ -182,3 +182,29 @@ def test_the_default_terminal_ends_with_the_answer(tmp_path):
     proj.edit_params({"sweep": {"seed": [0, 1]}})
     full = proj.snakemake()
     assert trained_jobs(full.stdout + full.stderr) == 4 and "Select jobs to execute" in full.stderr
+
+
+def test_figures_for_papers(tmp_path):
+    """config.yaml plots: every figure also as PDF and SVG at the PNG's name; one seed draws no
+    per-seed diagram; dvc plots' grokking steps list only cells that grokked."""
+    proj = Project(tmp_path)
+    cfg = (proj.path / "config.yaml").read_text().replace("formats: [png]", "formats: [png, pdf, svg]")
+    (proj.path / "config.yaml").write_text(cfg.replace("dpi: 150", "dpi: 200"))
+    proj.snakemake()
+    figures = proj.path / "results" / "figures"
+    for name in ("phase_diagram", "smooth_diagram", "grokking_step", "curves"):
+        assert (figures / f"{name}.pdf").read_bytes().startswith(b"%PDF")
+        assert b"<svg" in (figures / f"{name}.svg").read_bytes()[:2000]
+    assert not (figures / "seed_diagrams.png").exists()
+    assert "Phase diagram of each seed" not in proj.read("results/report.md").decode()
+    from PIL import Image
+
+    assert round(Image.open(figures / "phase_diagram.png").info["dpi"][0]) == 200
+    phases = json.loads(proj.read("results/phases.json"))
+    rows = proj.read("results/figures/grokking_steps.csv").decode().splitlines()
+    assert len(rows) - 1 == sum(c["grokking_step"] is not None for c in phases["cells"])
+    # two seeds: each voter's diagram is drawn and in the report
+    proj.edit_params({"sweep": {"seed": [0, 1]}})
+    proj.snakemake()
+    assert (figures / "seed_diagrams.png").exists() and (figures / "seed_diagrams.svg").exists()
+    assert "Phase diagram of each seed" in proj.read("results/report.md").decode()

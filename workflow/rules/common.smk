@@ -46,7 +46,23 @@ OUT = {name: f"{R}/{rel}" for name, rel in {
     "seed_diagrams": "figures/seed_diagrams.png", "explorer": "explorer.html",
     "refine_summary": "refined/summary.json",
     "extend_summary": "extended/summary.json",
+    "grokking_steps_csv": "figures/grokking_steps.csv",
 }.items()}
+# Figure files (config.yaml plots): every figure as .png and, beside it, each other format.
+FIG_FORMATS = RUN["plots"]["formats"]
+FIG_ARGS = ["--formats", ",".join(FIG_FORMATS), "--dpi", str(RUN["plots"]["dpi"])]
+
+
+def figure_files(*names: str) -> list:
+    """The non-PNG files of the figures OUT[name] (their PNG is declared on its own)."""
+    return [OUT[n][:-len(".png")] + f".{fmt}" for n in names for fmt in FIG_FORMATS if fmt != "png"]
+
+
+# Each voter's own diagram only when the points of the diagram have several voters (seeds).
+import math as _math
+
+SEED_DIAGRAMS = _math.prod(len(P["sweep"].get(a, [None])) for a in P["phases"]["majority_over"]) > 1
+
 # The plotting renderer inlined into the explorer, written by scripts/setup_env.sh.
 # A checkout without it (a DVC experiment's temporary workspace) uses the environment's copy.
 from grokmap.analysis.explorer import renderer_path

@@ -14,17 +14,23 @@ rule plot_phase_diagrams:
                       category="Figures"),
         grokking_step=report(OUT["grokking_step"], caption="../report/grokking_step.rst",
                              category="Figures"),
-        seed_diagrams=report(OUT["seed_diagrams"], caption="../report/seed_diagrams.rst",
-                             category="Figures"),
+        # the cells that grokked and their step (dvc plots: a cell that never did has no row)
+        grokking_steps=OUT["grokking_steps_csv"],
+        **({"seed_diagrams": report(OUT["seed_diagrams"], caption="../report/seed_diagrams.rst",
+                                    category="Figures")} if SEED_DIAGRAMS else {}),
+        other_formats=figure_files("phase_diagram", "smooth_diagram", "grokking_step",
+                                   *(["seed_diagrams"] if SEED_DIAGRAMS else [])),
     log:
         R + "/logs/plot_phase_diagrams.log",
     params:
         max_epochs=max(P["sweep"].get("training.max_epochs", [P["training"]["max_epochs"]])),
+        figures=FIG_ARGS,
+        seed_diagrams=["--seed-diagrams", OUT["seed_diagrams"]] if SEED_DIAGRAMS else [],
     shell:
         "{PY:q} {input.script:q} --phases-json {input.phases:q} --max-epochs {params.max_epochs:q}"
         " --phase-diagram {output.discrete:q} --smooth-diagram {output.smooth:q}"
-        " --grokking-step {output.grokking_step:q} --seed-diagrams {output.seed_diagrams:q}"
-        " --log-level {LOG_LEVEL:q} 2> {log:q}"
+        " --grokking-step {output.grokking_step:q} --grokking-steps-csv {output.grokking_steps:q}"
+        " {params.seed_diagrams:q} {params.figures:q} --log-level {LOG_LEVEL:q} 2> {log:q}"
 
 
 rule plot_curves:
@@ -33,14 +39,16 @@ rule plot_curves:
         phases=OUT["phases"],
         cells=ALL_CELLS,
     output:
-        report(OUT["curves"], caption="../report/curves.rst", category="Figures"),
+        curves=report(OUT["curves"], caption="../report/curves.rst", category="Figures"),
+        other_formats=figure_files("curves"),
     log:
         R + "/logs/plot_curves.log",
     params:
         params=PARAMS_JSON,
+        figures=FIG_ARGS,
     shell:
         "{PY:q} {input.script:q} --params {params.params:q} --results-dir {R:q}"
-        " --phases-json {input.phases:q} --out {output:q} --log-level {LOG_LEVEL:q} 2> {log:q}"
+        " --phases-json {input.phases:q} --out {output.curves:q} {params.figures:q} --log-level {LOG_LEVEL:q} 2> {log:q}"
 
 
 rule write_explorer:

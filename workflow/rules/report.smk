@@ -10,7 +10,7 @@ rule write_report:
         smooth=OUT["smooth_diagram"],
         curves=OUT["curves"],
         grokking_step=OUT["grokking_step"],
-        seed_diagrams=OUT["seed_diagrams"],
+        **({"seed_diagrams": OUT["seed_diagrams"]} if SEED_DIAGRAMS else {}),
         explorer=OUT["explorer"],
     output:
         report=OUT["report"],
@@ -22,8 +22,8 @@ rule write_report:
         # each --figure=TITLE=PATH one shell word (quoted below, like every value)
         figures=lambda wc, input: [f"--figure={title}={path}" for title, path in (
             ("Phase diagram", input.discrete), ("Smooth phase diagram", input.smooth),
-            ("Training curves and measurements", input.curves), ("Grokking step", input.grokking_step),
-            ("Phase diagram of each seed", input.seed_diagrams))],
+            ("Training curves and measurements", input.curves), ("Grokking step", input.grokking_step))]
+            + ([f"--figure=Phase diagram of each seed={input.seed_diagrams}"] if SEED_DIAGRAMS else []),
     shell:
         "{PY:q} {input.script:q} --params {params.params:q} --results-dir {R:q}"
         " --phases-json {input.phases:q} --metadata {output.metadata:q} --report {output.report:q}"

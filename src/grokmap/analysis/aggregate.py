@@ -18,7 +18,7 @@ from .axes import group_axes, short_label, voters
 from ..io import read_json
 from .phases import PHASES, budget_gain, classify_record
 
-__all__ = ["TIE", "REFINED", "cell_path", "round_settings", "round_key", "round_file", "read_round", "sweep_cells", "load_records", "classify_sweep",
+__all__ = ["TIE", "REFINED", "cell_path", "round_settings", "round_key", "round_file", "read_round", "sweep_cells", "load_records", "classify_sweep", "grokking_steps_csv",
            "summary_metrics", "phases_csv", "reproduction_csv"]
 
 TIE = "tie"  # a seed group whose top phases have equal votes (its ``tied_phases`` say which)
@@ -295,6 +295,20 @@ def phases_csv(phases: dict) -> str:
     writer.writeheader()
     for row in phases["cells"]:
         writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in fields})
+    return buf.getvalue()
+
+
+def grokking_steps_csv(phases: dict) -> str:
+    """The cells that reached ``phases.grokking_step_accuracy`` on test, with the step: what
+    ``dvc plots`` draws (a cell that never did has no row, rather than a step of 0)."""
+    sweep = phases["settings"]["sweep"]
+    fields = extra_axes(sweep) + [name for name, _, _ in AXES] + ["phase", "grokking_step"]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in phases["cells"]:
+        if row.get("grokking_step") is not None:
+            writer.writerow({k: row[k] for k in fields})
     return buf.getvalue()
 
 

@@ -25,7 +25,7 @@ from typing import Callable, Mapping, Sequence
 from ..training.grid import spell
 from .aggregate import TIE
 from .axes import DiagramLayout, axis_label, axis_scale
-from .phases import PHASE_COLORS, PHASES
+from .phases import PHASE_COLORS, PHASES, SPLIT_COLORS
 
 __all__ = ["RENDERER_PACKAGES", "renderer_path", "renderer_bundle", "dvc_plots_template", "axis_scale", "cell_edges",
            "downsample", "points_per_curve", "explorer_document", "explorer_html"]
@@ -307,12 +307,13 @@ def _spec(panels, x_name, y_name, x_scale, y_scale, lay, tooltip, threshold, pre
                  ]},
     }
     color = {"field": "split", "type": "nominal", "title": "split",
-             "scale": {"domain": ["train", "test"], "range": ["#1f77b4", "#d62728"]}}
+             "scale": {"domain": ["train", "test"], "range": [SPLIT_COLORS["train"], SPLIT_COLORS["test"]]}}
 
     def chart(metric, title, ylog=False, layer_rule=None):
         line = {"mark": {"type": "line", "tooltip": True, "clip": True},
                 "encoding": {"x": {"field": "step", "type": "quantitative", "title": "step (log scale)",
-                                   "scale": {"type": "log"}, "axis": {"format": "~s", "tickCount": 5}},
+                                   # not rounded out ("nice"): the axis ends at the budget, not the next power of 10
+                                   "scale": {"type": "log", "nice": False}, "axis": {"format": "~s", "tickCount": 5}},
                              "y": {"field": "value", "type": "quantitative", "title": title,
                                    **({"axis": {"format": "~g"}} if ylog else {}),
                                    "scale": {"type": "log"} if ylog else {"zero": False}},

@@ -15,13 +15,15 @@ from typing import Optional
 from ..training.curves import first_epoch_at, first_logged_step
 from ..training.schedule import epoch_of
 
-__all__ = ["PHASES", "PHASE_COLORS", "first_epoch_at", "classify", "classify_curves", "classify_record", "first_epochs",
+__all__ = ["PHASES", "PHASE_COLORS", "SPLIT_COLORS", "first_epoch_at", "classify", "classify_curves", "classify_record", "first_epochs",
            "first_steps", "budget_gain", "UNDECIDED_SPLIT"]
 
 PHASES: tuple[str, ...] = ("confusion", "memorization", "grokking", "comprehension")
 # One fixed colour per phase (figures and the explorer), so a diagram missing a phase keeps the others' colours.
 PHASE_COLORS = {"confusion": "#3b3b3b", "memorization": "#d62728",
                 "grokking": "#ff9f1c", "comprehension": "#2a9d8f"}
+# Train and test curves: colours no phase uses, so a test curve never reads as "memorization".
+SPLIT_COLORS = {"train": "#1f77b4", "test": "#9467bd"}
 
 
 def classify(first_train: Optional[int], first_test: Optional[int], final_train: float,

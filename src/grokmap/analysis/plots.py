@@ -19,7 +19,7 @@ from matplotlib.colors import BoundaryNorm, ListedColormap, Normalize  # noqa: E
 from ..training.grid import spell  # noqa: E402
 from .axes import DiagramLayout, axis_label  # noqa: E402
 from .aggregate import TIE  # noqa: E402
-from .phases import PHASE_COLORS, PHASES  # noqa: E402
+from .phases import PHASE_COLORS, PHASES, SPLIT_COLORS  # noqa: E402
 
 __all__ = ["PHASE_COLORS", "plot_phase_diagram", "plot_seed_diagrams", "plot_smooth_diagram", "plot_curves",
            "plot_refinement_comparison",
@@ -139,7 +139,7 @@ def plot_phase_diagram(phases: dict, path: str | Path) -> None:
                                     + ("; text = agreement)" if len(lay.cols) <= 8 else ")")
                                     if n_seeds > 1 else ""), fontsize=10)
     fig.tight_layout(rect=(0, 0, _right(fig), 0.93))
-    fig.savefig(path, dpi=110)
+    fig.savefig(path)  # dpi: rcParams["savefig.dpi"] (config.yaml plots.dpi)
     plt.close(fig)
 
 
@@ -170,7 +170,7 @@ def plot_seed_diagrams(phases: dict, path: str | Path) -> None:
     _phase_legend(fig, undecided=any(r.get("undecided") for r in phases["cells"]))
     fig.suptitle(f"Phase diagram of each {' x '.join(axis_label(a) for a in lay.vote)}", fontsize=10)
     fig.tight_layout(rect=(0, 0, _right(fig), 0.95))
-    fig.savefig(path, dpi=100)
+    fig.savefig(path)  # dpi: rcParams["savefig.dpi"] (config.yaml plots.dpi)
     plt.close(fig)
 
 
@@ -242,7 +242,7 @@ def plot_smooth_diagram(phases: dict, path: str | Path, max_epochs: int) -> None
     cb2.ax.set_title("memor-\nization", fontsize=7)
     fig.suptitle(f"Smooth phase diagram (S3)\noutlined squares and the bar's black line mark "
                  f"the grokking gap (> {spell(gap)} epochs)", fontsize=9)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path)  # dpi: rcParams["savefig.dpi"] (config.yaml plots.dpi)
     plt.close(fig)
 
 
@@ -261,15 +261,16 @@ def plot_curves(examples: dict, path: str | Path, threshold: float, loss_name: s
         label, curves = examples[phase]
         x = curves.get("step") or curves["epoch"]
         acc, loss, norm, frac = (axes[r][col] for r in range(4))
-        acc.plot(x, curves["train_acc"], label="train", color="#1f77b4")
-        acc.plot(x, curves["test_acc"], label="test", color="#ff7f0e")
+        acc.plot(x, curves["train_acc"], label="train", color=SPLIT_COLORS["train"])
+        acc.plot(x, curves["test_acc"], label="test", color=SPLIT_COLORS["test"])
+        acc.set_xlim(0, x[-1])  # the axis ends where the cell's training did
         acc.axhline(threshold, color="grey", linestyle=":", linewidth=1)
         acc.set_ylim(-0.02, 1.02)
         acc.set_title(f"{phase}\n{label}", fontsize=7, color=PHASE_COLORS[phase])
         acc.set_ylabel("accuracy")
         acc.legend(fontsize=7)
-        loss.semilogy(x, curves["train_loss"], color="#1f77b4")
-        loss.semilogy(x, curves["test_loss"], color="#ff7f0e")
+        loss.semilogy(x, curves["train_loss"], color=SPLIT_COLORS["train"])
+        loss.semilogy(x, curves["test_loss"], color=SPLIT_COLORS["test"])
         loss.set_ylabel(loss_name)
         for ax, (key, name, color) in ((norm, _MEASURES[0]), (frac, _MEASURES[1]), (frac, _MEASURES[2])):
             values = curves.get(key)
@@ -281,7 +282,7 @@ def plot_curves(examples: dict, path: str | Path, threshold: float, loss_name: s
         frac.legend(fontsize=6)
         frac.set_xlabel("optimizer step")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path)  # dpi: rcParams["savefig.dpi"] (config.yaml plots.dpi)
     plt.close(fig)
 
 
@@ -332,7 +333,7 @@ def plot_grokking_step(phases: dict, path: str | Path) -> None:
     fig.suptitle(f"Grokking step (first step with test accuracy >= {thr}); bars: std over seeds"
                  + ("" if drawn else " - none reached"), fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path)  # dpi: rcParams["savefig.dpi"] (config.yaml plots.dpi)
     plt.close(fig)
 
 
@@ -381,7 +382,7 @@ def plot_measure_traces(runs: list, path: str | Path, hue_label: str, keys: list
             f"{len(runs)} cells; dotted: each cell's grokking step")
     fig.suptitle(f"{what} (test accuracy >= {spell(threshold)})", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path)  # dpi: rcParams["savefig.dpi"] (config.yaml plots.dpi)
     plt.close(fig)
 
 
@@ -428,5 +429,5 @@ def plot_refinement_comparison(refined: dict, full: dict, path: str | Path) -> N
     fig.suptitle("Adaptive refinement against the full grid (dots: trained cells, larger = earlier round)",
                  fontsize=10)
     fig.tight_layout(rect=(0, 0, 0.86, 0.95))
-    fig.savefig(path, dpi=110)
+    fig.savefig(path)  # dpi: rcParams["savefig.dpi"] (config.yaml plots.dpi)
     plt.close(fig)

@@ -528,6 +528,15 @@ def validate_outputs(grid: list[Cell], records: dict, phases: dict, metrics: dic
     rounds_of = grid if isinstance(grid, dict) else {}
     if "phases.csv" in files:
         _check_csv(check, files["phases.csv"], listed, derived, rounds_of)
+    if "figures/grokking_steps.csv" in files:  # what dvc plots draws: only the cells that grokked
+        import csv as _csv
+        import io as _io
+
+        got = [(r["seed"], r["phase"], r["grokking_step"]) for r in _csv.DictReader(_io.StringIO(files["figures/grokking_steps.csv"]))]
+        want = [(str(c.seed), derived[c]["phase"], str(derived[c]["grokking_step"])) for c in listed
+                if c in derived and derived[c]["grokking_step"] is not None]
+        check("grokking steps for dvc plots (figures/grokking_steps.csv)", got == want,
+              f"{len(got)} rows, {len(want)} cells grokked")
     if params["refine"]["rounds"]:
         _check_refinement(check, grid, listed, phases, params)
         if phases.get("refine"):

@@ -132,22 +132,47 @@ def plot_main(argv=None) -> int:
     p.add_argument("--phase-diagram", required=True)
     p.add_argument("--smooth-diagram", required=True)
     p.add_argument("--grokking-step", required=True)
-    p.add_argument("--seed-diagrams", required=True)
+    p.add_argument("--grokking-steps-csv", help="the cells that grokked and their grokking step (dvc plots)")
+    p.add_argument("--seed-diagrams", help="each voter's own diagram (only when points have several voters)")
+    _figure_arguments(p)
     args = p.parse_args(argv)
 
     def main(args):
-        from ..io import read_json
+        from ..analysis.aggregate import grokking_steps_csv
+        from ..io import atomic_write_text, read_json
         from ..analysis.plots import plot_grokking_step, plot_phase_diagram, plot_seed_diagrams, plot_smooth_diagram
 
         phases = read_json(args.phases_json)
-        for path in (args.phase_diagram, args.smooth_diagram, args.grokking_step, args.seed_diagrams):
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        _atomic_figure(args.phase_diagram, lambda tmp: plot_phase_diagram(phases, tmp))
-        _atomic_figure(args.smooth_diagram, lambda tmp: plot_smooth_diagram(phases, tmp, args.max_epochs))
-        _atomic_figure(args.grokking_step, lambda tmp: plot_grokking_step(phases, tmp))
-        _atomic_figure(args.seed_diagrams, lambda tmp: plot_seed_diagrams(phases, tmp))
+        figure = _figure_writer(args)
+        figure(args.phase_diagram, lambda tmp: plot_phase_diagram(phases, tmp))
+        figure(args.smooth_diagram, lambda tmp: plot_smooth_diagram(phases, tmp, args.max_epochs))
+        figure(args.grokking_step, lambda tmp: plot_grokking_step(phases, tmp))
+        if args.seed_diagrams:
+            figure(args.seed_diagrams, lambda tmp: plot_seed_diagrams(phases, tmp))
+        if args.grokking_steps_csv:
+            atomic_write_text(args.grokking_steps_csv, grokking_steps_csv(phases))
 
     return _run(main, args)
+
+
+def _figure_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--formats", default="png", help="comma-separated: png, pdf, svg (config.yaml plots.formats)")
+    p.add_argument("--dpi", type=int, default=150, help="PNG resolution (config.yaml plots.dpi)")
+
+
+def _figure_writer(args):
+    """draw(path) for each format: the .png path given, and its .pdf/.svg siblings."""
+    import matplotlib
+
+    matplotlib.rcParams["savefig.dpi"] = args.dpi
+    formats = [f for f in args.formats.split(",") if f]
+
+    def write(path: str, draw) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        for fmt in formats:
+            _atomic_figure(str(Path(path).with_suffix(f".{fmt}")), draw)
+
+    return write
 
 
 def _atomic_figure(path: str, draw) -> None:
@@ -162,6 +187,7 @@ def plot_curves_main(argv=None) -> int:
     p = _aggregate_parser("Plot training curves of one representative cell per phase.")
     p.add_argument("--phases-json", required=True)
     p.add_argument("--out", required=True)
+    _figure_arguments(p)
     args = p.parse_args(argv)
 
     def main(args):
@@ -184,7 +210,7 @@ def plot_curves_main(argv=None) -> int:
         loss = {"cross_entropy": "cross-entropy", "mse": "MSE"}.get(params["training"]["loss"], "loss")
         if "training.loss" in params["sweep"]:
             loss = "loss"
-        _atomic_figure(args.out, lambda tmp: plot_curves(
+        _figure_writer(args)(args.out, lambda tmp: plot_curves(
             examples, tmp, params["phases"]["accuracy_threshold"], loss))
 
     return _run(main, args)
@@ -389,6 +415,9 @@ def validate_results_main(argv=None) -> int:
         params, grid, records = _grid_and_records(args, {**params, "extend": {**params["extend"], "rounds": 0}})
         params = json.loads(args.params)
         files = {"phases.csv": Path(args.phases_json).with_name("phases.csv").read_text()}
+        steps_csv = Path(args.results_dir) / "figures" / "grokking_steps.csv"
+        if steps_csv.exists():
+            files["figures/grokking_steps.csv"] = steps_csv.read_text()
         if params["extend"]["rounds"]:
             files["extension"] = _extension_files(args.results_dir, params, grid)
         summary = Path(args.results_dir) / REFINED / "summary.json"

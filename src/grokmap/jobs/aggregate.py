@@ -216,11 +216,32 @@ def plot_curves_main(argv=None) -> int:
     return _run(main, args)
 
 
-def refine_round_main(argv=None) -> int:
-    p = _aggregate_parser("Derive the cells one refinement round adds (params.yaml refine:).")
+def _round_arguments(description: str, argv) -> argparse.Namespace:
+    p = _aggregate_parser(description)
     p.add_argument("--round", type=int, required=True)
     p.add_argument("--out", required=True)
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def _check_round_name(out: str, expected: Path, what: str) -> None:
+    """A round's list is named by the settings it is derived from: refuse to write it elsewhere."""
+    if Path(out).name != expected.name:
+        raise ValueError(f"{out}: not the name of {what} under these settings ({expected.name})")
+
+
+def _records_digest(results_dir: str, grid: dict, multiples: dict | None = None) -> str:
+    """SHA-256 over every cell's path and record bytes: what a round's list is derived from."""
+    from ..analysis.aggregate import cell_path
+
+    digest = hashlib.sha256()
+    for cell in sorted(grid, key=lambda c: c.relpath):
+        path = cell_path(results_dir, cell, grid[cell], (multiples or {}).get(cell, 1))
+        digest.update(cell.relpath.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def refine_round_main(argv=None) -> int:
+    args = _round_arguments("Derive the cells one refinement round adds (params.yaml refine:).", argv)
 
     def main(args):
         from ..analysis.aggregate import classify_sweep
@@ -232,9 +253,7 @@ def refine_round_main(argv=None) -> int:
 
         params = json.loads(args.params)
         r = args.round
-        if Path(args.out).name != round_file("", r, params).name:  # the name states what it is derived from
-            raise ValueError(f"{args.out}: not the name of round {r} under these settings "
-                             f"({round_file('', r, params).name})")
+        _check_round_name(args.out, round_file("", r, params), f"round {r}")
         # refinement reads the cells at their own budget: extension rounds come after it
         earlier = {**params, "refine": {**params["refine"], "rounds": r - 1}, "extend": {**params["extend"], "rounds": 0}}
         _, grid, records = _grid_and_records(args, earlier)
@@ -244,15 +263,13 @@ def refine_round_main(argv=None) -> int:
         clash = [c.relpath for c in new if c in grid]
         if clash:
             raise RuntimeError(f"refinement round {r} would add cells it already has: {clash[:3]}")
-        from ..analysis.aggregate import cell_path, round_key
+        from ..analysis.aggregate import round_key
 
-        digest = hashlib.sha256()  # the records it is derived from, byte for byte
-        for cell in sorted(grid, key=lambda c: c.relpath):
-            digest.update(cell.relpath.encode() + b"\0" + cell_path(args.results_dir, cell, grid[cell]).read_bytes())
         atomic_write_json(args.out, {"format": "grokmap.refine-round/2", "round": r,
                                      "settings": {k: params[k] for k in ("phases", "sweep", "refine")},
                                      "derived_from": {"settings_key": round_key(params, r),
-                                                      "records_sha256": digest.hexdigest(), "cells": len(grid)},
+                                                      "records_sha256": _records_digest(args.results_dir, grid),
+                                                      "cells": len(grid)},
                                      "points": n_points, "cells": [c.relpath for c in new]})
         log.info("refinement round %d: %d new points, %d cells (rounds 0..%d have %d cells)",
                  r, n_points, len(new), r - 1, len(grid))
@@ -261,34 +278,25 @@ def refine_round_main(argv=None) -> int:
 
 
 def extend_round_main(argv=None) -> int:
-    p = _aggregate_parser("Derive the cells one extension round continues (params.yaml extend:).")
-    p.add_argument("--round", type=int, required=True)
-    p.add_argument("--out", required=True)
-    args = p.parse_args(argv)
+    args = _round_arguments("Derive the cells one extension round continues (params.yaml extend:).", argv)
 
     def main(args):
-        from ..analysis.aggregate import cell_path, classify_sweep
+        from ..analysis.aggregate import classify_sweep
         from ..analysis.extend import extension_file, extension_key, multiple, undecided_cells
         from ..io import atomic_write_json
 
         params = json.loads(args.params)
         r = args.round
-        if Path(args.out).name != extension_file("", r, params).name:  # the name states what it is derived from
-            raise ValueError(f"{args.out}: not the name of extension round {r} under these settings "
-                             f"({extension_file('', r, params).name})")
+        _check_round_name(args.out, extension_file("", r, params), f"extension round {r}")
         earlier = {**params, "extend": {**params["extend"], "rounds": r - 1}}
         _, grid, records, extension = _sweep(args, earlier)
         phases = classify_sweep(records, params["phases"], params["sweep"], **extension)
         cells = undecided_cells(phases)
-        multiples = extension.get("multiples", {})
-        digest = hashlib.sha256()  # the records it is derived from, byte for byte
-        for cell in sorted(grid, key=lambda c: c.relpath):
-            path = cell_path(args.results_dir, cell, grid[cell], multiples.get(cell, 1))
-            digest.update(cell.relpath.encode() + b"\0" + path.read_bytes())
+        digest = _records_digest(args.results_dir, grid, extension.get("multiples"))
         atomic_write_json(args.out, {"format": "grokmap.extend-round/1", "round": r, "multiple": multiple(params, r),
                                      "settings": {k: params[k] for k in ("phases", "sweep", "refine", "extend")},
                                      "derived_from": {"settings_key": extension_key(params, r),
-                                                      "records_sha256": digest.hexdigest(), "cells": len(grid)},
+                                                      "records_sha256": digest, "cells": len(grid)},
                                      "cells": cells})
         log.info("extension round %d: %d of %d cells undecided at %d times their budget; continuing them to %d times",
                  r, len(cells), len(grid), multiple(params, r - 1), multiple(params, r))

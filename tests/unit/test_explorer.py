@@ -100,6 +100,16 @@ def test_the_page_model_holds_every_point_its_voters_and_their_curves():
     assert "undecided at budget" in [t["field"] for t in enc["tooltip"]]
     assert all(g["undecided at budget"] == "no" and g["undecided"] is False for g in doc["groups"])
     assert len(by_row) == 16
+    # final accuracies and grokking steps in the tooltip; a phase filter beside the undecided one
+    fields = [t["field"] for t in enc["tooltip"]]
+    assert "final train / test accuracy" in fields and "grokking step" in fields
+    assert all(g["final train / test accuracy"].count("/") == 2 for g in agreed)
+    select = next(p for p in spec["params"] if p["name"] == "only_phase")
+    assert select["bind"]["options"] == ["every phase", "confusion", "memorization", "grokking", "comprehension", "tie"]
+    assert {"filter": "only_phase == 'every phase' || datum.phase == only_phase"} in spec["vconcat"][0]["transform"]
+    # the curves' step axis ends at the budget, not at the next power of ten
+    acc = spec["vconcat"][1]["hconcat"][0]
+    assert acc["layer"][0]["encoding"]["x"]["scale"] == {"type": "log", "nice": False}
 
 
 def test_the_page_inlines_the_renderer_and_escapes_its_data(tmp_path):

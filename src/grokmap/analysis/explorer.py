@@ -199,6 +199,9 @@ def explorer_document(phases: dict, curves_of: Callable[[dict], Mapping], link_o
         if "generalising_interval" in group:
             lo, hi = group["generalising_interval"]
             item["generalising share"] = f"{group['generalising_share']:.2f} (95 % interval {lo:.2f}-{hi:.2f})"
+        item["final train / test accuracy"] = ", ".join(f"{r['final_train_acc']:.3f} / {r['final_test_acc']:.3f}"
+                                                        for r in rows)
+        item["grokking step"] = _steps_text(rows, "grokking_step")
         item["first train step"] = _steps_text(rows, "first_train_step")
         item["first test step"] = _steps_text(rows, "first_test_step")
         gap = group.get("mean_gap_epochs")
@@ -238,7 +241,7 @@ def explorer_document(phases: dict, curves_of: Callable[[dict], Mapping], link_o
     tooltip = ([x_name, y_name] + [axis_label(a) for a in lay.panel_axes]
                + ["phase", "undecided at budget", "seeds agree", "generalising share", "voters", "first train step",
                   "first test step",
-                  "gap (epochs)"]
+                  "gap (epochs)", "final train / test accuracy", "grokking step"]
                + (["round", "drawn at"] if lay.covered is not None else [])
                + (["extended"] if "extend" in phases else []))
     spec = _spec(panels, x_name, y_name, x_scale, y_scale, lay, tooltip, threshold, present,
@@ -289,7 +292,8 @@ def _spec(panels, x_name, y_name, x_scale, y_scale, lay, tooltip, threshold, pre
                                "legend": {"format": ".0%"}}
     diagram = {
         "data": {"name": "groups"},
-        "transform": [{"filter": "!undecided_only || datum.undecided"}],
+        "transform": [{"filter": "!undecided_only || datum.undecided"},
+                      {"filter": "only_phase == 'every phase' || datum.phase == only_phase"}],
         "facet": {"field": "panel", "type": "nominal", "sort": panels, "title": None,
                   "header": {"labelFontSize": 12}},
         "columns": min(len(panels), 3),
@@ -338,7 +342,9 @@ def _spec(panels, x_name, y_name, x_scale, y_scale, lay, tooltip, threshold, pre
         "config": {"view": {"stroke": "#dddddd"}, "font": "sans-serif"},
         "autosize": {"type": "pad", "resize": True},
         "params": [{"name": "undecided_only", "value": False,
-                    "bind": {"input": "checkbox", "name": "show only points undecided at budget (white triangle) "}}],
+                    "bind": {"input": "checkbox", "name": "show only points undecided at budget (white triangle) "}},
+                   {"name": "only_phase", "value": "every phase",
+                    "bind": {"input": "select", "options": ["every phase", *domain], "name": "phase: "}}],
         "vconcat": [diagram, {"hconcat": charts}],
         "resolve": {"scale": {"color": "independent", "strokeDash": "independent"}},
     }

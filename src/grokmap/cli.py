@@ -20,6 +20,11 @@ def summary_lines(results_dir: Path) -> list[str]:
     lines = [f"{results_dir}: {n} cells: " + ", ".join(f"{counts[p]} {p}" for p in PHASES)]
     if "undecided_cells" in phases:
         lines.append(f"undecided at budget (still rising when training stopped): {phases['undecided_cells']} of {n}")
+    ext = phases.get("extend")
+    if ext:
+        per = ", ".join(f"{k} to x{ext['factor'] ** r}" for r, k in enumerate(ext["cells_per_round"], 1))
+        lines.append(f"extension: {ext['undecided_at_budget']} undecided at their own budget, continued {per or 'none'}; "
+                     f"{ext['changed_phase']} changed phase")
     if phases.get("fragile_groups"):
         lines.append(f"diagram points one vote would change: {phases['fragile_groups']} of {len(phases['groups'])}")
     validation = Path(results_dir) / "validation.json"

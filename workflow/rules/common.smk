@@ -166,6 +166,10 @@ onstart:
     mark_results_dir(R)  # this directory is the workflow's from now on (settings.check_results_dir)
     record_scheduler(_STATE, R)
     _MONITOR.append(ProgressMonitor([f"{R}/cells/{c.relpath}/metrics.json" for c in TODO], len(CELLS)).begin())
+    if P["refine"]["rounds"] or P["extend"]["rounds"]:  # the rounds' cells, as their lists appear
+        from grokmap.jobs.progress import RoundProgress, round_cell_lists
+
+        _MONITOR.append(RoundProgress(lambda: round_cell_lists(R, P)).begin())
 
 
 onsuccess:

@@ -1,0 +1,75 @@
+"""The README tells the truth by construction (issue 30): every number it states about the
+default sweep is read here from the committed record it names, and its end-of-run block is the
+summary the workflow prints."""
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections import Counter
+
+from grokmap.cli import summary_lines
+
+from ..conftest import ROOT
+
+README = (ROOT / "README.md").read_text()
+PHASES = ("confusion", "memorization", "grokking", "comprehension")
+
+
+def _seed42() -> list[dict]:
+    """Seed 42's rows of the committed 5-seed record: S0's default sweep at S0's budget."""
+    with open(ROOT / "docs" / "reproductions" / "s0_5seeds_x2.csv") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["seed"] == "42"]
+    assert len(rows) == 60
+    return rows
+
+
+def _block() -> list[str]:
+    start = README.index("It ends with its answer")
+    body = README[start:].split("```", 2)[1]
+    return [line for line in body.splitlines() if line.strip()]
+
+
+def test_the_counts_the_readme_states_are_the_records():
+    rows = _seed42()
+    counts = Counter(r["phase_at_budget"] for r in rows)
+    stated = re.search(r"60 cells: (\d+) confusion, (\d+) memorization, (\d+) grokking, (\d+) comprehension",
+                       README)
+    assert tuple(int(x) for x in stated.groups()) == tuple(counts[p] for p in PHASES)
+    undecided = [r for r in rows if r["undecided_at_budget"] == "True"]
+    assert f"undecided at budget (still rising when training stopped): {len(undecided)} of 60" in README
+    by_phase = Counter(r["phase_at_budget"] for r in undecided)
+    assert (f"({by_phase['confusion']} of the confusion and {by_phase['memorization']} of the memorization"
+            in " ".join(README.split()))
+    assert f"{len(undecided)} of the\n60 labels" in README or f"{len(undecided)} of the 60 labels" in " ".join(README.split())
+
+
+def test_the_end_of_run_block_is_what_the_workflow_prints(tmp_path, monkeypatch):
+    rows = _seed42()
+    counts = Counter(r["phase_at_budget"] for r in rows)
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "phases.json").write_text(json.dumps({
+        "n_cells": 60, "counts": {p: counts[p] for p in PHASES}, "groups": [],
+        "undecided_cells": sum(r["undecided_at_budget"] == "True" for r in rows)}))
+    (results / "validation.json").write_text(json.dumps({"passed": True, "checks": [{}] * 3}))
+    for name in ("report.md", "explorer.html"):
+        (results / name).write_text("")
+    monkeypatch.chdir(tmp_path)
+    printed = ["grokmap: this run's results"] + ["  " + line for line in summary_lines(results.relative_to(tmp_path))]
+    block = _block()
+    assert block[0].startswith("[progress] 60/60 cells trained this run")
+    assert [re.sub(r"\(\d+ checks\)", "(... checks)", line) for line in printed] == block[1:]
+
+
+def test_the_sweep_times_the_readme_states_are_recorded():
+    times = re.search(r"the sweep itself: ([\d.]+) s on a\s+2-core AMD EPYC, ([\d.]+) s on the Intel machine", README)
+    row = next(line for line in (ROOT / "docs" / "performance.md").read_text().splitlines()
+               if line.startswith("| float32 (C tail) |"))
+    assert f"| {times.group(1)} s |" in row and f"{times.group(2)} s;" in row
+
+
+def test_the_readme_names_no_file_a_clone_lacks():
+    assert "shared/seeds" not in README
+    for link in re.findall(r"\]\(((?:docs|studies|scripts)/[^)#]+)", README):
+        assert (ROOT / link).exists(), link

@@ -90,7 +90,7 @@ def test_the_page_model_holds_every_point_its_voters_and_their_curves():
     assert [c["voter"] for c in first] == ["seed=0", "seed=1"] and first[0]["file"] == "cells/0.json"
     assert first[0]["step"] == [100, 200, 300, 400, 500] and first[0]["param_norm"][-1] == 14.0
     spec = doc["spec"]
-    titles = [c["title"] for c in spec["vconcat"][1]["hconcat"]]
+    titles = [c["title"] for c in spec["vconcat"][1]["concat"]]
     assert titles == ["accuracy", "loss", "parameter norm"]  # no IPR logged: no IPR chart
     rects, marks = spec["vconcat"][0]["spec"]["layer"]
     enc = rects["encoding"]
@@ -108,7 +108,7 @@ def test_the_page_model_holds_every_point_its_voters_and_their_curves():
     assert select["bind"]["options"] == ["every phase", "confusion", "memorization", "grokking", "comprehension", "tie"]
     assert {"filter": "only_phase == 'every phase' || datum.phase == only_phase"} in spec["vconcat"][0]["transform"]
     # the curves' step axis ends at the budget, not at the next power of ten
-    acc = spec["vconcat"][1]["hconcat"][0]
+    acc = spec["vconcat"][1]["concat"][0]
     assert acc["layer"][0]["encoding"]["x"]["scale"] == {"type": "log", "nice": False}
 
 

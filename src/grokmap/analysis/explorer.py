@@ -296,7 +296,7 @@ def _spec(panels, x_name, y_name, x_scale, y_scale, lay, tooltip, threshold, pre
                       {"filter": "only_phase == 'every phase' || datum.phase == only_phase"}],
         "facet": {"field": "panel", "type": "nominal", "sort": panels, "title": None,
                   "header": {"labelFontSize": 12}},
-        "columns": min(len(panels), 3),
+        "columns": min(len(panels), 3 if 16 * len(lay.cols) <= 300 else 2),
         "spec": {"width": max(260, min(520, 16 * len(lay.cols))), "height": max(220, min(440, 14 * len(lay.wds))),
                  "layer": [
                      {"params": [{"name": "pick", "select": {"type": "point", "fields": ["g"], "on": "click"}}],
@@ -345,7 +345,8 @@ def _spec(panels, x_name, y_name, x_scale, y_scale, lay, tooltip, threshold, pre
                     "bind": {"input": "checkbox", "name": "show only points undecided at budget (white triangle) "}},
                    {"name": "only_phase", "value": "every phase",
                     "bind": {"input": "select", "options": ["every phase", *domain], "name": "phase: "}}],
-        "vconcat": [diagram, {"hconcat": charts}],
+        # two charts a row and at most two wide panels a row: the page fits 1,024 px; wider scrolls, never cuts
+        "vconcat": [diagram, {"concat": charts, "columns": 2}],
         "resolve": {"scale": {"color": "independent", "strokeDash": "independent"}},
     }
 
@@ -433,6 +434,7 @@ h1 {{ font-size: 20px; margin: 0 0 4px 0; }}
 p.lead {{ margin: 0 0 12px 0; color: #555; font-size: 13px; }}
 #cell {{ font-size: 13px; margin: 8px 0; min-height: 2.5em; }}
 #cell p {{ margin: 2px 0; }}
+#view {{ overflow-x: auto; max-width: 100%; }}
 </style>
 </head>
 <body>

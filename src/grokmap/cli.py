@@ -1,6 +1,7 @@
-"""``grokmap summary DIR`` and ``grokmap diff DIR_A DIR_B``: a finished sweep in a few lines,
-and the cells whose phase changed between two sweeps (what ``dvc metrics diff`` cannot say
-cell by cell). Also ``python -m grokmap ...``."""
+"""``grokmap summary DIR``, ``grokmap diff DIR_A DIR_B`` and ``grokmap compare DIR_A DIR_B``: a
+finished sweep in a few lines, the cells whose phase changed between two sweeps (what ``dvc
+metrics diff`` cannot say cell by cell), and both sweeps side by side in one explorer page with
+the changed points outlined. Also ``python -m grokmap ...``."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-__all__ = ["main", "summary_lines", "diff_lines"]
+__all__ = ["main", "summary_lines", "diff_lines", "compare_page"]
 
 
 def summary_lines(results_dir: Path) -> list[str]:
@@ -53,6 +54,41 @@ def diff_lines(a: Path, b: Path) -> list[str]:
     return lines
 
 
+def _document(results_dir: Path, page_dir: Path) -> dict:
+    """A finished sweep's explorer document, its curves read from each cell's record."""
+    import os
+
+    from .analysis.aggregate import cell_path
+    from .analysis.axes import cell_from_row
+    from .analysis.explorer import explorer_document
+    from .results import _phases
+
+    phases = _phases(results_dir)
+    sweep = phases["settings"]["sweep"]
+
+    def path(row) -> Path:
+        return cell_path(results_dir, cell_from_row(row, sweep), row.get("round", 0), row.get("budget_multiple", 1))
+
+    return explorer_document(phases, lambda row: json.loads(path(row).read_text())["curves"],
+                             lambda row: os.path.relpath(path(row).resolve(), page_dir),
+                             phases["settings"]["phases"]["accuracy_threshold"])
+
+
+def compare_page(a: Path, b: Path, out: Path) -> list[str]:
+    """``grokmap compare A B --out PAGE``: the two sweeps' diagrams side by side in one offline
+    explorer page, the points whose phase changed outlined; returns what it printed."""
+    from .analysis.explorer import compare_document, explorer_html, renderer_path
+    from .io import atomic_write_text
+
+    page_dir = out.resolve().parent
+    doc = compare_document(_document(a, page_dir), _document(b, page_dir), f"A ({a})", f"B ({b})")
+    renderer = renderer_path(Path(__file__).resolve().parents[2])
+    if not renderer.is_file():
+        raise FileNotFoundError(f"{renderer}: missing; run scripts/setup_env.sh to build the plotting renderer")
+    atomic_write_text(out, explorer_html(doc, renderer.read_text(encoding="utf8"), f"grokmap: {a} against {b}"))
+    return [f"{out}: {doc['info']['compared']['changed_points']} diagram point(s) changed phase between {a} and {b}"]
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="grokmap", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -61,9 +97,18 @@ def main(argv=None) -> int:
     d = sub.add_parser("diff", help="the cells whose phase changed between two sweeps")
     d.add_argument("a", type=Path)
     d.add_argument("b", type=Path)
+    c = sub.add_parser("compare", help="both sweeps' diagrams side by side in one explorer page, changes outlined")
+    c.add_argument("a", type=Path)
+    c.add_argument("b", type=Path)
+    c.add_argument("--out", type=Path, default=Path("compare.html"), help="the page to write (default compare.html)")
     args = p.parse_args(argv)
     try:
-        lines = summary_lines(args.results_dir) if args.command == "summary" else diff_lines(args.a, args.b)
+        if args.command == "summary":
+            lines = summary_lines(args.results_dir)
+        elif args.command == "diff":
+            lines = diff_lines(args.a, args.b)
+        else:
+            lines = compare_page(args.a, args.b, args.out)
     except FileNotFoundError as err:
         sys.stderr.write(f"{err}\n")
         return 1

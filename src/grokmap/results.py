@@ -72,7 +72,9 @@ def load_curves(results_dir: str | Path, **where: Any):
 
         wild = {**{axis_name(k): spell(row[k]) for k in extras},
                 **{short: spell(row[name]) for name, short, _ in AXES}}
-        record = json.loads(cell_path(results_dir, cell_from_wildcards(wild), int(row["round"] or 0)).read_text())
+        multiple = int(row["budget_multiple"]) if "budget_multiple" in row and row["budget_multiple"] == row["budget_multiple"] else 1
+        record = json.loads(cell_path(results_dir, cell_from_wildcards(wild), int(row["round"] or 0),
+                                      multiple).read_text())  # a continued cell: its longest record
         c = record["curves"]
         steps = c.get("step") or c["epoch"]
         for metric, values in c.items():

@@ -122,3 +122,28 @@ def test_dvc_stock_template_fails_offline_so_the_check_can_fail(swept, browser, 
     outside, failed = browser.network_requests()
     assert outside and failed, "the stock template should have tried, and failed, to reach the CDN"
     assert browser.driver.execute_script("return document.querySelectorAll('.vega-embed').length") == 0
+
+
+def test_two_sweeps_side_by_side_with_the_changes_outlined(swept, browser, tmp_path):
+    """`grokmap compare A B`: one offline page, A's and B's diagrams side by side, each point
+    naming its phase in the other sweep, the points that changed outlined in both."""
+    import json
+
+    from selenium.webdriver.common.by import By
+
+    swept.snakemake("--config", "results_dir=results_b", "phases={accuracy_threshold: 0.5}")
+    page = tmp_path / "compare.html"
+    out = subprocess.run([str(ROOT / ".venv" / "bin" / "grokmap"), "compare", "results", "results_b", "--out", str(page)],
+                         cwd=swept.path, capture_output=True, text=True, check=True).stdout
+    a, b = (json.loads(swept.read(f"{d}/phases.json")) for d in ("results", "results_b"))
+    key = lambda g: (g["weight_decay"], g["train_fraction"], g["width"])  # noqa: E731
+    changed = sum(ga["phase"] != gb["phase"] for ga, gb in zip(sorted(a["groups"], key=key), sorted(b["groups"], key=key)))
+    assert f"{changed} diagram point(s) changed phase" in out
+    browser.requests()
+    browser.open(page)
+    browser.wait_for("document.body.dataset.ready")
+    rects = browser.driver.find_elements(By.CSS_SELECTOR, "#view svg .mark-rect path")
+    # A's 4 points and B's 4, and one outline per changed point on each side
+    assert len(rects) == 8 + 2 * changed, len(rects)
+    _page_is_offline_clean(browser)
+    browser.screenshot(tmp_path / "compare.png")

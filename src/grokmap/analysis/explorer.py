@@ -27,7 +27,7 @@ from .aggregate import TIE
 from .axes import DiagramLayout, axis_label, axis_scale
 from .phases import PHASE_COLORS, PHASES, SPLIT_COLORS
 
-__all__ = ["RENDERER_PACKAGES", "renderer_path", "renderer_bundle", "dvc_plots_template", "axis_scale", "cell_edges",
+__all__ = ["RENDERER_PACKAGES", "renderer_path", "compare_document", "renderer_bundle", "dvc_plots_template", "axis_scale", "cell_edges",
            "downsample", "points_per_curve", "explorer_document", "explorer_html"]
 
 # npm package -> its browser build, in load order (vega-embed needs the other two).
@@ -408,6 +408,44 @@ vegaEmbed('#view', DOC.spec, {renderer: 'svg', actions: {export: true, source: f
 """
 
 
+def compare_document(a: dict, b: dict, label_a: str, label_b: str) -> dict:
+    """Two sweeps' explorer documents (:func:`explorer_document`) as one page: A's panels then
+    B's, side by side, each point naming its phase in the other sweep, and the points whose
+    phase differs between the two outlined in black (in both)."""
+    import copy
+
+    def key(item):
+        return item["panel"], item["x"], item["y"]
+
+    phase_of = [{key(i): i["phase"] for i in d["groups"]} for d in (a, b)]
+    groups, panels = [], []
+    for side, (doc, label, other) in enumerate(((a, label_a, phase_of[1]), (b, label_b, phase_of[0]))):
+        offset = len(a["groups"]) if side else 0
+        sort = doc["spec"]["vconcat"][0]["facet"]["sort"]
+        panels += [f"{label}: {p}" for p in sort]
+        for item in doc["groups"]:
+            there = other.get(key(item))
+            groups.append({**item, "g": item["g"] + offset, "panel": f"{label}: {item['panel']}",
+                           "in the other sweep": there or "not there", "changed": there is not None and there != item["phase"]})
+    spec = copy.deepcopy(b["spec"])
+    diagram = spec["vconcat"][0]
+    diagram["facet"]["sort"] = panels
+    diagram["columns"] = len(panels) if len(panels) <= 4 else len(panels) // 2
+    rects = diagram["spec"]["layer"][0]
+    rects["encoding"]["tooltip"].append({"field": "in the other sweep"})
+    outline = {k: v for k, v in rects["encoding"].items() if k in ("x", "x2", "y", "y2")}
+    diagram["spec"]["layer"].append({"transform": [{"filter": "datum.changed"}],
+                                     "mark": {"type": "rect", "filled": False, "stroke": "#000000", "strokeWidth": 3},
+                                     "encoding": {**outline, "tooltip": rects["encoding"]["tooltip"]}})
+    changed = sum(g["changed"] for g in groups) // 2
+    info = {**b["info"], "n_cells": a["info"]["n_cells"] + b["info"]["n_cells"], "n_groups": len(groups),
+            "counts": {p: a["info"]["counts"].get(p, 0) + b["info"]["counts"].get(p, 0) for p in PHASES},
+            "undecided": a["info"].get("undecided", 0) + b["info"].get("undecided", 0),
+            "compared": {"a": label_a, "b": label_b, "changed_points": changed,
+                         "counts_a": a["info"]["counts"], "counts_b": b["info"]["counts"]}}
+    return {"spec": spec, "groups": groups, "curves": a["curves"] + b["curves"], "info": info}
+
+
 def explorer_html(document: dict, bundle: str, title: str) -> str:
     """The self-contained page: the renderer, the data, the specification and the glue."""
     doc = dict(document)
@@ -418,6 +456,11 @@ def explorer_html(document: dict, bundle: str, title: str) -> str:
             if info["voting"] else "")
     vote += (f"{info['undecided']} cells are undecided at budget (still rising when training stopped): white "
              f"triangle. " if info.get("undecided") else "")
+    cmp = info.get("compared")
+    if cmp:
+        vote = (f"Comparing A = {cmp['a']} ({', '.join(f'{v} {p}' for p, v in cmp['counts_a'].items())}) with "
+                f"B = {cmp['b']} ({', '.join(f'{v} {p}' for p, v in cmp['counts_b'].items())}): "
+                f"{cmp['changed_points']} point(s) changed phase, outlined in black in both. ") + vote
     metrics = {k: list(v) for k, v in _METRICS.items()}
     esc = _html_escape
     return f"""<!DOCTYPE html>

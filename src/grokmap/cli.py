@@ -26,6 +26,9 @@ def summary_lines(results_dir: Path) -> list[str]:
         per = ", ".join(f"{k} to x{ext['factor'] ** r}" for r, k in enumerate(ext["cells_per_round"], 1))
         lines.append(f"extension: {ext['undecided_at_budget']} undecided at their own budget, continued {per or 'none'}; "
                      f"{ext['changed_phase']} changed phase")
+    split = [g for g in phases["groups"] if g.get("agreement", 1) < 1]
+    if split:
+        lines.append(f"diagram points whose voters disagree: {len(split)} of {len(phases['groups'])}")
     if phases.get("fragile_groups"):
         lines.append(f"diagram points one vote would change: {phases['fragile_groups']} of {len(phases['groups'])}")
     validation = Path(results_dir) / "validation.json"

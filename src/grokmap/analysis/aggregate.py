@@ -30,6 +30,9 @@ CSV_FIELDS = ("weight_decay", "train_fraction", "width", "seed", "phase", "gap_e
               "kernel", "cpu_kind")
 
 
+# with extension rounds (extend:), each cell's budget multiple and its label and flag at its own budget
+EXTEND_FIELDS = ("budget_multiple", "phase_at_budget", "undecided_at_budget")
+
 REFINED = "refined"  # <results>/refined: the refinement rounds' lists and their cells (analysis.refine)
 
 
@@ -289,7 +292,7 @@ def summary_metrics(phases: dict) -> dict:
 def phases_csv(phases: dict) -> str:
     """One row per cell; the extra axes (if any) come first, by their dotted names."""
     fields = extra_axes(phases["settings"]["sweep"]) + list(CSV_FIELDS) + (["round"] if "refine" in phases else []) \
-        + (["budget_multiple", "phase_at_budget", "undecided_at_budget"] if "extend" in phases else [])
+        + (list(EXTEND_FIELDS) if "extend" in phases else [])
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -345,9 +348,10 @@ def reproduction_csv(phases: dict, extra: Sequence[str] = ()) -> str:
     names = [short_label(k) if "." in k else k for k in axes]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    unknown = [k for k in extra if k not in CSV_FIELDS]
+    allowed = CSV_FIELDS + (EXTEND_FIELDS if "extend" in phases else ())
+    unknown = [k for k in extra if k not in allowed]
     if unknown:
-        raise ValueError(f"unknown column(s) {', '.join(unknown)}; allowed: {', '.join(CSV_FIELDS)}")
+        raise ValueError(f"unknown column(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}")
     measured = ("first_train_step", "first_test_step", *(k for k in extra if k != "cpu_kind"), "cpu_kind")
     writer.writerow(names + ["phase", *measured])
     for row in phases["cells"]:

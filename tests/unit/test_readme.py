@@ -73,3 +73,16 @@ def test_the_readme_names_no_file_a_clone_lacks():
     assert "shared/seeds" not in README
     for link in re.findall(r"\]\(((?:docs|studies|scripts)/[^)#]+)", README):
         assert (ROOT / link).exists(), link
+
+
+def test_every_relative_link_in_the_docs_resolves():
+    """README.md and docs/**/*.md: every relative link names a file or folder that exists."""
+    broken = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if re.match(r"^(https?:|mailto:|#)", target):
+                continue
+            path = (page.parent / target.split("#", 1)[0]).resolve()
+            if not path.exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+    assert not broken, broken

@@ -633,7 +633,7 @@ def mark_results_dir(results_dir: str | os.PathLike) -> None:
     path.mkdir(parents=True, exist_ok=True)
     marker = path / RESULTS_MARKER
     if not marker.exists():
-        marker.write_text("This directory is written by the grokmap workflow (README.md of the grokmap project: "How it works").\n")
+        marker.write_text("This directory is written by the grokmap workflow (README.md of the grokmap project, 'How it works').\n")
 
 
 def load_settings(params_path: str | os.PathLike | None, config_path: str | os.PathLike,

@@ -197,3 +197,21 @@ def test_a_study_named_in_config_is_refused_under_dvc(repo):
     line = next(x for x in (out.stdout + out.stderr).splitlines() if "Invalid settings" in x)
     assert "'params_file' = 'studies/reduced/s1_noise.yaml'" in line and "cp studies/reduced/s1_noise.yaml params.yaml" in line
     assert not (repo.path / "results" / "cells").exists()  # nothing trained
+
+
+def test_an_extension_round_through_dvc(repo):
+    """`dvc exp run -S extend.rounds=1`: the aggregate stage continues the undecided cells into the
+    persisted results/extended, retrains no cell of the grid, and `dvc params diff` names it."""
+    import json
+
+    dvc(repo, "repro")
+    _commit(repo, "baseline")
+    before = repo.cell_files()
+    undecided = json.loads(repo.read("results/phases.json"))["undecided_cells"]
+    dvc(repo, "exp", "run", "-S", "extend.rounds=1", "-S", "extend.factor=2")
+    assert repo.cell_files() == before
+    phases = json.loads(repo.read("results/phases.json"))
+    assert phases["extend"]["cells_per_round"] == [undecided]
+    assert len(list((repo.path / "results" / "extended").rglob("metrics.json"))) == undecided
+    assert json.loads(repo.read("results/extended/summary.json")) == phases["extend"]
+    assert "extend.rounds" in dvc(repo, "params", "diff").stdout

@@ -304,7 +304,8 @@ def _spec(panels, x_name, y_name, x_scale, y_scale, lay, tooltip, threshold, pre
                      # undecided at budget (phases.undecided_*): a white triangle at the point, as in the PNGs
                      {"transform": [{"filter": "datum.undecided"}],
                       "mark": {"type": "point", "shape": "triangle-up", "filled": True, "fill": "#ffffff",
-                               "stroke": "#000000", "strokeWidth": 0.8, "size": 55, "opacity": 1},
+                               "stroke": "#000000", "strokeWidth": 0.8, "size": 55, "opacity": 1,
+                               "interactive": False},  # hover and click reach the point's rectangle beneath
                       "encoding": {"x": {**x, "field": x["field"] if x2 is None else "x"},
                                    "y": {**y, "field": y["field"] if y2 is None else "y"},
                                    "tooltip": encoding["tooltip"]}},
@@ -435,7 +436,8 @@ def compare_document(a: dict, b: dict, label_a: str, label_b: str) -> dict:
     rects["encoding"]["tooltip"].append({"field": "in the other sweep"})
     outline = {k: v for k, v in rects["encoding"].items() if k in ("x", "x2", "y", "y2")}
     diagram["spec"]["layer"].append({"transform": [{"filter": "datum.changed"}],
-                                     "mark": {"type": "rect", "filled": False, "stroke": "#000000", "strokeWidth": 3},
+                                     "mark": {"type": "rect", "filled": False, "stroke": "#000000", "strokeWidth": 3,
+                                              "interactive": False},
                                      "encoding": {**outline, "tooltip": rects["encoding"]["tooltip"]}})
     changed = sum(g["changed"] for g in groups) // 2
     info = {**b["info"], "n_cells": a["info"]["n_cells"] + b["info"]["n_cells"], "n_groups": len(groups),

@@ -389,7 +389,11 @@ def _check_extension(check, records: dict, params: dict, rounds: dict) -> tuple[
                   and len(rec["curves"]["epoch"]) > n
                   and (rec.get("extended_from") or {}).get("multiple") == factor ** r
                   and (rec.get("extended_from") or {}).get("state_sha256") == (before.get("state") or {}).get("sha256")
-                  and rec["epochs_run"] in (before["epochs_run"] * factor, records[cell]["epochs_run"] * factor ** r))
+                  # it ran to factor ** r times the cell's budget, or stopped before (early stop, non-finite loss)
+                  and (rec["epochs_run"] == records[cell]["epochs_run"] * factor ** r
+                       or (records[cell]["epochs_run"] * factor ** (r - 1) < rec["epochs_run"]
+                           < records[cell]["epochs_run"] * factor ** r
+                           and (rec.get("stopped_early") or rec.get("non_finite_loss")))))
             if not ok:
                 bad.append(f"round {r}: {rel} is not its earlier record continued to {factor ** r} x the budget")
                 continue

@@ -107,6 +107,9 @@ def test_the_page_model_holds_every_point_its_voters_and_their_curves():
     select = next(p for p in spec["params"] if p["name"] == "only_phase")
     assert select["bind"]["options"] == ["every phase", "confusion", "memorization", "grokking", "comprehension", "tie"]
     assert {"filter": "only_phase == 'every phase' || datum.phase == only_phase"} in spec["vconcat"][0]["transform"]
+    width = next(p for p in spec["params"] if p["name"] == "only_0")  # widths 8 and 16: one panel each
+    assert width["bind"]["name"] == "width: " and width["bind"]["options"] == ["every value", "8", "16"]
+    assert {"filter": "only_0 == 'every value' || datum[\"width\"] == only_0"} in spec["vconcat"][0]["transform"]
     # the curves' step axis ends at the budget, not at the next power of ten
     acc = spec["vconcat"][1]["concat"][0]
     assert acc["layer"][0]["encoding"]["x"]["scale"] == {"type": "log", "nice": False}

@@ -244,6 +244,9 @@ def explorer_document(phases: dict, curves_of: Callable[[dict], Mapping], link_o
                   "gap (epochs)", "final train / test accuracy", "grokking step"]
                + (["round", "drawn at"] if lay.covered is not None else [])
                + (["extended"] if "extend" in phases else []))
+    # a select per setting that varies between panels, with the values the diagram holds
+    lay.filters = [(axis_label(a), list(dict.fromkeys(spell(g[a]) for g in phases["groups"])))
+                   for a in lay.panel_axes if a in lay.varying]
     spec = _spec(panels, x_name, y_name, x_scale, y_scale, lay, tooltip, threshold, present,
                  multi=max((len(members[lay.key(gr)]) for gr in phases["groups"]), default=1) > 1)
     return {"spec": spec, "groups": groups, "curves": curves,
@@ -271,6 +274,7 @@ def _axis(name: str, scale: dict, values: Sequence, field: str) -> tuple[dict, d
 
 
 def _spec(panels, x_name, y_name, x_scale, y_scale, lay, tooltip, threshold, present, multi) -> dict:
+    setting_filters = lay.filters
     x, x2 = _axis(x_name, x_scale, lay.cols, "x")
     y, y2 = _axis(y_name, y_scale, lay.wds, "y")
     domain = list(PHASES) + [TIE]
@@ -293,7 +297,9 @@ def _spec(panels, x_name, y_name, x_scale, y_scale, lay, tooltip, threshold, pre
     diagram = {
         "data": {"name": "groups"},
         "transform": [{"filter": "!undecided_only || datum.undecided"},
-                      {"filter": "only_phase == 'every phase' || datum.phase == only_phase"}],
+                      {"filter": "only_phase == 'every phase' || datum.phase == only_phase"},
+                      *({"filter": f"only_{i} == 'every value' || datum[{json.dumps(label)}] == only_{i}"}
+                        for i, (label, _) in enumerate(setting_filters))],
         "facet": {"field": "panel", "type": "nominal", "sort": panels, "title": None,
                   "header": {"labelFontSize": 12}},
         "columns": min(len(panels), 3 if 16 * len(lay.cols) <= 300 else 2),
@@ -345,7 +351,11 @@ def _spec(panels, x_name, y_name, x_scale, y_scale, lay, tooltip, threshold, pre
         "params": [{"name": "undecided_only", "value": False,
                     "bind": {"input": "checkbox", "name": "show only points undecided at budget (white triangle) "}},
                    {"name": "only_phase", "value": "every phase",
-                    "bind": {"input": "select", "options": ["every phase", *domain], "name": "phase: "}}],
+                    "bind": {"input": "select", "options": ["every phase", *domain], "name": "phase: "}},
+                   # one select per setting that varies between panels (e.g. width, optimizer)
+                   *({"name": f"only_{i}", "value": "every value",
+                      "bind": {"input": "select", "options": ["every value", *values], "name": f"{label}: "}}
+                     for i, (label, values) in enumerate(setting_filters))],
         # two charts a row and at most two wide panels a row: the page fits 1,024 px; wider scrolls, never cuts
         "vconcat": [diagram, {"concat": charts, "columns": 2}],
         "resolve": {"scale": {"color": "independent", "strokeDash": "independent"}},

@@ -139,7 +139,8 @@ def test_two_sweeps_side_by_side_with_the_changes_outlined(swept, browser, tmp_p
     key = lambda g: (g["weight_decay"], g["train_fraction"], g["width"])  # noqa: E731
     changed = sum(ga["phase"] != gb["phase"] for ga, gb in zip(sorted(a["groups"], key=key), sorted(b["groups"], key=key)))
     assert f"{changed} diagram point(s) changed phase" in out
-    browser.requests()
+    browser.requests()  # forget earlier pages' requests and console messages
+    browser.console_errors()
     browser.open(page)
     browser.wait_for("document.body.dataset.ready")
     rects = browser.driver.find_elements(By.CSS_SELECTOR, "#view svg .mark-rect path")

@@ -420,8 +420,7 @@ def validate_results_main(argv=None) -> int:
 
         params = json.loads(args.params)
         # the records at the cells' own budget: the validator re-derives the extension rounds from them
-        params, grid, records = _grid_and_records(args, {**params, "extend": {**params["extend"], "rounds": 0}})
-        params = json.loads(args.params)
+        _, grid, records = _grid_and_records(args, {**params, "extend": {**params["extend"], "rounds": 0}})
         files = {"phases.csv": Path(args.phases_json).with_name("phases.csv").read_text()}
         steps_csv = Path(args.results_dir) / "figures" / "grokking_steps.csv"
         if steps_csv.exists():

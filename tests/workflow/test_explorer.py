@@ -85,6 +85,46 @@ def test_explorer_draws_offline_and_a_click_shows_the_curves(swept, browser, tmp
     assert browser.screenshot(tmp_path / "explorer.png").stat().st_size > 10_000
 
 
+def test_record_links_work_inside_snakemakes_report(swept, browser, tmp_path):
+    """`snakemake --report` embeds the explorer as a data: URL, where a relative link leads
+    nowhere: there a record link opens the page's own copy of the record, byte for byte the file."""
+    import json
+
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    swept.run("--report", "report.html")
+    browser.requests()
+    browser.open(swept.path / "report.html")
+    browser.wait_for("document.evaluate(\"//span[text()='Explorer']\", document).iterateNext()")
+    browser.driver.find_element(By.XPATH, "//span[text()='Explorer']").click()
+    row = browser.wait_for("document.evaluate(\"//tr[td[contains(text(),'explorer.html')]]\", document).iterateNext()")
+    row.find_elements(By.TAG_NAME, "a")[0].click()  # the eye: show the page in the report
+    frame = browser.wait_for("document.querySelector('iframe')")
+    assert frame.get_attribute("src").startswith("data:text/html")
+    browser.driver.switch_to.frame(frame)
+    try:
+        browser.wait_for("document.body.dataset.ready")
+        rects = browser.driver.find_elements(By.CSS_SELECTOR, "#view svg .mark-rect path")
+        ActionChains(browser.driver).click(rects[0]).perform()
+        browser.wait_for("document.body.dataset.shown")
+        links = browser.driver.find_elements(By.CSS_SELECTOR, "#cell a")
+        assert len(links) == 2 and "shown below" in browser.driver.find_element(By.ID, "cell").text
+        opened = []
+        for link in links:
+            browser.driver.execute_script("delete document.getElementById('record').dataset.file")
+            link.click()
+            opened.append(browser.wait_for("document.getElementById('record').dataset.file"))
+            shown = browser.driver.find_element(By.CSS_SELECTOR, "#record pre").get_attribute("textContent")
+            assert shown == (swept.path / "results" / opened[-1]).read_text() and "curves" in json.loads(shown)
+        assert len(set(opened)) == 2  # each voter's own record
+        assert browser.console_errors() == []
+    finally:
+        browser.driver.switch_to.default_content()
+    outside, _ = browser.network_requests()
+    assert outside == []
+
+
 def test_dvc_plots_diff_draws_two_sweeps_offline(swept, browser, tmp_path):
     from selenium.webdriver.common.by import By
 

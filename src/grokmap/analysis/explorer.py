@@ -13,10 +13,15 @@ What the page holds:
 - a tooltip with the point's settings, phase, each voter's phase, the first steps at which
   train and test accuracy reached ``phases.accuracy_threshold``, and the gap;
 - every cell's curves, downsampled on a logarithmic step grid to keep the page small for
-  large sweeps (:func:`points_per_curve`), with a link to the cell's full record.
+  large sweeps (:func:`points_per_curve`), with a link to the cell's full record;
+- the full records themselves, gzip-compressed, when they fit in :data:`RECORDS_BUDGET`: a
+  page shown inside another document (Snakemake's ``--report`` embeds it as a ``data:`` URL,
+  where a relative link leads nowhere) opens each record from its own copy.
 """
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import math
 from pathlib import Path
@@ -28,7 +33,7 @@ from .axes import DiagramLayout, axis_label, axis_scale
 from .phases import PHASE_COLORS, PHASES, SPLIT_COLORS
 
 __all__ = ["RENDERER_PACKAGES", "renderer_path", "compare_document", "renderer_bundle", "dvc_plots_template", "axis_scale", "cell_edges",
-           "downsample", "points_per_curve", "explorer_document", "explorer_html"]
+           "downsample", "points_per_curve", "embedded_records", "explorer_document", "explorer_html"]
 
 # npm package -> its browser build, in load order (vega-embed needs the other two).
 RENDERER_PACKAGES = {"vega": "build/vega.min.js", "vega-lite": "build/vega-lite.min.js",
@@ -45,6 +50,10 @@ _METRICS = {"train_acc": ("accuracy", "train"), "test_acc": ("accuracy", "test")
 # Numbers of curve values the page may hold in all (about 7 characters each): the explorer of
 # S3's 3,969-cell sweep stays near 6 MB.
 CURVE_BUDGET = 1_000_000
+
+# Bytes of record text (before compression) the page may carry in all; above it the page
+# carries none and says where the records are. S0's 60-cell sweep has ~0.4 MB of records.
+RECORDS_BUDGET = 32_000_000
 
 
 def renderer_path(checkout: str | Path, prefix: str | Path | None = None) -> Path:
@@ -163,12 +172,22 @@ def _steps_text(rows: list[dict], key: str) -> str:
     return ", ".join("–" if r[key] is None else f"{r[key]:,}" for r in rows)
 
 
+def embedded_records(texts: Mapping[str, bytes]) -> str | None:
+    """The records (link -> file bytes) as base64 of gzip-compressed JSON, or None when their
+    text exceeds :data:`RECORDS_BUDGET` (the page then links the files only)."""
+    if sum(len(t) for t in texts.values()) > RECORDS_BUDGET:
+        return None
+    blob = json.dumps({k: t.decode("utf8") for k, t in texts.items()}, sort_keys=True).encode()
+    return base64.b64encode(gzip.compress(blob, mtime=0)).decode("ascii")
+
+
 def explorer_document(phases: dict, curves_of: Callable[[dict], Mapping], link_of: Callable[[dict], str],
-                      threshold: float) -> dict:
+                      threshold: float, text_of: Callable[[dict], bytes] | None = None) -> dict:
     """What the page draws, from phases.json: ``spec`` (Vega-Lite), ``groups`` (one row per
     diagram point), ``curves`` (per group, each voter's downsampled curves and record link)
     and ``info`` (headings). ``curves_of(row)`` returns a cell's record curves and
-    ``link_of(row)`` the link to its record."""
+    ``link_of(row)`` the link to its record; with ``text_of(row)`` (the record file's bytes)
+    the document also carries the records (:func:`embedded_records`)."""
     lay = DiagramLayout(phases)
     x_scale, y_scale = axis_scale(lay.cols), axis_scale(lay.wds)
     x_edges = cell_edges(lay.cols, x_scale) if x_scale["type"] != "band" else None
@@ -178,7 +197,7 @@ def explorer_document(phases: dict, curves_of: Callable[[dict], Mapping], link_o
         members.setdefault(lay.key(row), []).append(row)
     k = points_per_curve(len(phases["cells"]))
     x_name, y_name = axis_label(lay.col), "weight decay"
-    groups, curves, present = [], [], set()
+    groups, curves, present, texts = [], [], set(), {}
     gid = {id(group): g for g, group in enumerate(phases["groups"])}
     for where, group in lay.points(phases):  # with refinement: every lattice point, as covered
         g = gid[id(group)]
@@ -236,6 +255,8 @@ def explorer_document(phases: dict, curves_of: Callable[[dict], Mapping], link_o
                     if any(x is not None for x in one[key]):
                         present.add(_METRICS[key][0])
             series.append(one)
+            if text_of is not None:
+                texts[one["file"]] = text_of(r)
         curves.append(series)
     panels = [lay.title(p) for p in lay.panels]
     tooltip = ([x_name, y_name] + [axis_label(a) for a in lay.panel_axes]
@@ -250,6 +271,7 @@ def explorer_document(phases: dict, curves_of: Callable[[dict], Mapping], link_o
     spec = _spec(panels, x_name, y_name, x_scale, y_scale, lay, tooltip, threshold, present,
                  multi=max((len(members[lay.key(gr)]) for gr in phases["groups"]), default=1) > 1)
     return {"spec": spec, "groups": groups, "curves": curves,
+            "records": embedded_records(texts) if text_of is not None else None,
             "info": {"n_cells": len(phases["cells"]), "n_groups": len(phases["groups"]), "points_per_curve": k,
                      "counts": phases["counts"], "threshold": threshold,
                      "undecided": phases.get("undecided_cells", 0),
@@ -391,15 +413,50 @@ function describe(g) {
   head.textContent = DOC.tooltip.map(k => k + ': ' + group[k]).join(' | ');
   box.appendChild(head);
   const links = document.createElement('p');
-  links.appendChild(document.createTextNode('Full records: '));
+  links.appendChild(document.createTextNode(EMBEDDED ? 'Full records (shown below): ' : 'Full records: '));
   CURVES[g].forEach((c, i) => {
     const a = document.createElement('a');
     a.href = c.file;
     a.textContent = (c.voter || 'cell') + ' (' + c.phase + ')';
+    if (EMBEDDED) a.addEventListener('click', event => { event.preventDefault(); showRecord(c.file); });
     if (i) links.appendChild(document.createTextNode(', '));
     links.appendChild(a);
   });
   box.appendChild(links);
+}
+// Shown inside another document (Snakemake's report embeds the page as a data: URL), a
+// relative link leads nowhere: the page opens the record from its own compressed copy.
+const EMBEDDED = !['file:', 'http:', 'https:'].includes(location.protocol);
+let RECORDS = null;
+function recordText(file) {
+  if (!DOC.records) return Promise.resolve(undefined);
+  if (!RECORDS) {
+    const bytes = Uint8Array.from(atob(DOC.records), ch => ch.charCodeAt(0));
+    RECORDS = new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'))).json();
+  }
+  return RECORDS.then(all => all[file]);
+}
+function showRecord(file) {
+  const box = document.getElementById('record');
+  return recordText(file).then(text => {
+    box.replaceChildren();
+    const head = document.createElement('p');
+    if (text === undefined) {
+      head.textContent = 'This page does not carry the records (the sweep\'s records exceed its budget); the record is ' + file + ', relative to explorer.html.';
+      box.appendChild(head);
+      return;
+    }
+    head.textContent = file + ' ';
+    const save = document.createElement('a');
+    save.href = URL.createObjectURL(new Blob([text], {type: 'application/json'}));
+    save.download = file.split('/').slice(-2).join('_');
+    save.textContent = '(download)';
+    head.appendChild(save);
+    const pre = document.createElement('pre');
+    pre.textContent = text;
+    box.append(head, pre);
+    box.dataset.file = file;
+  });
 }
 function show(view, g) {
   describe(g);
@@ -455,7 +512,7 @@ def compare_document(a: dict, b: dict, label_a: str, label_b: str) -> dict:
             "undecided": a["info"].get("undecided", 0) + b["info"].get("undecided", 0),
             "compared": {"a": label_a, "b": label_b, "changed_points": changed,
                          "counts_a": a["info"]["counts"], "counts_b": b["info"]["counts"]}}
-    return {"spec": spec, "groups": groups, "curves": a["curves"] + b["curves"], "info": info}
+    return {"spec": spec, "groups": groups, "curves": a["curves"] + b["curves"], "info": info, "records": None}
 
 
 def explorer_html(document: dict, bundle: str, title: str) -> str:
@@ -490,6 +547,7 @@ p.lead {{ margin: 0 0 12px 0; color: #555; font-size: 13px; }}
 #cell {{ font-size: 13px; margin: 8px 0; min-height: 2.5em; }}
 #cell p {{ margin: 2px 0; }}
 #view {{ overflow-x: auto; max-width: 100%; }}
+#record pre {{ font-size: 11px; max-height: 400px; overflow: auto; background: #f6f6f6; padding: 6px; }}
 </style>
 </head>
 <body>
@@ -498,6 +556,7 @@ p.lead {{ margin: 0 0 12px 0; color: #555; font-size: 13px; }}
 rectangle for its settings and steps; click it for its curves (each downsampled to at most
 {info['points_per_curve']} points on a log step grid; the linked record holds them all).</p>
 <div id="cell">Click a rectangle of a phase diagram to see its curves.</div>
+<div id="record"></div>
 <div id="view"></div>
 <script>
 const DOC = {_script_json(doc)};

@@ -322,11 +322,14 @@ def explorer_main(argv=None) -> int:
         params, grid, records = _grid_and_records(args)
         phases = read_json(args.phases_json)
         sweep, page_dir = phases["settings"]["sweep"], Path(args.out).resolve().parent
+        def path(row) -> Path:
+            return cell_path(args.results_dir, cell_from_row(row, sweep), row.get("round", 0),
+                             row.get("budget_multiple", 1))
+
         doc = explorer_document(
             phases, lambda row: records[cell_from_row(row, sweep)]["curves"],
-            lambda row: os.path.relpath(cell_path(args.results_dir, cell_from_row(row, sweep), row.get("round", 0),
-                                                  row.get("budget_multiple", 1)).resolve(), page_dir),
-            params["phases"]["accuracy_threshold"])
+            lambda row: os.path.relpath(path(row).resolve(), page_dir),
+            params["phases"]["accuracy_threshold"], text_of=lambda row: path(row).read_bytes())
         title = f"grokmap sweep explorer: {params['task']['name']}, {params['model']['name']}"
         html = explorer_html(doc, Path(args.renderer).read_text(encoding="utf8"), title)
         atomic_write_text(args.out, html)

@@ -104,3 +104,58 @@ def test_a_cell_that_stopped_early_or_diverged_is_never_undecided_at_budget():
     assert budget_gain(_budget_record(*rising, non_finite=True), "confusion", 0.2) is None
     # a window wider than the run: from the first evaluation
     assert budget_gain(_budget_record(*rising), "confusion", 1.0) == pytest.approx(0.8)
+
+
+def _row(wd, phase, train, test, gap=None, undecided=False, seed=0):
+    return {"weight_decay": wd, "train_fraction": 0.5, "width": 8, "seed": seed, "phase": phase,
+            "final_train_acc": train, "final_test_acc": test, "gap_epochs": gap, "undecided": undecided}
+
+
+def test_the_example_curves_show_each_phase_clearly():
+    """report.representatives: a decided cell whose voters agree, then the plainest case —
+    not the grokking cell with the largest gap that barely crossed the threshold."""
+    from grokmap.analysis.report import representatives
+
+    cells = [_row(0.0, "grokking", 1.0, 0.951, gap=1000), _row(0.1, "grokking", 1.0, 0.998, gap=400),
+             _row(0.2, "grokking", 1.0, 1.0, gap=900, undecided=True),
+             _row(0.3, "memorization", 1.0, 0.30), _row(0.4, "memorization", 1.0, 0.01),
+             _row(0.5, "memorization", 1.0, 0.0, undecided=True),
+             _row(0.6, "confusion", 0.5, 0.0), _row(0.7, "confusion", 0.2, 0.0),
+             _row(0.8, "comprehension", 1.0, 0.97), _row(0.9, "comprehension", 1.0, 0.999)]
+    groups = [{k: r[k] for k in ("weight_decay", "train_fraction", "width")} | {"agreement": 1.0} for r in cells]
+    groups[1]["agreement"] = 0.5  # wd 0.1's voters split: its grokking cell is no longer the clearest
+    phases = {"cells": cells, "groups": groups,
+              "settings": {"sweep": {"weight_decay": [], "train_fraction": [], "width": [], "seed": [0]},
+                           "phases": {"majority_over": ["seed"]}}}
+    wd = {ph: c.weight_decay for ph, c in representatives(phases).items()}
+    assert wd == {"grokking": 0.0, "memorization": 0.4, "confusion": 0.7, "comprehension": 0.9}
+    groups[1]["agreement"] = 1.0
+    assert representatives(phases)["grokking"].weight_decay == 0.1
+
+
+def test_the_curves_figure_has_no_empty_panels(tmp_path):
+    """A measurement row is drawn only when an example logged it."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    from grokmap.analysis import plots
+
+    base = {"step": [1, 2, 3], "train_acc": [0.1, 0.5, 1.0], "test_acc": [0.0, 0.1, 1.0],
+            "train_loss": [3.0, 1.0, 0.1], "test_loss": [3.0, 2.0, 0.2]}
+    shapes = []
+    real_subplots = plt.subplots
+
+    def spy(rows, cols, **kw):
+        shapes.append((rows, cols))
+        return real_subplots(rows, cols, **kw)
+
+    plots.plt.subplots = spy
+    try:
+        plots.plot_curves({"grokking": ("a", base)}, tmp_path / "a.png", 0.9)
+        plots.plot_curves({"grokking": ("a", {**base, "param_norm": [1, 2, 3]})}, tmp_path / "b.png", 0.9)
+        plots.plot_curves({"grokking": ("a", {**base, "param_norm": [1, 2, 3], "ipr": [0.1, 0.2, 0.3]}),
+                           "memorization": ("b", base)}, tmp_path / "c.png", 0.9)
+    finally:
+        plots.plt.subplots = real_subplots
+    assert shapes == [(2, 1), (3, 1), (4, 2)]

@@ -246,21 +246,29 @@ def plot_smooth_diagram(phases: dict, path: str | Path, max_epochs: int) -> None
     plt.close(fig)
 
 
-_MEASURES = (("param_norm", "parameter L2 norm (S1)", "#6a3d9a"),
+_MEASURES = (("param_norm", "parameter L2 norm (S1)", "#555555"),
              ("subnetwork_fraction", "sparsity: sub-network share (S1)", "#33a02c"),
              ("ipr", "Fourier IPR r=2 (S4)", "#b15928"))
 
 
 def plot_curves(examples: dict, path: str | Path, threshold: float, loss_name: str = "cross-entropy") -> None:
     """One column per phase that occurred (its representative cell): accuracy, loss, and
-    the logged measurements (parameter norm; S1's sparsity and IPR) on the same steps."""
+    the logged measurements (parameter norm; S1's sparsity and IPR) on the same steps; a
+    measurement row appears only when some example logged it (no empty panels)."""
     names = [p for p in PHASES if p in examples]
     cols = max(1, len(names))
-    fig, axes = plt.subplots(4, cols, figsize=(3.8 * cols, 10.5), squeeze=False, sharex="col")
+
+    def logged(keys) -> bool:
+        return any(all(v is not None for v in examples[ph][1].get(k) or [None]) for ph in names for k in keys)
+
+    measure_rows = [row for row in (("parameter L2 norm", None, _MEASURES[:1]), ("fraction / IPR", (-0.02, 1.02), _MEASURES[1:]))
+                    if logged([m[0] for m in row[2]])]
+    n_rows = 2 + len(measure_rows)
+    fig, axes = plt.subplots(n_rows, cols, figsize=(3.8 * cols, 2.6 * n_rows + 0.1), squeeze=False, sharex="col")
     for col, phase in enumerate(names):
         label, curves = examples[phase]
         x = curves.get("step") or curves["epoch"]
-        acc, loss, norm, frac = (axes[r][col] for r in range(4))
+        acc, loss = axes[0][col], axes[1][col]
         acc.plot(x, curves["train_acc"], label="train", color=SPLIT_COLORS["train"])
         acc.plot(x, curves["test_acc"], label="test", color=SPLIT_COLORS["test"])
         acc.set_xlim(0, x[-1])  # the axis ends where the cell's training did
@@ -272,15 +280,18 @@ def plot_curves(examples: dict, path: str | Path, threshold: float, loss_name: s
         loss.semilogy(x, curves["train_loss"], color=SPLIT_COLORS["train"])
         loss.semilogy(x, curves["test_loss"], color=SPLIT_COLORS["test"])
         loss.set_ylabel(loss_name)
-        for ax, (key, name, color) in ((norm, _MEASURES[0]), (frac, _MEASURES[1]), (frac, _MEASURES[2])):
-            values = curves.get(key)
-            if values and all(v is not None for v in values):
-                ax.plot(x, values, color=color, label=name)
-        norm.set_ylabel("parameter L2 norm")
-        frac.set_ylabel("fraction / IPR")
-        frac.set_ylim(-0.02, 1.02)
-        frac.legend(fontsize=6)
-        frac.set_xlabel("optimizer step")
+        for r, (ylabel, ylim, measures) in enumerate(measure_rows, start=2):
+            ax = axes[r][col]
+            for key, name, color in measures:
+                values = curves.get(key)
+                if values and all(v is not None for v in values):
+                    ax.plot(x, values, color=color, label=name)
+            ax.set_ylabel(ylabel)
+            if ylim:
+                ax.set_ylim(*ylim)
+            if len(measures) > 1:
+                ax.legend(fontsize=6)
+        axes[-1][col].set_xlabel("optimizer step")
     fig.tight_layout()
     fig.savefig(path)  # dpi: rcParams["savefig.dpi"] (config.yaml plots.dpi)
     plt.close(fig)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -17,14 +18,39 @@ __all__ = ["representatives", "build_metadata", "render_report"]
 
 
 def representatives(phases: dict) -> dict[str, Cell]:
-    """One cell per phase that occurred: the largest gap for grokking, else the first in grid order."""
+    """One cell per phase that occurred, chosen to show its phase clearly: preferring a cell
+    that is decided at its budget and whose voters all agree, then the plainest case of the
+    phase (grokking: test accuracy ended >= 0.99, then the largest gap; comprehension: the
+    highest final test accuracy; memorization: the lowest final test accuracy; confusion:
+    the lowest final train accuracy); ties go to the first in grid order."""
+    groups = phases["groups"]
+    lay_key = _vote_key(phases)
+    unanimous = {lay_key(g) for g in groups if g.get("agreement", 1.0) == 1.0}
+
+    def rank(row) -> tuple:
+        clear = (not row.get("undecided"), lay_key(row) in unanimous)
+        phase = row["phase"]
+        if phase == "grokking":
+            return (*clear, row["final_test_acc"] >= 0.99, row["gap_epochs"] or 0)
+        if phase == "comprehension":
+            return (*clear, row["final_test_acc"])
+        if phase == "memorization":
+            return (*clear, row["final_train_acc"] >= 0.99, -row["final_test_acc"])
+        return (*clear, -row["final_train_acc"])
+
     picks: dict[str, dict] = {}
     for row in phases["cells"]:
         best = picks.get(row["phase"])
-        if best is None or (row["phase"] == "grokking" and row["gap_epochs"] > best["gap_epochs"]):
+        if best is None or rank(row) > rank(best):
             picks[row["phase"]] = row
     sweep = phases["settings"]["sweep"]
     return {ph: cell_from_row(r, sweep) for ph, r in picks.items()}
+
+
+def _vote_key(phases: dict) -> Callable[[dict], tuple]:
+    """A cell's or group's diagram point: its settings without the voting axes (e.g. the seed)."""
+    shared = group_axes(phases["settings"]["sweep"], voters(phases["settings"]["phases"]))
+    return lambda row: tuple(repr(row[k]) for k in shared)
 
 
 def _group_label(group: dict, phases: dict) -> str:

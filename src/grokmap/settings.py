@@ -306,6 +306,9 @@ def _check_task_and_model(params: dict, sweep: dict, label: str) -> None:
     else:
         if tr["optimizer"] != "adamw":
             refuse("training.optimizer", tr["optimizer"], "adamw with model 's3_mlp' (S3)")
+        if tr["softmax_precision"] is not None:
+            refuse("training.softmax_precision", tr["softmax_precision"],
+                   "null with model 's3_mlp' (its stacked cells take the loss in their working precision)")
         if md["depth"] != 2:
             refuse("model.depth", md["depth"], "2 with model 's3_mlp' (S3's two hidden layers)")
         if k != 2:

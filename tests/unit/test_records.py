@@ -284,6 +284,7 @@ def test_the_validator_accepts_hand_computed_outputs_and_rejects_wrong_ones():
                           "first_test_epoch": te, "first_train_step": tr, "first_test_step": te, "grokking_step": grok,
                           "final_train_acc": rec["curves"]["train_acc"][-1], "final_test_acc": rec["curves"]["test_acc"][-1],
                           "initial_ipr": None, "final_ipr": None, "final_param_norm": None, "final_subnetwork_fraction": None,
+                          "final_softmax_collapse": None, "max_softmax_collapse": None,
                           "epochs_run": 500, "steps_run": 500, "non_finite_loss": False,
                           "undecided": False, "budget_gain": gain, "kernel": "fused/c_tail", "cpu_kind": "a CPU"})
     groups = [{"weight_decay": 0.0, "train_fraction": 0.5, "width": 8, "phase": "tie", "agreement": 0.5, "n_seeds": 2,

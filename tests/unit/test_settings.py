@@ -122,6 +122,13 @@ BAD_PARAMS = [
     (lambda q: (_set("task.name", "digits")(q), _set("model.name", "s3_mlp")(q),
                 _set("training.optimizer", "sgd")(q))[-1], ["training.optimizer", "'sgd'", "adamw", "s3_mlp"]),
     (_set("training.encoder_learning_rate", 0.001), ["training.encoder_learning_rate", "null", "s3_mlp only"]),
+    # the precision x loss atlas (issue 32)
+    (lambda q: (_set("task.name", "digits")(q), _set("model.name", "s3_mlp")(q),
+                _set("training.softmax_precision", "float64")(q))[-1],
+     ["training.softmax_precision", "'float64'", "null with model 's3_mlp'"]),
+    (_set("training.softmax_precision", "float16"), ["training.softmax_precision", "'float16'", "float64"]),
+    (_set("training.loss", "stablemax"), ["training.loss", "'stablemax'", "stablemax_cross_entropy"]),
+    (_delete("training.softmax_precision"), ["missing key 'training.softmax_precision'"]),
     (_set("training.accuracy_every_steps", 1), ["training.accuracy_every_steps", "null", "s3_mlp only"]),
     (_set("model.init_scale", 9.0), ["model.init_scale", "9", "s3_mlp only"]),
     (_set("task.data_seed", -1), ["task.data_seed", "null", ">= 0"]),

@@ -26,8 +26,8 @@ TIE = "tie"  # a seed group whose top phases have equal votes (its ``tied_phases
 CSV_FIELDS = ("weight_decay", "train_fraction", "width", "seed", "phase", "gap_epochs",
               "first_train_epoch", "first_test_epoch", "first_train_step", "first_test_step", "grokking_step", "final_train_acc",
               "final_test_acc", "initial_ipr", "final_ipr", "final_param_norm",
-              "final_subnetwork_fraction", "epochs_run", "steps_run", "non_finite_loss", "undecided", "budget_gain",
-              "kernel", "cpu_kind")
+              "final_subnetwork_fraction", "final_softmax_collapse", "max_softmax_collapse", "epochs_run", "steps_run",
+              "non_finite_loss", "undecided", "budget_gain", "kernel", "cpu_kind")
 
 
 # with extension rounds (extend:), each cell's budget multiple and its label and flag at its own budget
@@ -207,6 +207,10 @@ def classify_sweep(records: dict[Cell, dict], phase_params: dict, sweep: dict,
                      "final_ipr": _measure(curves, "ipr", -1),
                      "final_param_norm": _measure(curves, "param_norm", -1),
                      "final_subnetwork_fraction": _measure(curves, "subnetwork_fraction", -1),
+                     # softmax collapse: the share of training examples whose loss is exactly 0
+                     "final_softmax_collapse": _measure(curves, "softmax_collapse", -1),
+                     "max_softmax_collapse": max((v for v in curves.get("softmax_collapse") or [] if v is not None),
+                                                 default=None),
                      "epochs_run": rec["epochs_run"],
                      "steps_run": rec.get("steps_run", rec["epochs_run"]),
                      "non_finite_loss": rec["non_finite_loss"],

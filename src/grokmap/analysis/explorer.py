@@ -45,7 +45,8 @@ _COLORS = {**PHASE_COLORS, TIE: "#bdbdbd"}
 # Curve metrics drawn on click: record key -> (chart, split).
 _METRICS = {"train_acc": ("accuracy", "train"), "test_acc": ("accuracy", "test"),
             "train_loss": ("loss", "train"), "test_loss": ("loss", "test"),
-            "param_norm": ("parameter norm", ""), "ipr": ("IPR", "")}
+            "param_norm": ("parameter norm", ""), "ipr": ("IPR", ""),
+            "softmax_collapse": ("softmax collapse (train share, loss exactly 0)", "")}
 
 # Numbers of curve values the page may hold in all (about 7 characters each): the explorer of
 # S3's 3,969-cell sweep stays near 6 MB.
@@ -365,7 +366,8 @@ def _spec(panels, x_name, y_name, x_scale, y_scale, lay, tooltip, threshold, pre
     rule = {"mark": {"type": "rule", "strokeDash": [4, 3], "color": "#777777"},
             "encoding": {"y": {"datum": threshold}}}
     charts = [chart("accuracy", "accuracy", layer_rule=rule), chart("loss", "loss", ylog=True)]
-    charts += [chart(m, m) for m in ("parameter norm", "IPR") if m in present]  # only what the records log
+    charts += [chart(m, m) for m in ("parameter norm", "IPR", _METRICS["softmax_collapse"][0])
+               if m in present]  # only what the records log
     return {
         "$schema": "https://vega.github.io/schema/vega-lite/v6.json",
         "config": {"view": {"stroke": "#dddddd"}, "font": "sans-serif"},

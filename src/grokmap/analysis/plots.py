@@ -289,7 +289,7 @@ def plot_curves(examples: dict, path: str | Path, threshold: float, loss_name: s
             ax.set_ylabel(ylabel)
             if ylim:
                 ax.set_ylim(*ylim)
-            if len(measures) > 1:
+            if len(measures) > 1 and ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=6)
         axes[-1][col].set_xlabel("optimizer step")
     fig.tight_layout()

@@ -90,12 +90,14 @@ def _derive(record: dict, ph: dict) -> dict:
             if e <= cut:
                 at_cut = v
         gain = values[-1] - at_cut
-    last = {k: (curves.get(k) or [None])[-1] for k in ("param_norm", "subnetwork_fraction", "ipr")}
+    last = {k: (curves.get(k) or [None])[-1] for k in ("param_norm", "subnetwork_fraction", "ipr", "softmax_collapse")}
     return {"phase": phase, "gap_epochs": gap, "first_train_epoch": train_epoch, "first_test_epoch": test_epoch,
             "first_train_step": first_train, "first_test_step": first_test, "grokking_step": grok,
             "final_train_acc": curves["train_acc"][-1], "final_test_acc": curves["test_acc"][-1],
             "initial_ipr": (curves.get("ipr") or [None])[0], "final_ipr": last["ipr"],
             "final_param_norm": last["param_norm"], "final_subnetwork_fraction": last["subnetwork_fraction"],
+            "final_softmax_collapse": last["softmax_collapse"],
+            "max_softmax_collapse": max((v for v in curves.get("softmax_collapse") or [] if v is not None), default=None),
             "epochs_run": curves["epoch"][-1], "steps_run": steps[-1],
             "non_finite_loss": bool(record["non_finite_loss"]),
             "undecided": gain is not None and gain >= ph["undecided_min_gain"], "budget_gain": gain,
@@ -144,6 +146,16 @@ def _self_consistent(record: dict, training: dict) -> list[str]:
             if s in tests and abs(tests[s] - acc) > 1e-12:
                 bad.append(f"accuracy log vs test accuracy at step {s}")
                 break
+    # softmax collapse: a count of training examples over n_train, never more than the correctly
+    # classified share (a loss of exactly 0 needs the correct class's probability to be 1); None
+    # only where the loss has no softmax or the engine does not measure it (s3_mlp's stacks)
+    n_train = record.get("n_train")
+    for train_acc, share in zip(curves["train_acc"], curves.get("softmax_collapse") or []):
+        if share is None:
+            continue
+        if not (0 <= share <= train_acc + 1e-12) or (n_train and abs(share * n_train - round(share * n_train)) > 1e-6):
+            bad.append(f"softmax collapse {share!r} against train accuracy {train_acc!r} and {n_train} examples")
+            break
     if record["stopped_early"] and not _stop_rule_met(record, training):
         bad.append("stopped early without meeting the stop rule")
     finite = all(isinstance(v, (int, float)) and math.isfinite(v)
@@ -164,7 +176,8 @@ def _kernels_allowed(settings: dict) -> set:
         return {"stacked/torch"}
     fused = (md["name"] == "embed_concat_mlp" and md["depth"] == 1 and md["activation"] == "relu"
              and not md["dropout"] and tk["operands"] == 2 and tr["optimizer"] == "adamw"
-             and tr["loss"] == "cross_entropy" and tr["batch_size"] == "full" and not tr["embedding_noise"])
+             and tr["loss"] == "cross_entropy" and tr.get("softmax_precision") is None
+             and tr["batch_size"] == "full" and not tr["embedding_noise"])
     if not fused:
         return {"generic/torch"}
     return {"float32": {"fused/c_tail", "fused/torch_tail"}, "float64": {"fused/torch_tail"},

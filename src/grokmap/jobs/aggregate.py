@@ -207,7 +207,8 @@ def plot_curves_main(argv=None) -> int:
                          read_json(cell_path(args.results_dir, cell, rounds[cell], multiple[cell]))["curves"])
                     for ph, cell in representatives(phases).items()}
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        loss = {"cross_entropy": "cross-entropy", "mse": "MSE"}.get(params["training"]["loss"], "loss")
+        loss = {"cross_entropy": "cross-entropy", "stablemax_cross_entropy": "StableMax cross-entropy",
+                "mse": "MSE"}.get(params["training"]["loss"], "loss")
         if "training.loss" in params["sweep"]:
             loss = "loss"
         _figure_writer(args)(args.out, lambda tmp: plot_curves(

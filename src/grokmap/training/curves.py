@@ -16,8 +16,10 @@ __all__ = ["CURVES", "EarlyStop", "Runs", "CellLog", "first_epoch_at", "first_lo
 
 # Every curve of a record, in the order a cell's evaluation fills them.
 CURVES = ("epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc",
-          "param_norm", "subnetwork_fraction", "ipr")
-MEASURES = ("param_norm", "subnetwork_fraction", "ipr")  # None where an engine does not measure one
+          "param_norm", "subnetwork_fraction", "ipr", "softmax_collapse")
+# None where an engine does not measure one; softmax_collapse: the share of training examples
+# whose loss is exactly 0 in the loss's precision (grokmap.training.losses.collapse_count)
+MEASURES = ("param_norm", "subnetwork_fraction", "ipr", "softmax_collapse")
 
 
 def first_epoch_at(epochs: Sequence[int], values: Sequence[float], threshold: float) -> Optional[int]:
@@ -116,7 +118,7 @@ class CellLog:
         if steps != sorted(s for s in self.evals if s <= steps[-1]):
             raise ValueError(f"the earlier run was evaluated at other steps than this budget's schedule "
                              f"(it ended at step {steps[-1]})")
-        self.curves = {k: list(curves[k]) for k in CURVES}
+        self.curves = {k: list(curves[k]) if k in curves else [None] * len(steps) for k in CURVES}
         if not all(math.isfinite(v) for k in ("train_loss", "test_loss") for v in curves[k]):
             raise ValueError("the earlier run's loss is not finite: it ended there")
         for train_acc, test_acc in zip(curves["train_acc"], curves["test_acc"]):

@@ -5,7 +5,8 @@
   process here: more than training a small cell. It does the same arithmetic as PyTorch's
   single-tensor (``foreach=False``) implementation, op for op, so results are bit-identical to
   ``torch.optim.AdamW(..., foreach=False)`` (tested).
-* :func:`torch_optimizer` (generic engine): ``training.optimizer`` as a torch.optim optimizer.
+* :func:`torch_optimizer` (generic engine): ``training.optimizer`` as a torch.optim optimizer;
+  ``perp_adamw`` is :class:`PerpAdamW`, Prieto et al.'s ⊥Grad on AdamW.
 * :class:`StackedAdamW` (stacked engine): AdamW over parameters with a leading cell dimension,
   each cell with its own learning rate and weight decay per parameter group.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["FlatAdamW", "torch_optimizer", "scale_lr", "StackedAdamW"]
+__all__ = ["FlatAdamW", "PerpAdamW", "torch_optimizer", "scale_lr", "StackedAdamW"]
 
 
 class FlatAdamW:
@@ -45,11 +46,33 @@ class FlatAdamW:
         self.param.addcdiv_(self.exp_avg, denom, value=-step_size)
 
 
+class PerpAdamW(torch.optim.AdamW):
+    """⊥Grad (Prieto et al., "Grokking at the edge of numerical stability"): before AdamW's step,
+    each parameter tensor's gradient g loses its component along the tensor w,
+    g_perp = g - (w·g / (w·w + 1e-30)) w, and is rescaled to g's norm,
+    g_perp * |g| / (|g_perp| + 1e-30) (the 1e-30 guards as their public code does). Updates then
+    cannot grow the weights along themselves, the direction Prieto et al. show leads to
+    softmax collapse; weight decay is AdamW's, applied as usual."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                w, g = p.reshape(-1), p.grad.reshape(-1)
+                perp = g - (torch.dot(w, g) / (torch.dot(w, w) + 1e-30)) * w
+                p.grad.copy_((perp * (g.norm() / (perp.norm() + 1e-30))).view_as(p.grad))
+        return super().step(closure)
+
+
 def torch_optimizer(tr, params, weight_decay: float):
     """``training.optimizer`` (a :class:`grokmap.training.spec.TrainingSpec`) over ``params``."""
     lr, wd, name = tr.learning_rate, weight_decay, tr.optimizer
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, betas=tuple(tr.betas), eps=tr.eps, weight_decay=wd, foreach=False)
+    if name == "perp_adamw":
+        return PerpAdamW(params, lr=lr, betas=tuple(tr.betas), eps=tr.eps, weight_decay=wd, foreach=False)
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, betas=tuple(tr.betas), eps=tr.eps, weight_decay=wd, foreach=False)
     if name == "rmsprop":
@@ -58,7 +81,7 @@ def torch_optimizer(tr, params, weight_decay: float):
     if name in ("sgd", "gd"):
         return torch.optim.SGD(params, lr=lr, momentum=tr.momentum if name == "sgd" else 0.0,
                                weight_decay=wd, foreach=False)
-    raise ValueError(f"unknown optimizer {name!r}; allowed: 'adamw', 'adam', 'rmsprop', 'sgd', 'gd'")
+    raise ValueError(f"unknown optimizer {name!r}; allowed: 'adamw', 'perp_adamw', 'adam', 'rmsprop', 'sgd', 'gd'")
 
 
 def scale_lr(opt, base_lrs: list, factor: float) -> None:

@@ -62,6 +62,7 @@ class TrainingSpec:
     lr_decay: Optional[float]
     early_stop_rule: str
     precision: str  # float32 | float64 | bfloat16 (matrix products only)
+    softmax_precision: Optional[str] = None  # the loss's dtype; None: the working precision's
 
     @property
     def full_batch(self) -> bool:

@@ -48,7 +48,7 @@ def engine_for(spec) -> EngineInfo:
         return ENGINES["stacked"]
     fused = (md.name == "embed_concat_mlp" and md.depth == 1 and md.activation == "relu" and md.dropout == 0
              and spec.task.operands == 2 and tr.optimizer == "adamw" and tr.loss == "cross_entropy"
-             and tr.full_batch and tr.embedding_noise == 0)
+             and tr.softmax_precision is None and tr.full_batch and tr.embedding_noise == 0)
     return ENGINES["fused" if fused else "generic"]
 
 

@@ -18,8 +18,9 @@ import torch.nn.functional as F
 
 from ..data import split
 from ..models import EmbedConcatMLP, build_model, first_layer_maps, ipr, subnetwork_fraction
+from ..losses import collapse_count
 from ..optimizers import FlatAdamW
-from ..precision import precision_dtypes
+from ..precision import full, precision_dtypes
 from .ctail import library, softmax_minus_onehot
 
 __all__ = ["FusedEmbedConcatMLP", "FusedEngine", "chunk_rows", "torch_softmax_minus_onehot"]
@@ -116,13 +117,16 @@ class FusedEmbedConcatMLP:
         ta, tb = self._tables()
         return self._hidden_logits(ta, tb, a, b)
 
-    def measures(self, a: torch.Tensor, b: torch.Tensor) -> dict:
-        """Parameter norm, S1's sparsity on the training inputs (a, b), S4's IPR."""
+    def measures(self, a: torch.Tensor, b: torch.Tensor, y: torch.Tensor) -> dict:
+        """Parameter norm, S1's sparsity on the training inputs (a, b), S4's IPR, and softmax
+        collapse on the training set (in the step's loss precision: float64 for float64 cells,
+        float32 otherwise)."""
         ea, eb, w1, _, w2, b2 = self.p_views
-        _, h = self.logits(a, b)
+        logits, h = self.logits(a, b)
         return {"param_norm": float(self.flat.norm()),
                 "subnetwork_fraction": subnetwork_fraction(h, w2, b2),
-                "ipr": ipr(first_layer_maps([ea, eb], w1))}
+                "ipr": ipr(first_layer_maps([ea, eb], w1)),
+                "softmax_collapse": collapse_count(full(logits), y, "cross_entropy") / y.numel()}
 
     def gradient(self, a, b, y, neg_onehot_over_n,
                  metrics: bool = False) -> Optional[tuple[float, int]]:
@@ -209,7 +213,7 @@ class FusedEngine:
         self.fresh = True
         logits = self.net.logits(self.ta, self.tb)[0]
         test = (F.cross_entropy(logits, self.ty).item(), int((logits.argmax(dim=1) == self.ty).sum().item()))
-        return [(train, test, self.net.measures(self.a, self.b))]
+        return [(train, test, self.net.measures(self.a, self.b, self.y))]
 
     def state(self) -> dict:
         """Everything the next step reads: parameters, the gradient (with ``fresh`` it is the one

@@ -2,8 +2,10 @@
 torch.optim. Minibatches (``training.batch_size``), dropout and embedding noise draw from the
 cell's own generator, seeded with the cell's seed (never torch's process-wide one: cells train
 in parallel threads of one process). Evaluations run the whole train and test sets in row
-chunks and measure the parameter norm, S1's sparsity (:func:`grokmap.training.models.subnetwork_fraction`)
-and S4's IPR (:func:`grokmap.training.models.ipr`).
+chunks and measure the parameter norm, S1's sparsity (:func:`grokmap.training.models.subnetwork_fraction`),
+S4's IPR (:func:`grokmap.training.models.ipr`) and softmax collapse
+(:func:`grokmap.training.losses.collapse_count`). The loss is taken in
+``training.softmax_precision`` when it is set.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Sequence
 import torch
 
 from ..data import batch_sampler, split
-from ..losses import loss
+from ..losses import collapse_count, loss
 from ..models import Perturb, build_model, ipr, subnetwork_fraction
 from ..optimizers import scale_lr, torch_optimizer
 from ..precision import autocast, full
@@ -23,19 +25,22 @@ _EVAL_ROWS = 16_384
 
 
 @torch.no_grad()
-def _evaluate(model, x: torch.Tensor, y: torch.Tensor, kind: str,
-              precision: str) -> tuple[float, int, torch.Tensor]:
-    """(loss, correct count, last hidden layer (n, m)) of the model on (x, y), in row chunks."""
-    loss_sum, correct, hidden = 0.0, 0, []
+def _evaluate(model, x: torch.Tensor, y: torch.Tensor, kind: str, precision: str,
+              loss_dtype: str | None) -> tuple[float, int, torch.Tensor, int | None]:
+    """(loss, correct count, last hidden layer (n, m), examples whose loss is exactly 0 or None
+    without a softmax) of the model on (x, y), in row chunks."""
+    loss_sum, correct, hidden, zero = 0.0, 0, [], 0
     for r0 in range(0, y.numel(), _EVAL_ROWS):
         with autocast(precision):
             logits, h = model.features(x[r0:r0 + _EVAL_ROWS])
         logits = full(logits)
         yt = y[r0:r0 + _EVAL_ROWS]
-        loss_sum += loss(logits, yt, kind, "sum").item()
+        loss_sum += loss(logits, yt, kind, "sum", loss_dtype).item()
         correct += (logits.argmax(dim=1) == yt).sum().item()
         hidden.append(h)
-    return loss_sum / y.numel(), correct, torch.cat(hidden)
+        count = collapse_count(logits, yt, kind, loss_dtype)
+        zero = None if count is None else zero + count
+    return loss_sum / y.numel(), correct, torch.cat(hidden), zero
 
 
 class GenericEngine:
@@ -53,7 +58,7 @@ class GenericEngine:
         self.kernel = "generic/torch"  # nn.Module, autograd and torch.optim, eager
         self.opt = torch_optimizer(tr, self.model.parameters(), spec.weight_decay)
         self.bases = [g["lr"] for g in self.opt.param_groups]
-        self.loss, self.decay = tr.loss, tr.lr_decay
+        self.loss, self.decay, self.loss_dtype = tr.loss, tr.lr_decay, tr.softmax_precision
         generator = torch.Generator().manual_seed(spec.cell.seed)  # batches, dropout, noise: this cell's own
         self.generator = generator
         self.perturb = Perturb(md.dropout, tr.embedding_noise, generator)
@@ -69,20 +74,23 @@ class GenericEngine:
         self.opt.zero_grad(set_to_none=True)
         with autocast(self.precision):
             logits = self.model.features(xb, self.perturb)[0]
-        loss(full(logits), yb, self.loss).backward()
+        loss(full(logits), yb, self.loss, dtype=self.loss_dtype).backward()
         if self.decay is not None:
             scale_lr(self.opt, self.bases, lr_factor)
         self.opt.step()
 
     def evaluate(self, rows: list[int]) -> list[tuple]:
-        train_loss, train_correct, h_train = _evaluate(self.model, self.x, self.y, self.loss, self.precision)
-        test_loss, test_correct, _ = _evaluate(self.model, self.tx, self.ty, self.loss, self.precision)
+        train_loss, train_correct, h_train, zero = _evaluate(self.model, self.x, self.y, self.loss, self.precision,
+                                                             self.loss_dtype)
+        test_loss, test_correct, _, _ = _evaluate(self.model, self.tx, self.ty, self.loss, self.precision,
+                                                  self.loss_dtype)
         readout = self.model.readout()
         with torch.no_grad():
             measures = {
                 "param_norm": float(torch.sqrt(sum((q.detach() ** 2).sum() for q in self.model.parameters()))),
                 "subnetwork_fraction": None if readout is None else subnetwork_fraction(h_train, *readout),
                 "ipr": ipr(self.model.operand_maps()),
+                "softmax_collapse": None if zero is None else zero / self.n_train,
             }
         return [((train_loss, train_correct), (test_loss, test_correct), measures)]
 

@@ -85,9 +85,12 @@ def test_the_engine_that_runs_each_setting(default_params):
         return engine_for(CellSpec.of(tiny_params(default_params, **training), Cell(0.0, 0.5, 8, 0))).name
 
     assert engine() == "fused"
-    assert engine(loss="stablemax_cross_entropy") == "generic"
-    assert engine(softmax_precision="float64") == "generic"
+    assert engine(loss="stablemax_cross_entropy") == "fused"  # the fused step's loss tail
+    assert engine(softmax_precision="float64") == "fused"
+    assert engine(loss="stablemax_cross_entropy", precision="bfloat16") == "generic"  # not in the compiled graph
+    assert engine(softmax_precision="float64", precision="bfloat16") == "generic"
     assert engine(optimizer="perp_adamw") == "generic"
+    assert engine(loss="mse") == "generic"
 
 
 def test_collapse_rises_in_float32_and_stays_zero_where_it_must(default_params):
@@ -110,3 +113,36 @@ def test_collapse_rises_in_float32_and_stays_zero_where_it_must(default_params):
     assert stablemax[:first + 1] == [0.0] * (first + 1) and max(stablemax) < max(f32) / 10
     mse, _ = run(loss="mse", max_epochs=200)
     assert set(mse) == {None}
+
+
+def test_the_fused_loss_tail_is_the_generic_engines_mathematics(default_params, float64):
+    """In float64 the hand-written StableMax gradient of the fused step's loss tail must follow
+    autograd's through the generic engine, over a whole training run."""
+    from grokmap.training.loop import train
+    from grokmap.training.spec import CellSpec
+
+    spec = CellSpec.of(tiny_params(default_params, max_epochs=300, eval_every_epochs=20,
+                                   loss="stablemax_cross_entropy"), Cell(1.0, 0.8, 32, 0))
+    (fast,), (ref,) = train([spec]), train([spec], engine="generic")
+    assert fast["kernel"] == "fused/loss_tail" and ref["kernel"] == "generic/torch"
+    for key in ("train_loss", "test_loss", "train_acc", "test_acc", "softmax_collapse"):
+        assert fast["curves"][key] == pytest.approx(ref["curves"][key], rel=1e-9, abs=1e-12), key
+    assert fast["curves"]["train_loss"][-1] < fast["curves"]["train_loss"][0] / 2
+
+
+@pytest.mark.parametrize("kind", ["cross_entropy", "stablemax_cross_entropy"])
+@pytest.mark.parametrize("dtype", [None, "float32", "float64", "bfloat16"])
+def test_the_hand_written_logit_gradient_is_autograds(kind, dtype):
+    """losses.logit_gradient (the fused tail) against autograd through losses.loss, one step,
+    the loss in each precision (to that precision's resolution)."""
+    from grokmap.training.losses import logit_gradient
+
+    torch.manual_seed(1)
+    logits = torch.randn(40, 11) * 8
+    y = torch.randint(0, 11, (40,))
+    x = logits.clone().requires_grad_()
+    loss(x, y, kind, dtype=dtype).backward()
+    g = logits.clone()
+    logit_gradient(g, y, kind, dtype, 1 / 40)
+    tol = {"bfloat16": 2e-2}.get(dtype, 1e-6)
+    assert torch.allclose(g, x.grad, rtol=tol, atol=tol / 40), (g - x.grad).abs().max()

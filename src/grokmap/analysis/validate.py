@@ -170,16 +170,20 @@ def _kernels_allowed(settings: dict) -> set:
     trains stacked; S0's kind (one ReLU layer of the embed-concat MLP, two operands, full-batch
     AdamW on cross-entropy, no dropout or noise) on the fused step, whose float32 tail is the C
     pass or, without a compiler, torch's, whose float64 keeps torch's tail and whose bfloat16 is
-    the compiled graph; everything else on the generic autograd step."""
+    the compiled graph; StableMax or a separate loss precision (not in bfloat16) on the fused
+    step's hand-written loss tail; everything else on the generic autograd step."""
     md, tr, tk = settings["model"], settings["training"], settings["task"]
     if md["name"] == "s3_mlp":
         return {"stacked/torch"}
+    plain = tr["loss"] == "cross_entropy" and tr.get("softmax_precision") is None
     fused = (md["name"] == "embed_concat_mlp" and md["depth"] == 1 and md["activation"] == "relu"
              and not md["dropout"] and tk["operands"] == 2 and tr["optimizer"] == "adamw"
-             and tr["loss"] == "cross_entropy" and tr.get("softmax_precision") is None
              and tr["batch_size"] == "full" and not tr["embedding_noise"])
-    if not fused:
+    if not fused or not (plain or (tr["loss"] in ("cross_entropy", "stablemax_cross_entropy")
+                                   and tr["precision"] != "bfloat16")):
         return {"generic/torch"}
+    if not plain:  # StableMax or a separate loss precision: the hand-written loss tail
+        return {"fused/loss_tail"}
     return {"float32": {"fused/c_tail", "fused/torch_tail"}, "float64": {"fused/torch_tail"},
             "bfloat16": {"fused/compiled"}}[tr["precision"]]
 

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["LOSSES", "SOFTMAX_LOSSES", "loss", "per_example_loss", "log_stablemax", "collapse_count",
-           "stacked_loss", "stacked_correct"]
+           "logit_gradient", "stacked_loss", "stacked_correct"]
 
 LOSSES = ("cross_entropy", "stablemax_cross_entropy", "mse")
 SOFTMAX_LOSSES = ("cross_entropy", "stablemax_cross_entropy")  # the losses softmax collapse applies to
@@ -55,6 +55,29 @@ def loss(logits: torch.Tensor, y: torch.Tensor, kind: str, reduction: str = "mea
         each = per_example_loss(work, y, kind)
         out = each.mean() if reduction == "mean" else each.sum()
     return out.to(logits.dtype)
+
+
+@torch.no_grad()
+def logit_gradient(logits: torch.Tensor, y: torch.Tensor, kind: str, dtype: str | None, inv_n: float) -> None:
+    """In place over ``logits`` (a tile of n examples' logits): the gradient of the mean loss
+    over n with respect to them, computed in ``dtype`` (None: the logits' own), by hand.
+    cross_entropy: softmax - one-hot. stablemax_cross_entropy: with s(x) as in
+    :func:`log_stablemax`, S = sum_j s(x_j) and s'(x) = 1 for x >= 0, s(x)**2 below,
+    d/dx_j = s'(x_j) / S - [j = y] s'(x_y) / s(x_y)."""
+    x = logits if dtype is None else logits.to(_DTYPES[dtype])
+    rows = torch.arange(y.numel())
+    if kind == "cross_entropy":
+        g = torch.softmax(x, 1)
+        g[rows, y] -= 1
+    elif kind == "stablemax_cross_entropy":
+        neg = x < 0
+        s = torch.where(neg, 1 / (1 - x.clamp(max=0)), x + 1)
+        ds = torch.where(neg, s * s, torch.ones_like(s))
+        g = ds / s.sum(1, keepdim=True)
+        g[rows, y] -= ds[rows, y] / s[rows, y]
+    else:
+        raise ValueError(f"no hand-written gradient for loss {kind!r}")
+    logits.copy_(g.mul_(inv_n))
 
 
 @torch.no_grad()

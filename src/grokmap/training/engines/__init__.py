@@ -46,9 +46,13 @@ def engine_for(spec) -> EngineInfo:
     md, tr = spec.model, spec.training
     if md.name == "s3_mlp":
         return ENGINES["stacked"]
+    # StableMax and a separate loss precision: the fused tail computes them by hand
+    # (losses.logit_gradient), but not in the compiled bfloat16 graph
+    plain_loss = tr.loss == "cross_entropy" and tr.softmax_precision is None
     fused = (md.name == "embed_concat_mlp" and md.depth == 1 and md.activation == "relu" and md.dropout == 0
-             and spec.task.operands == 2 and tr.optimizer == "adamw" and tr.loss == "cross_entropy"
-             and tr.softmax_precision is None and tr.full_batch and tr.embedding_noise == 0)
+             and spec.task.operands == 2 and tr.optimizer == "adamw"
+             and (plain_loss or (tr.loss in ("cross_entropy", "stablemax_cross_entropy") and tr.precision != "bfloat16"))
+             and tr.full_batch and tr.embedding_noise == 0)
     return ENGINES["fused" if fused else "generic"]
 
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from ..data import split
 from ..models import EmbedConcatMLP, build_model, first_layer_maps, ipr, subnetwork_fraction
-from ..losses import collapse_count
+from ..losses import collapse_count, logit_gradient, loss
 from ..optimizers import FlatAdamW
 from ..precision import full, precision_dtypes
 from .ctail import library, softmax_minus_onehot
@@ -48,14 +48,19 @@ class FusedEmbedConcatMLP:
     tile is still in cache; only the (p, width) tables and the gradients live across tiles.
     """
 
-    def __init__(self, model: EmbedConcatMLP, low: Optional[torch.dtype] = None, compiled: bool = False):
+    def __init__(self, model: EmbedConcatMLP, low: Optional[torch.dtype] = None, compiled: bool = False,
+                 loss: str = "cross_entropy", loss_dtype: Optional[str] = None):
         """``low``: the dtype of every matrix product (bfloat16), or None for the parameters' own;
-        ``compiled``: the gradient pass through :mod:`.compiled` instead of the row tiles."""
+        ``compiled``: the gradient pass through :mod:`.compiled` instead of the row tiles;
+        ``loss`` and ``loss_dtype``: ``training.loss`` and ``training.softmax_precision`` (other
+        than cross-entropy in the working precision, the tail is :func:`.losses.logit_gradient`)."""
         self.low, self.compiled = low, compiled
+        self.loss, self.loss_dtype = loss, loss_dtype
+        plain = loss == "cross_entropy" and loss_dtype is None
         # the softmax tail: one hand-written C pass in float32 (:mod:`.ctail`) where it builds,
         # torch's kernels otherwise; decided here, once, so the record can name it
-        c_tail = low is None and model.output.weight.dtype == torch.float32 and not compiled
-        self.tail = "c" if c_tail and library() is not None else "torch"
+        c_tail = plain and low is None and model.output.weight.dtype == torch.float32 and not compiled
+        self.tail = "c" if c_tail and library() is not None else "torch" if plain else "loss"
         tensors = [model.embed_a.weight, model.embed_b.weight, model.hidden.weight,
                    model.hidden.bias, model.output.weight, model.output.bias]
         self.flat = torch.cat([t.detach().reshape(-1) for t in tensors])
@@ -119,14 +124,14 @@ class FusedEmbedConcatMLP:
 
     def measures(self, a: torch.Tensor, b: torch.Tensor, y: torch.Tensor) -> dict:
         """Parameter norm, S1's sparsity on the training inputs (a, b), S4's IPR, and softmax
-        collapse on the training set (in the step's loss precision: float64 for float64 cells,
-        float32 otherwise)."""
+        collapse on the training set (in the step's loss precision: ``training.softmax_precision``,
+        else float64 for float64 cells and float32 otherwise)."""
         ea, eb, w1, _, w2, b2 = self.p_views
         logits, h = self.logits(a, b)
         return {"param_norm": float(self.flat.norm()),
                 "subnetwork_fraction": subnetwork_fraction(h, w2, b2),
                 "ipr": ipr(first_layer_maps([ea, eb], w1)),
-                "softmax_collapse": collapse_count(full(logits), y, "cross_entropy") / y.numel()}
+                "softmax_collapse": collapse_count(full(logits), y, self.loss, self.loss_dtype) / y.numel()}
 
     def gradient(self, a, b, y, neg_onehot_over_n,
                  metrics: bool = False) -> Optional[tuple[float, int]]:
@@ -148,13 +153,15 @@ class FusedEmbedConcatMLP:
         for r0 in range(0, n, self.rows):
             a_t, b_t = a[r0:r0 + self.rows], b[r0:r0 + self.rows]
             logits, h = self._hidden_logits(ta, tb, a_t, b_t)
+            y_t = y[r0:r0 + self.rows]
             if metrics:
-                y_t = y[r0:r0 + self.rows]
-                loss_sum += F.cross_entropy(logits, y_t, reduction="sum").item()
+                loss_sum += loss(logits, y_t, self.loss, "sum", self.loss_dtype).item()
                 correct += (logits.argmax(dim=1) == y_t).sum().item()
             # (softmax - onehot) / n over the logits buffer: one C pass, or softmax then one add
             g = logits
-            if not (self.tail == "c" and softmax_minus_onehot(g, y[r0:r0 + self.rows], 1.0 / n)):
+            if self.tail == "loss":  # StableMax, or the loss in its own precision
+                logit_gradient(g, y_t, self.loss, self.loss_dtype, 1.0 / n)
+            elif not (self.tail == "c" and softmax_minus_onehot(g, y_t, 1.0 / n)):
                 torch_softmax_minus_onehot(g, neg_onehot_over_n[r0:r0 + self.rows], 1.0 / n)
             self._addmm(g_w2, g.t(), h, out=g_w2)
             g_b2 += g.sum(0)
@@ -189,9 +196,11 @@ class FusedEngine:
         self.n_train, self.n_test = int(self.y.numel()), int(self.ty.numel())
         low = precision_dtypes(tr.precision)[1]
         # bfloat16 products pay only with their casts fused into the elementwise work around them
-        self.net = FusedEmbedConcatMLP(build_model(spec), low, compiled=low is not None)
+        self.net = FusedEmbedConcatMLP(build_model(spec), low, compiled=low is not None, loss=tr.loss,
+                                       loss_dtype=tr.softmax_precision)
         self.n_parameters = int(self.net.flat.numel())
         self.kernel = "fused/compiled" if self.net.compiled else f"fused/{self.net.tail}_tail"
+        self.loss, self.loss_dtype = tr.loss, tr.softmax_precision
         self.lr, self.decay = tr.learning_rate, tr.lr_decay
         self.opt = FlatAdamW(self.net.flat, self.net.grad, tr.learning_rate, tr.betas, tr.eps, spec.weight_decay)
         # one_hot also refuses a label outside [0, p): the C tail indexes rows by label unchecked
@@ -212,7 +221,8 @@ class FusedEngine:
         train = self.net.gradient(self.a, self.b, self.y, self.neg_onehot, metrics=True)
         self.fresh = True
         logits = self.net.logits(self.ta, self.tb)[0]
-        test = (F.cross_entropy(logits, self.ty).item(), int((logits.argmax(dim=1) == self.ty).sum().item()))
+        test = (loss(logits, self.ty, self.loss, dtype=self.loss_dtype).item(),
+                int((logits.argmax(dim=1) == self.ty).sum().item()))
         return [(train, test, self.net.measures(self.a, self.b, self.y))]
 
     def state(self) -> dict:

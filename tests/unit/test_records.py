@@ -347,6 +347,20 @@ def test_the_validator_accepts_hand_computed_outputs_and_rejects_wrong_ones():
     edited["curves"]["test_acc"] = [0.1, 0.96, 0.99, 0.99, 0.99]
     edited["final"]["test_acc"] = 0.99
     assert "every record agrees with itself" in failed(recs={**records, grid[1]: edited})
+    # softmax collapse (issue 32): never above the train accuracy, always a count of examples,
+    # and its published maximum re-derived
+    # (records[grid[2]] ends at train accuracy 0.3; 100 training examples)
+    fine = json.loads(json.dumps(records[grid[2]]))
+    fine.update(n_train=100)
+    fine["curves"]["softmax_collapse"] = [0.0, 0.0, 0.01, 0.2, 0.3]
+    assert "every record agrees with itself" not in failed(recs={**records, grid[2]: fine})
+    for bad_share in (0.31, 0.005):  # above the train accuracy; half an example
+        edited = json.loads(json.dumps(fine))
+        edited["curves"]["softmax_collapse"][-1] = bad_share
+        assert "every record agrees with itself" in failed(recs={**records, grid[2]: edited}), bad_share
+    bad = json.loads(json.dumps(phases))
+    bad["cells"][0]["max_softmax_collapse"] = 0.25
+    assert "every published cell number re-derived from its record" in failed(ph=bad)
 
 
 @pytest.mark.parametrize("mutation", ["classify", "summary"])

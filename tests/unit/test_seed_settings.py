@@ -358,3 +358,27 @@ def test_lr_decay_on_the_s0_paths(default_params, float64, path):
     assert frozen[0] == pytest.approx(frozen[-1], rel=1e-6)
     moving = run(tiny(default_params, training__max_epochs=30, training__eval_every_epochs=10), CELL)
     assert moving["curves"]["param_norm"][0] != pytest.approx(moving["curves"]["param_norm"][-1], rel=1e-6)
+
+
+def test_s4_exact_solution_is_one_cosine_per_neuron_and_adds_mod_p():
+    """grokmap.analysis.fourier: S4's analytic weights. Each first-layer neuron is one cosine,
+    so its IPR_2 is exactly 1/2; through the model's own forward pass (QuadraticMLP) it adds
+    mod p once the width averages out the other terms, and not at a tiny width."""
+    import torch
+
+    from grokmap.analysis.fourier import exact_solution, solution_accuracy
+    from grokmap.training.models import QuadraticMLP, ipr
+
+    p = 31
+    w1, w2 = exact_solution(p, 300, seed=0)
+    model = QuadraticMLP(p, 300, 2).double()
+    with torch.no_grad():
+        model.w1.copy_(w1)
+        model.w2.copy_(w2)
+    assert abs(ipr(model.operand_maps()) - 0.5) < 1e-12
+    x = torch.cartesian_prod(torch.arange(p), torch.arange(p))
+    logits, _ = model.features(x)
+    model_acc = float((logits.argmax(1) == x.sum(1) % p).double().mean())
+    assert model_acc == solution_accuracy(w1, w2, p) == 1.0
+    assert solution_accuracy(*exact_solution(p, 4, seed=0), p) < 0.5
+    assert exact_solution(p, 8, seed=1)[0].equal(exact_solution(p, 8, seed=1)[0])

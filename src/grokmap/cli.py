@@ -31,6 +31,12 @@ def summary_lines(results_dir: Path) -> list[str]:
         lines.append(f"diagram points whose voters disagree: {len(split)} of {len(phases['groups'])}")
     if phases.get("fragile_groups"):
         lines.append(f"diagram points one vote would change: {phases['fragile_groups']} of {len(phases['groups'])}")
+    metadata = Path(results_dir) / "metadata.json"
+    eff = json.loads(metadata.read_text()).get("efficiency") if metadata.is_file() else None
+    if eff and eff.get("cell_steps_per_second"):
+        lines.append(f"efficiency: {eff['cell_steps_per_second']:,.0f} cell-steps per second of training; "
+                     f"~{eff['achieved_gflops']:.1f} GFLOP/s of matrix products, {eff['matmul_peak_share']:.0%} "
+                     f"of this machine's single-thread sgemm ({eff['sgemm_peak_gflops']:.0f} GFLOP/s)")
     validation = Path(results_dir) / "validation.json"
     if validation.is_file():
         v = json.loads(validation.read_text())

@@ -14,7 +14,7 @@ import platform
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["cpu_facts", "cpu_kind", "same_cpu_kind", "RELEVANT_FLAGS"]
+__all__ = ["cpu_facts", "cpu_kind", "same_cpu_kind", "sgemm_gflops", "RELEVANT_FLAGS"]
 
 # The instruction-set features that select a different kernel path in torch's CPU kernels.
 RELEVANT_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx512_fp16",
@@ -63,3 +63,27 @@ def cpu_kind(record: dict | None = None) -> str | None:
 def same_cpu_kind(a: str | None, b: str | None) -> bool:
     """Two kinds that are known and equal: only then can two runs be expected bit for bit."""
     return a is not None and a == b
+
+
+def sgemm_gflops(n: int = 512, seconds: float = 0.3) -> float:
+    """This machine's single-thread float32 matrix-product rate (GFLOP/s) on n x n operands,
+    timed now for about ``seconds``: the peak a cell's training step is measured against.
+    Taken while other work shares the cores, it reads low (the share then reads high)."""
+    import time
+
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        out = torch.mm(a, b)
+        reps, start = 0, time.perf_counter()
+        while True:
+            torch.mm(a, b, out=out)
+            reps += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= seconds:
+                return 2 * n ** 3 * reps / elapsed / 1e9
+    finally:
+        torch.set_num_threads(threads)

@@ -73,6 +73,19 @@ def test_records_load_and_validate(tiny_sweep):
     failed = {c["check"] for c in validate_outputs(grid, records, bad, summary_metrics(phases), metadata, params)
               if not c["ok"]}
     assert "no duplicate cells" in failed
+    # efficiency (issue 34): cell-steps per second re-derived from the records, the share from its parts
+    from grokmap.jobs.aggregate import _efficiency
+
+    eff = _efficiency(params, records)
+    assert eff["cell_steps"] == sum(r["steps_run"] for r in records.values()) and 0 < eff["matmul_peak_share"]
+    metadata = build_metadata(params, phases, [r["train_seconds"] for r in records.values()], efficiency=eff)
+    assert all(c["ok"] for c in validate_outputs(grid, records, phases, summary_metrics(phases), metadata, params))
+    for edit in ({"cell_steps_per_second": eff["cell_steps_per_second"] * 2}, {"matmul_peak_share": 0.99},
+                 {"cell_steps": eff["cell_steps"] + 1}):
+        bad_meta = {**metadata, "efficiency": {**eff, **edit}}
+        failed = {c["check"] for c in validate_outputs(grid, records, phases, summary_metrics(phases), bad_meta, params)
+                  if not c["ok"]}
+        assert failed == {"efficiency (metadata.json) re-derived from the records"}, edit
 
 
 def test_corrupt_and_foreign_files_are_detected(tiny_sweep, tmp_path):

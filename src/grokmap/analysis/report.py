@@ -107,10 +107,12 @@ def _tally(values: list) -> dict:
 
 
 def build_metadata(params: dict, phases: dict, cell_seconds: list[float], machines: list | None = None,
-                   kernels: list | None = None) -> dict:
+                   kernels: list | None = None, efficiency: dict | None = None) -> dict:
     """Run facts; ``machines`` and ``kernels`` are the cell records' own (cells of one sweep may
-    have been trained on other machines, e.g. on a cluster)."""
+    have been trained on other machines, e.g. on a cluster); ``efficiency``: cell-steps per
+    second and the share of the aggregating machine's matrix-product peak."""
     return {
+        **({"efficiency": efficiency} if efficiency is not None else {}),
         "cpu_kinds": _tally([m.get("kind") if isinstance(m, dict) else None for m in machines or []]),
         "kernels": _tally(kernels or []),
         "params": params,
@@ -123,6 +125,16 @@ def build_metadata(params: dict, phases: dict, cell_seconds: list[float], machin
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "host_cpus": os.cpu_count(),
     }
+
+
+def _efficiency_line(eff: dict | None) -> list[str]:
+    if not eff or not eff.get("cell_steps_per_second"):
+        return []
+    return [f"- efficiency: {eff['cell_steps']:,} cell-steps in {eff['train_seconds']:.1f} s of training, "
+            f"{eff['cell_steps_per_second']:,.0f} per second; the matrix products (estimated, weights only) "
+            f"ran at ~{eff['achieved_gflops']:.1f} GFLOP/s, {eff['matmul_peak_share']:.0%} of this machine's "
+            f"single-thread sgemm rate ({eff['sgemm_peak_gflops']:.0f} GFLOP/s, timed at aggregation; "
+            f"read low when other work shares the cores)"]
 
 
 def _table(header: list[str], rows: list[list]) -> str:
@@ -350,5 +362,6 @@ def render_report(phases: dict, metadata: dict, figures: dict[str, str], explore
             "- cells per kernel: " + ", ".join(f"{k}: {n}" for k, n in metadata.get("kernels", {}).items()),
             f"- training time summed over cells: {metadata['training_seconds_total']:.1f} s "
             f"(slowest cell {metadata['training_seconds_max_cell']:.1f} s)",
+            *_efficiency_line(metadata.get("efficiency")),
             f"- created: {metadata['created_utc']}", ""]
     return "\n".join(out)

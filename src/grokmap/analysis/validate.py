@@ -571,4 +571,18 @@ def validate_outputs(grid: list[Cell], records: dict, phases: dict, metrics: dic
                 **({"extend": params["extend"]} if extend else {})}
     check("settings recorded", phases["settings"] == recorded and metadata["params"] == params)
     check("metadata counts agree", metadata["counts"] == {p: counts.get(p, 0) for p in _PHASES})
+    eff = metadata.get("efficiency")
+    if eff is not None:  # cell-steps per second re-derived from the records; the share from its parts
+        steps = sum(int(r.get("steps_run") or (r["curves"].get("step") or r["curves"]["epoch"])[-1])
+                    for r in records.values())
+        seconds = sum(float(r["train_seconds"]) for r in records.values())
+        rate = steps / seconds if seconds > 0 else None
+        share_ok = (eff["achieved_gflops"] is None or
+                    math.isclose(eff["matmul_peak_share"], eff["achieved_gflops"] / eff["sgemm_peak_gflops"], rel_tol=1e-9)
+                    and math.isclose(eff["achieved_gflops"], eff["estimated_gflop"] / seconds, rel_tol=1e-9))
+        check("efficiency (metadata.json) re-derived from the records",
+              eff["cell_steps"] == steps and math.isclose(eff["train_seconds"], seconds, rel_tol=1e-9)
+              and (rate is None) == (eff["cell_steps_per_second"] is None)
+              and (rate is None or math.isclose(eff["cell_steps_per_second"], rate, rel_tol=1e-9)) and share_ok,
+              f"{steps} steps in {seconds:.3f} s; metadata says {eff['cell_steps']} in {eff['train_seconds']:.3f} s")
     return checks

@@ -374,7 +374,8 @@ def write_report_main(argv=None) -> int:
         params, grid, records = _grid_and_records(args)
         phases = read_json(args.phases_json)
         metadata = build_metadata(params, phases, [r["train_seconds"] for r in records.values()],
-                                  [r.get("machine") for r in records.values()], [r.get("kernel") for r in records.values()])
+                                  [r.get("machine") for r in records.values()], [r.get("kernel") for r in records.values()],
+                                  efficiency=_efficiency(params, records))
         atomic_write_json(args.metadata, metadata)
         report_dir = Path(args.report).parent.resolve()
         figures = {}
@@ -385,6 +386,30 @@ def write_report_main(argv=None) -> int:
         atomic_write_text(args.report, render_report(phases, metadata, figures, explorer))
 
     return _run(main, args)
+
+
+def _efficiency(params: dict, records: dict) -> dict:
+    """How fast the sweep's cells trained: cell-steps per second of training time, and the
+    estimated GFLOP/s of their matrix products (jobs.cluster.cell_flops, for the steps and
+    evaluations each ran) against this machine's single-thread sgemm rate, timed now."""
+    from ..machine import sgemm_gflops
+    from ..training.record import cell_settings
+    from ..training.spec import CellSpec
+    from .cluster import cell_flops
+
+    def ran(r) -> int:
+        return int(r.get("steps_run") or (r["curves"].get("step") or r["curves"]["epoch"])[-1])
+
+    settings = cell_settings(params)
+    steps = sum(ran(r) for r in records.values())
+    seconds = sum(float(r["train_seconds"]) for r in records.values())
+    flop = sum(cell_flops(CellSpec.of(settings, cell), ran(r), len(r["curves"]["epoch"])) for cell, r in records.items())
+    peak = sgemm_gflops()
+    achieved = flop / seconds / 1e9 if seconds > 0 else None
+    return {"cell_steps": steps, "train_seconds": seconds,
+            "cell_steps_per_second": steps / seconds if seconds > 0 else None,
+            "estimated_gflop": flop / 1e9, "achieved_gflops": achieved, "sgemm_peak_gflops": peak,
+            "matmul_peak_share": None if achieved is None else achieved / peak}
 
 
 def _extension_files(results_dir: str, params: dict, grid: dict) -> dict:

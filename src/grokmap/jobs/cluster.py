@@ -12,7 +12,7 @@ from ..training.grid import Cell
 from ..training.spec import CellSpec
 
 __all__ = ["CELL_MEM_MB", "cell_runtime_minutes", "spec_runtime_minutes", "stack_runtime_minutes",
-           "multiply_adds_per_example"]
+           "multiply_adds_per_example", "cell_flops"]
 
 # One cell: data, parameters and the row-tile buffers are a few MB; a job process with
 # torch loaded peaks at ~260 MB (benchmarks/run.py reports it). 1 GB leaves room.
@@ -41,14 +41,22 @@ def multiply_adds_per_example(model: dict, task: dict, width: int) -> int:
     raise ValueError(f"unknown model {name!r}")
 
 
-def _cell_seconds(spec: CellSpec) -> float:
+def cell_flops(spec: CellSpec, steps: int | None = None, evaluations: int | None = None) -> float:
+    """Floating-point operations of a cell's matrix products (weights only, good to a factor ~2):
+    forward and backward on every step's rows, plus a forward pass over all examples at each
+    evaluation (and accuracy log). ``steps``/``evaluations``: those it ran; default its full budget."""
     tr = spec.training
-    n, n_train, total, evals = spec.n_examples, spec.n_train, spec.total_steps, spec.eval_steps
+    n, n_train = spec.n_examples, spec.n_train
+    total = spec.total_steps if steps is None else steps
+    evals = len(spec.eval_steps) if evaluations is None else evaluations
     rows = n_train if tr.full_batch else tr.batch_size
     macs = multiply_adds_per_example(dataclasses.asdict(spec.model), dataclasses.asdict(spec.task), spec.cell.width)
     accuracy_logs = total // tr.accuracy_every_steps if tr.accuracy_every_steps else 0
-    flops = 2 * macs * (3 * rows * total + n * (len(evals) + accuracy_logs))
-    return 2 * flops / (_SAFE_GFLOPS * 1e9)
+    return 2 * macs * (3 * rows * total + n * (evals + accuracy_logs))
+
+
+def _cell_seconds(spec: CellSpec) -> float:
+    return 2 * cell_flops(spec) / (_SAFE_GFLOPS * 1e9)
 
 
 def spec_runtime_minutes(spec: CellSpec) -> int:

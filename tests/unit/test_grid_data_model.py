@@ -90,3 +90,15 @@ def test_model_shapes_and_init_order(default_params):
     assert sum(p.numel() for p in m.parameters()) == 2 * 97 * 16 + 32 * 64 + 64 + 64 * 97 + 97
     with pytest.raises(ValueError, match="unknown model"):
         build_model(_spec(default_params, name="nope"))
+
+
+def test_the_settings_side_of_training_imports_no_torch():
+    """training/__init__.py's statement: planning a sweep never loads torch."""
+    import subprocess
+    import sys
+
+    code = ("import sys, grokmap.training.grid, grokmap.training.spec, grokmap.training.tasks, "
+            "grokmap.training.schedule, grokmap.training.curves, grokmap.training.record, "
+            "grokmap.training.engines, grokmap.training.loop; print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -2,11 +2,13 @@
 """S4's analytic solution against width (S4 Figure 4b's analytic curve), beside trained networks.
 
     .venv/bin/python scripts/s4_exact_solution.py OUT_PREFIX [--p 97] [--widths 10,25,...] [--seeds 5]
-        [--trained LABEL=RESULTS_DIR ...]
+        [--trained LABEL=RESULTS_DIR[,RESULTS_DIR...] ...]
 
-Writes OUT_PREFIX.csv (width, seed, accuracy over all p^2 pairs, mean IPR_2 of the first layer)
-and OUT_PREFIX.png: the analytic accuracy (mean and range over seeds) against width, and each
-trained sweep's final test accuracy against width (from its results directory's phases.json).
+Writes OUT_PREFIX.csv (width, seed, accuracy over all p^2 pairs, mean IPR_2 of the first layer),
+OUT_PREFIX_trained.csv (each trained cell: label, width, learning rate, phase, final train and
+test accuracy, steps run, whether the loss went non-finite; from the results directories'
+phases.json and metadata.json) and OUT_PREFIX.png: the analytic accuracy (mean and range over
+seeds) against width, and each label's final test accuracy against width.
 Logic: grokmap.analysis.fourier.
 """
 import argparse
@@ -43,12 +45,24 @@ def main() -> int:
     acc = {wd: [r["accuracy"] for r in rows if r["width"] == wd] for wd in widths}
     ax.plot(widths, [sum(v) / len(v) for v in acc.values()], "k-o", ms=3, label=f"analytic solution ({args.seeds} seeds)")
     ax.fill_between(widths, [min(v) for v in acc.values()], [max(v) for v in acc.values()], color="0.85")
+    trained = []
     for item in args.trained:
-        label, folder = item.split("=", 1)
-        cells = json.loads((Path(folder) / "phases.json").read_text())["cells"]
-        ws = sorted({c["width"] for c in cells})
-        ax.plot(ws, [sum(c["final_test_acc"] for c in cells if c["width"] == w) / sum(c["width"] == w for c in cells)
-                     for w in ws], "o--", ms=3, label=f"{label}: final test accuracy")
+        label, folders = item.split("=", 1)
+        for folder in folders.split(","):
+            lr = json.loads((Path(folder) / "metadata.json").read_text())["params"]["training"]["learning_rate"]
+            for c in json.loads((Path(folder) / "phases.json").read_text())["cells"]:
+                trained.append({"label": label, "width": c["width"], "learning_rate": lr, "phase": c["phase"],
+                                "final_train_acc": c["final_train_acc"], "final_test_acc": c["final_test_acc"],
+                                "steps_run": c["steps_run"], "non_finite_loss": c["non_finite_loss"],
+                                "results_dir": Path(folder).name})
+    if trained:
+        with open(out.parent / f"{out.name}_trained.csv", "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(trained[0]), lineterminator="\n")
+            w.writeheader()
+            w.writerows(trained)
+    for label in dict.fromkeys(t["label"] for t in trained):
+        mine = sorted((t["width"], t["final_test_acc"]) for t in trained if t["label"] == label and not t["non_finite_loss"])
+        ax.plot([m[0] for m in mine], [m[1] for m in mine], "o--", ms=3, label=f"{label}: final test accuracy")
     ax.set_xscale("log")
     ax.set_xlabel("width N")
     ax.set_ylabel("accuracy")

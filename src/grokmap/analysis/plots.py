@@ -351,7 +351,8 @@ def plot_grokking_step(phases: dict, path: str | Path) -> None:
 TRACES = {"train_acc": "train accuracy", "test_acc": "test accuracy",
            "param_norm": "parameter L2 norm (S1 5.1)",
            "subnetwork_fraction": "sparsity: sub-network share (S1 5.2)",
-           "ipr": "Fourier IPR, r = 2 (S4)"}
+           "ipr": "Fourier IPR, r = 2 (S4)",
+           "softmax_collapse": "softmax collapse: share of train examples with loss exactly 0"}
 
 
 def plot_measure_traces(runs: list, path: str | Path, hue_label: str, keys: list[str], threshold: float,
@@ -380,7 +381,7 @@ def plot_measure_traces(runs: list, path: str | Path, hue_label: str, keys: list
             ax.axvline(0, color="black", linestyle=":", linewidth=1)
         if key.endswith("_acc"):
             ax.axhline(threshold, color="grey", linestyle=":", linewidth=1)
-        if key in ("train_acc", "test_acc"):
+        if key in ("train_acc", "test_acc", "softmax_collapse"):
             ax.set_ylim(-0.02, 1.02)
         elif key == "subnetwork_fraction":
             ax.set_ylim(top=1.005)  # a share of neurons; its changes are a few per cent

@@ -8,6 +8,8 @@ import sys
 import pandas as pd
 
 df = pd.read_csv(sys.argv[1])
+if "seed" not in df:  # a record of one seed has no seed column
+    df["seed"] = 0
 GEN = {"grokking", "comprehension"}
 panels = ["precision", "loss"]
 print(f"{len(df)} cells; seeds {sorted(df.seed.unique())}; fractions {sorted(df.train_fraction.unique())}; "

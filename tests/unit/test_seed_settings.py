@@ -382,3 +382,23 @@ def test_s4_exact_solution_is_one_cosine_per_neuron_and_adds_mod_p():
     assert model_acc == solution_accuracy(w1, w2, p) == 1.0
     assert solution_accuracy(*exact_solution(p, 4, seed=0), p) < 0.5
     assert exact_solution(p, 8, seed=1)[0].equal(exact_solution(p, 8, seed=1)[0])
+
+
+def test_s4_figure3_phases_of_the_analytic_solution_and_of_noise():
+    """fourier.neuron_phases: the analytic solution has phi1 + phi2 - phi3 = 0 at every neuron
+    (mean resultant 1, every neuron a pure cosine); random weights have no phase relation."""
+    import torch
+
+    from grokmap.analysis.fourier import exact_solution, neuron_phases
+
+    p = 31
+    w1, w2 = exact_solution(p, 200, seed=3)
+    r = neuron_phases(w1, w2, p)
+    assert r["resultant"] > 1 - 1e-12 and float(r["delta"].abs().max()) < 1e-9
+    assert float(r["power_share"].min()) > 1 - 1e-9
+    # a neuron at frequency sigma > p/2 is the same cosine at p - sigma with its phases negated
+    assert bool((r["sigma"] <= (p - 1) // 2).all())
+    g = torch.Generator().manual_seed(0)
+    noise = neuron_phases(torch.randn(200, 2 * p, generator=g, dtype=torch.float64),
+                          torch.randn(p, 200, generator=g, dtype=torch.float64), p)
+    assert noise["resultant"] < 0.25 and float(noise["power_share"].median()) < 0.3

@@ -20,7 +20,7 @@ import math
 
 import torch
 
-__all__ = ["exact_solution", "solution_accuracy", "width_table"]
+__all__ = ["exact_solution", "solution_accuracy", "width_table", "neuron_phases"]
 
 
 def exact_solution(p: int, width: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,3 +60,24 @@ def width_table(p: int, widths, seeds) -> list[dict]:
             rows.append({"width": width, "seed": seed, "accuracy": solution_accuracy(w1, w2, p),
                          "ipr": ipr(list(w1.t().reshape(2, p, -1)))})
     return rows
+
+
+def neuron_phases(w1: torch.Tensor, w2: torch.Tensor, p: int) -> dict:
+    """S4's Figure 3 measure of a quadratic MLP's weights (W1 (N, 2p), W2 (p, N)): each neuron's
+    dominant frequency sigma in 1..(p-1)/2 (the largest summed power of its two operand maps),
+    the phases phi1, phi2 of its operand maps and phi3 of its read-out column at that frequency
+    (the angle of the DFT coefficient), and delta = phi1 + phi2 - phi3 wrapped to (-pi, pi].
+    Returns the deltas, the share of each neuron's power at its frequency (1 for a pure cosine),
+    and the mean resultant length |mean exp(i delta)| (1: all deltas equal; about 1/sqrt(N) for
+    uniformly random phases). The analytic solution gives delta = 0 for every neuron."""
+    a, b, out = (torch.fft.fft(m.double(), dim=0) for m in (w1[:, :p].t(), w1[:, p:].t(), w2))
+    half = (p - 1) // 2
+    power = a.abs()[1:half + 1] ** 2 + b.abs()[1:half + 1] ** 2  # (half, N)
+    sigma = power.argmax(0) + 1
+    cols = torch.arange(w1.shape[0])
+    phase = [torch.angle(t[sigma, cols]) for t in (a, b, out)]
+    delta = torch.remainder(phase[0] + phase[1] - phase[2] + math.pi, 2 * math.pi) - math.pi
+    total = (a.abs() ** 2 + b.abs() ** 2).sum(0)
+    share = 2 * power[sigma - 1, cols] / total.clamp_min(1e-300)  # sigma and p - sigma
+    return {"sigma": sigma, "delta": delta, "power_share": share,
+            "resultant": float(torch.exp(1j * delta).mean().abs())}

@@ -159,3 +159,23 @@ def test_the_curves_figure_has_no_empty_panels(tmp_path):
     finally:
         plots.plt.subplots = real_subplots
     assert shapes == [(2, 1), (3, 1), (4, 2)]
+
+
+def test_panels_of_a_product_are_laid_out_one_value_of_the_last_axis_per_column():
+    """DiagramLayout.columns: 6 panels of loss x precision -> 3 columns (one row per loss);
+    few panels, or panels that are no clean product, keep up to 4 per row."""
+    from grokmap.analysis.axes import DiagramLayout
+
+    def layout(losses, precisions, drop=0):
+        groups = [{"weight_decay": 0.0, "train_fraction": 0.5, "width": 8, "training.loss": lo,
+                   "training.precision": pr} for lo in losses for pr in precisions][drop:]
+        sweep = {"weight_decay": [0.0], "train_fraction": [0.5], "width": [8], "seed": [0],
+                 "training.loss": losses, "training.precision": precisions}
+        return DiagramLayout({"settings": {"sweep": sweep, "phases": {"diagram_columns": "train_fraction",
+                                                                      "majority_over": ["seed"]}},
+                              "groups": groups})
+
+    assert layout(["ce", "sm"], ["f64", "f32", "bf16"]).columns == 3
+    assert layout(["ce", "sm"], ["f64", "f32"]).columns == 4  # 4 panels: one row
+    assert layout(["ce", "sm", "x"], ["f64", "f32"]).columns == 2
+    assert layout(["ce", "sm"], ["f64", "f32", "bf16"], drop=1).columns == 4  # 5 panels, no product

@@ -82,6 +82,20 @@ class DiagramLayout:
     def panel(self, row: dict) -> tuple:
         return tuple(row[a] for a in self.panel_axes)
 
+    @property
+    def columns(self) -> int:
+        """Panels per figure row: up to 4; more than 4 panels that are a product whose last
+        varying axis cycles fastest (e.g. precision x loss) get one column per value of that
+        axis, so each row holds one value of the others."""
+        n = len(self.panels)
+        varying = [i for i, a in enumerate(self.panel_axes) if a in self.varying]
+        if n > 4 and varying:
+            last = varying[-1]
+            k = len({p[last] for p in self.panels})
+            if 2 <= k <= 5 and n % k == 0 and all(p[last] == self.panels[i % k][last] for i, p in enumerate(self.panels)):
+                return k
+        return max(1, min(n, 4))
+
     def key(self, row: dict) -> tuple:
         return self.panel(row), float(row["weight_decay"]), row[self.col]
 

@@ -111,7 +111,7 @@ def plot_phase_diagram(phases: dict, path: str | Path) -> None:
     """Majority phase over the voting axes (seeds): one panel per combination of the other axes."""
     lay = _Layout(phases)
     index = {lay.key(row): g for row, g in lay.points(phases)}
-    fig, axes = _panels(len(lay.panels))
+    fig, axes = _panels(len(lay.panels), columns=lay.columns)
     for ax, panel in zip(axes, lay.panels):
         grid = lay.grid()
         for i, j, wd, c in lay.cells():
@@ -209,7 +209,7 @@ def plot_smooth_diagram(phases: dict, path: str | Path, max_epochs: int) -> None
     top = phases["settings"]["phases"]["smooth_scale_max"] or math.log10(1 + max_epochs)
     gen_norm, mem_norm = Normalize(0, top), Normalize(0, top)
     gen_cmap, mem_cmap = plt.get_cmap("YlGn_r"), plt.get_cmap("Reds")
-    fig, axes = _panels(len(lay.panels))
+    fig, axes = _panels(len(lay.panels), columns=lay.columns)
     for ax, panel in zip(axes, lay.panels):
         rgba = np.ones((len(lay.wds), len(lay.cols), 4))
         for i, j, wd, c in lay.cells():

@@ -184,6 +184,24 @@ def test_the_default_terminal_ends_with_the_answer(tmp_path):
     assert trained_jobs(full.stdout + full.stderr) == 4 and "Select jobs to execute" in full.stderr
 
 
+def test_a_failed_aggregation_job_prints_a_short_error_and_logs_it_whole(tmp_path):
+    """terminal: summary: a failed job's error names its first input files and the start of its
+    command; the log file holds every input and the whole command."""
+    proj = Project(tmp_path, terminal="summary")
+    proj.snakemake()
+    phases = json.loads(proj.read("results/phases.json"))
+    phases["counts"]["confusion"] += 1  # a hand edit the validator refuses
+    (proj.path / "results" / "phases.json").write_text(json.dumps(phases))
+    out = proj.snakemake(check=False)
+    text = out.stdout + out.stderr
+    assert out.returncode != 0 and "Error in rule validate_results" in text
+    assert "more (all of them in the log file)" in text and "(the whole command in the log file)" in text
+    assert len(re.findall(r"cells/wd=[^,\s]+/metrics\.json", text)) <= 3
+    log = open(re.search(r"Complete log\(s\): (\S+)", text).group(1)).read()
+    assert len(set(re.findall(r"cells/wd=[^,\s]+/metrics\.json", log))) == 4  # every cell, in the log file
+    assert "--on-failure-remove" in log
+
+
 def test_figures_for_papers(tmp_path):
     """config.yaml plots: every figure also as PDF and SVG at the PNG's name; one seed draws no
     per-seed diagram; dvc plots' grokking steps list only cells that grokked."""

@@ -2,7 +2,9 @@
 shows the settings checks, progress, warnings and errors and, at the end, the answer (phase
 counts, undecided cells, the validation verdict, where the report and explorer are); Snakemake's
 per-job lines (rule, inputs, outputs, reason, "Select jobs to execute...") go to its log file
-only (``.snakemake/log/``), whose path the run names. ``full`` leaves Snakemake's terminal as is.
+only (``.snakemake/log/``), whose path the run names; a failed job's input and output lists are
+cut to their first files on the terminal (the log file keeps them whole). ``full`` leaves
+Snakemake's terminal as is.
 
 Snakemake has no setting for "the log file in full, the terminal brief" (``--quiet`` silences
 both), so :func:`brief_terminal` adds a filter to the handler Snakemake writes the terminal with;
@@ -37,6 +39,34 @@ class _Brief(logging.Filter):
         return text.startswith(_KEEP)
 
 
+class _ShortLists(logging.Formatter):
+    """Snakemake's terminal formatter, with a failed job's input and output lists cut to their
+    first few files (an aggregation job lists every cell: thousands of paths) and its shell
+    command to its first 400 characters (aggregation passes params.yaml as JSON); the log
+    file's handler keeps its own formatter, and so everything."""
+
+    def __init__(self, inner: logging.Formatter, keep: int = 3):
+        super().__init__()
+        self.inner, self.keep = inner, keep
+
+    SHELL_CHARS = 400
+
+    def format(self, record: logging.LogRecord) -> str:
+        long = [k for k in ("input", "output") if len(getattr(record, k, None) or ()) > self.keep]
+        shell = getattr(record, "shellcmd", None)
+        long_shell = isinstance(shell, str) and len(shell) > self.SHELL_CHARS
+        if long or long_shell:
+            import copy
+
+            record = copy.copy(record)
+            for k in long:
+                files = list(getattr(record, k))
+                setattr(record, k, files[:self.keep] + [f"... and {len(files) - self.keep} more (all of them in the log file)"])
+            if long_shell:
+                record.shellcmd = shell[:self.SHELL_CHARS] + " ... (the whole command in the log file)"
+        return self.inner.format(record)
+
+
 def brief_terminal(results_dir: str | Path, started: float, logger_name: str = "snakemake.logging") -> bool:
     """Filter Snakemake's terminal handler (not its log file's); True when one was found. A run
     with nothing to do (no onsuccess) prints :func:`end_summary` as the process exits."""
@@ -47,6 +77,8 @@ def brief_terminal(results_dir: str | Path, started: float, logger_name: str = "
     for handler in logging.getLogger(logger_name).handlers:
         if handler.get_name() == "DefaultStreamHandler" and not any(isinstance(f, _Brief) for f in handler.filters):
             handler.addFilter(_Brief())
+            if handler.formatter is not None and not isinstance(handler.formatter, _ShortLists):
+                handler.setFormatter(_ShortLists(handler.formatter))
             found = True
     if found:
         def at_exit() -> None:

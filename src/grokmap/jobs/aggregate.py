@@ -323,6 +323,7 @@ def explorer_main(argv=None) -> int:
         params, grid, records = _grid_and_records(args)
         phases = read_json(args.phases_json)
         sweep, page_dir = phases["settings"]["sweep"], Path(args.out).resolve().parent
+
         def path(row) -> Path:
             return cell_path(args.results_dir, cell_from_row(row, sweep), row.get("round", 0),
                              row.get("budget_multiple", 1))

@@ -2,8 +2,8 @@
 shows the settings checks, progress, warnings and errors and, at the end, the answer (phase
 counts, undecided cells, the validation verdict, where the report and explorer are); Snakemake's
 per-job lines (rule, inputs, outputs, reason, "Select jobs to execute...") go to its log file
-only (``.snakemake/log/``), whose path the run names; a failed job's input and output lists are
-cut to their first files on the terminal (the log file keeps them whole). ``full`` leaves
+only (``.snakemake/log/``), whose path the run names; a failed job's input and output lists and
+its command are cut short on the terminal (the log file keeps them whole). ``full`` leaves
 Snakemake's terminal as is.
 
 Snakemake has no setting for "the log file in full, the terminal brief" (``--quiet`` silences
@@ -45,11 +45,11 @@ class _ShortLists(logging.Formatter):
     command to its first 400 characters (aggregation passes params.yaml as JSON); the log
     file's handler keeps its own formatter, and so everything."""
 
+    SHELL_CHARS = 400
+
     def __init__(self, inner: logging.Formatter, keep: int = 3):
         super().__init__()
         self.inner, self.keep = inner, keep
-
-    SHELL_CHARS = 400
 
     def format(self, record: logging.LogRecord) -> str:
         long = [k for k in ("input", "output") if len(getattr(record, k, None) or ()) > self.keep]

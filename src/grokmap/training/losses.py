@@ -26,9 +26,14 @@ SOFTMAX_LOSSES = ("cross_entropy", "stablemax_cross_entropy")  # the losses soft
 _DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
 
 
+def _stablemax_s(x: torch.Tensor) -> torch.Tensor:
+    """StableMax's s(x): x + 1 for x >= 0, 1 / (1 - x) below."""
+    return torch.where(x >= 0, x + 1, 1 / (1 - x.clamp(max=0)))
+
+
 def log_stablemax(logits: torch.Tensor) -> torch.Tensor:
     """log StableMax over the last dim: log s(x_i) - log sum_j s(x_j)."""
-    s = torch.where(logits >= 0, logits + 1, 1 / (1 - logits.clamp(max=0)))
+    s = _stablemax_s(logits)
     return torch.log(s) - torch.log(s.sum(-1, keepdim=True))
 
 
@@ -70,9 +75,8 @@ def logit_gradient(logits: torch.Tensor, y: torch.Tensor, kind: str, dtype: str 
         g = torch.softmax(x, 1)
         g[rows, y] -= 1
     elif kind == "stablemax_cross_entropy":
-        neg = x < 0
-        s = torch.where(neg, 1 / (1 - x.clamp(max=0)), x + 1)
-        ds = torch.where(neg, s * s, torch.ones_like(s))
+        s = _stablemax_s(x)
+        ds = torch.where(x < 0, s * s, torch.ones_like(s))
         g = ds / s.sum(1, keepdim=True)
         g[rows, y] -= ds[rows, y] / s[rows, y]
     else:

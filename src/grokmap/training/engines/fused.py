@@ -200,7 +200,6 @@ class FusedEngine:
                                        loss_dtype=tr.softmax_precision)
         self.n_parameters = int(self.net.flat.numel())
         self.kernel = "fused/compiled" if self.net.compiled else f"fused/{self.net.tail}_tail"
-        self.loss, self.loss_dtype = tr.loss, tr.softmax_precision
         self.lr, self.decay = tr.learning_rate, tr.lr_decay
         self.opt = FlatAdamW(self.net.flat, self.net.grad, tr.learning_rate, tr.betas, tr.eps, spec.weight_decay)
         # one_hot also refuses a label outside [0, p): the C tail indexes rows by label unchecked
@@ -221,7 +220,7 @@ class FusedEngine:
         train = self.net.gradient(self.a, self.b, self.y, self.neg_onehot, metrics=True)
         self.fresh = True
         logits = self.net.logits(self.ta, self.tb)[0]
-        test = (loss(logits, self.ty, self.loss, dtype=self.loss_dtype).item(),
+        test = (loss(logits, self.ty, self.net.loss, dtype=self.net.loss_dtype).item(),
                 int((logits.argmax(dim=1) == self.ty).sum().item()))
         return [(train, test, self.net.measures(self.a, self.b, self.y))]
 

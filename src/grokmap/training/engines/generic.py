@@ -26,10 +26,10 @@ _EVAL_ROWS = 16_384
 
 @torch.no_grad()
 def _evaluate(model, x: torch.Tensor, y: torch.Tensor, kind: str, precision: str,
-              loss_dtype: str | None) -> tuple[float, int, torch.Tensor, int | None]:
-    """(loss, correct count, last hidden layer (n, m), examples whose loss is exactly 0 or None
-    without a softmax) of the model on (x, y), in row chunks."""
-    loss_sum, correct, hidden, zero = 0.0, 0, [], 0
+              loss_dtype: str | None, collapse: bool = False) -> tuple[float, int, torch.Tensor, int | None]:
+    """(loss, correct count, last hidden layer (n, m), and with ``collapse`` the examples whose
+    loss is exactly 0, else or without a softmax None) of the model on (x, y), in row chunks."""
+    loss_sum, correct, hidden, zero = 0.0, 0, [], 0 if collapse else None
     for r0 in range(0, y.numel(), _EVAL_ROWS):
         with autocast(precision):
             logits, h = model.features(x[r0:r0 + _EVAL_ROWS])
@@ -38,8 +38,9 @@ def _evaluate(model, x: torch.Tensor, y: torch.Tensor, kind: str, precision: str
         loss_sum += loss(logits, yt, kind, "sum", loss_dtype).item()
         correct += (logits.argmax(dim=1) == yt).sum().item()
         hidden.append(h)
-        count = collapse_count(logits, yt, kind, loss_dtype)
-        zero = None if count is None else zero + count
+        if zero is not None:
+            count = collapse_count(logits, yt, kind, loss_dtype)
+            zero = None if count is None else zero + count
     return loss_sum / y.numel(), correct, torch.cat(hidden), zero
 
 
@@ -81,7 +82,7 @@ class GenericEngine:
 
     def evaluate(self, rows: list[int]) -> list[tuple]:
         train_loss, train_correct, h_train, zero = _evaluate(self.model, self.x, self.y, self.loss, self.precision,
-                                                             self.loss_dtype)
+                                                             self.loss_dtype, collapse=True)
         test_loss, test_correct, _, _ = _evaluate(self.model, self.tx, self.ty, self.loss, self.precision,
                                                   self.loss_dtype)
         readout = self.model.readout()

@@ -98,7 +98,7 @@ def test_the_settings_side_of_training_imports_no_torch():
     import sys
 
     code = ("import sys, grokmap.training.grid, grokmap.training.spec, grokmap.training.tasks, "
-            "grokmap.training.schedule, grokmap.training.curves, grokmap.training.record, "
+            "grokmap.training.schedule, grokmap.training.curves, grokmap.training.record, grokmap.training.kinds, "
             "grokmap.training.engines, grokmap.training.loop; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

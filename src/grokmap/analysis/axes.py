@@ -2,10 +2,9 @@
 axes a voting group shares, and cells read back from a table row (no torch)."""
 from __future__ import annotations
 
-import math
-
 from typing import Mapping, Sequence
 
+from ..lattice import axis_scale
 from ..training.grid import AXES, Cell, extra_axes, spell
 
 __all__ = ["short_label", "axis_label", "axis_scale", "cell_from_row", "group_axes", "voters", "DiagramLayout"]
@@ -102,33 +101,3 @@ class DiagramLayout:
     def title(self, panel: tuple, extra: str = "") -> str:
         own = " ".join(f"{axis_label(a)}={spell(v)}" for a, v in zip(self.panel_axes, panel) if a in self.varying)
         return "\n".join(t for t in (own, extra) if t)
-
-
-def _numeric(values: Sequence) -> bool:
-    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-
-
-def _spread(xs: list[float]) -> float:
-    """Relative spread of successive differences (0 for an evenly spaced list)."""
-    d = [b - a for a, b in zip(xs, xs[1:])]
-    mean = sum(d) / len(d)
-    return math.sqrt(sum((x - mean) ** 2 for x in d) / len(d)) / mean
-
-
-def axis_scale(values: Sequence) -> dict:
-    """How an axis of the diagram is drawn: ``{"type": "band"}`` for text values, else
-    ``log`` when the values are positive and more evenly spaced in log than in linear terms
-    (spanning at least a factor 10), ``symlog`` when such an axis also holds 0 (its
-    ``constant`` a tenth of the smallest positive value, so 0 sits about one step of the grid
-    below it), and ``linear`` otherwise."""
-    if not _numeric(values):
-        return {"type": "band"}
-    xs = sorted({float(v) for v in values})
-    positive = [x for x in xs if x > 0]
-    if len(positive) >= 3 and positive[-1] / positive[0] >= 10 and (
-            _spread([math.log10(x) for x in positive]) < _spread(positive)):
-        if positive == xs:
-            return {"type": "log"}
-        if xs == [0.0] + positive:
-            return {"type": "symlog", "constant": positive[0] / 10}
-    return {"type": "linear"}

@@ -27,112 +27,15 @@ from __future__ import annotations
 import itertools
 import math
 from collections import Counter
-from dataclasses import dataclass
 from fractions import Fraction
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
-from ..training.grid import AXES, extra_axes, spell
-from .axes import axis_scale, group_axes, voters
+from ..lattice import RefineAxis, RefineError, lattice, refine_axes, round_sig
+from ..training.grid import spell
+from .axes import group_axes, voters
 
 __all__ = ["RefineError", "RefineAxis", "refine_axes", "panel_axes", "round_points", "lattice", "coverage",
            "resolution", "known_points", "next_round", "refinement_summary"]
-
-
-class RefineError(ValueError):
-    """A ``refine:`` setting that cannot be honoured (one line naming key, value and what is allowed)."""
-
-
-def _refuse(key: str, value, allowed: str):
-    raise RefineError(f"'refine.{key}' = {value!r} is not allowed; allowed: {allowed}")
-
-
-def _round_sig(v: float, digits: int) -> float:
-    return 0.0 if v == 0 else float(f"{v:.{digits}g}")
-
-
-@dataclass(frozen=True)
-class RefineAxis:
-    """One refined axis: its grid values, spacing, and how a lattice position becomes a value."""
-
-    name: str
-    spacing: str  # "log" or "linear"
-    base: tuple  # the grid's values, sorted
-    integer: bool
-    digits: int
-
-    def _t(self, v: float) -> float:
-        return math.log10(v) if self.spacing == "log" else float(v)
-
-    def _inv(self, t: float) -> float:
-        return 10 ** t if self.spacing == "log" else t
-
-    @property
-    def _uniform(self) -> tuple[float, float] | None:
-        """(first, step) in the axis' scale when the grid is evenly spaced there (within its rounding)."""
-        ts = [self._t(v) for v in self.base]
-        step = (ts[-1] - ts[0]) / (len(ts) - 1)
-        tol = 0.51 * 10.0 ** (1 - self.digits)  # what rounding to `digits` significant digits moves
-        for i, v in enumerate(self.base):
-            fitted = self._inv(ts[0] + i * step)
-            if abs(fitted - v) > tol * abs(v) + 1e-12 * max(abs(x) for x in self.base):
-                return None
-        return ts[0], step
-
-    def value(self, pos: Fraction):
-        """The axis value at a lattice position (grid index units)."""
-        if pos.denominator == 1:
-            return self.base[int(pos)]
-        uniform = self._uniform
-        if uniform is not None:
-            t = uniform[0] + uniform[1] * float(pos)
-        else:
-            i = math.floor(pos)
-            a, b = self._t(self.base[i]), self._t(self.base[i + 1])
-            t = a + (b - a) * float(pos - i)
-        v = self._inv(t)
-        if self.integer:
-            return int(round(v))
-        return _round_sig(v, self.digits)
-
-    def positions(self, level: int) -> dict[str, Fraction]:
-        """Spelled value -> lattice position, for every position up to ``level``."""
-        n = (len(self.base) - 1) * 2 ** level
-        return {spell(self.value(Fraction(k, 2 ** level))): Fraction(k, 2 ** level) for k in range(n + 1)}
-
-
-def refine_axes(params: Mapping) -> list[RefineAxis]:
-    """The refined axes of params.yaml, checked against the sweep and the voting axes."""
-    refine, sweep = params["refine"], params["sweep"]
-    if refine["rounds"] == 0:
-        return []
-    if not refine["axes"]:
-        _refuse("axes", dict(refine["axes"]), "at least one swept numeric axis when refine.rounds > 0")
-    core = {name: typ for name, _, typ in AXES}
-    swept = [n for n in core] + extra_axes(sweep)
-    vote = voters(params["phases"])
-    out = []
-    for name, spacing in sorted(refine["axes"].items()):  # one order, whatever the YAML's
-        if name not in swept or name in vote:
-            _refuse(f"axes.{name}", spacing, "a swept axis that does not vote (not in phases.majority_over): "
-                    + ", ".join(a for a in swept if a not in vote))
-        values = sweep[name]
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            _refuse(f"axes.{name}", spacing, "a numeric axis (its sweep values are not all numbers)")
-        xs = sorted(values)
-        if len(xs) < 2:
-            _refuse(f"axes.{name}", spacing, "an axis with at least two sweep values")
-        integer = core.get(name) is int or all(isinstance(v, int) for v in values)
-        if spacing == "auto":
-            spacing = "log" if axis_scale(xs)["type"] == "log" else "linear"  # as the diagrams draw it
-        if spacing == "log" and not all(x > 0 for x in xs):
-            _refuse(f"axes.{name}", "log", f"linear (sweep.{name} holds a value <= 0)")
-        if integer and spacing == "log":
-            _refuse(f"axes.{name}", "log", "linear (an integer axis is refined only linearly)")
-        if integer and any((b - a) % 2 ** refine["rounds"] for a, b in zip(xs, xs[1:])):
-            _refuse("rounds", refine["rounds"], f"at most as many rounds as halve every gap of sweep.{name} "
-                    f"{xs} into integers")
-        out.append(RefineAxis(name, spacing, tuple(xs), integer, refine["digits"]))
-    return out
 
 
 def panel_axes(params: Mapping, axes: Sequence[RefineAxis]) -> list[str]:
@@ -204,12 +107,6 @@ def coverage(sizes: Sequence[int], rounds: Mapping[Point, int], level: int) -> d
     return out
 
 
-def lattice(axis: RefineAxis, level: int) -> list:
-    """The axis values of the finest lattice after ``level`` rounds."""
-    n = (len(axis.base) - 1) * 2 ** level
-    return [axis.value(Fraction(k, 2 ** level)) for k in range(n + 1)]
-
-
 def resolution(axes: Sequence[RefineAxis], level: int) -> dict[str, str]:
     """The spacing the finest lattice reaches on each refined axis, in words."""
     out = {}
@@ -221,8 +118,8 @@ def resolution(axes: Sequence[RefineAxis], level: int) -> dict[str, str]:
                 if max(steps) - min(steps) > 0.01 else f"{steps[0]:.3g} decades (x{10 ** steps[0]:.3g})"
         else:
             steps = [b - x for x, b in zip(values, values[1:])]
-            out[a.name] = spell(_round_sig(min(steps), 3)) if max(steps) - min(steps) < 1e-9 * abs(max(steps)) \
-                else f"{spell(_round_sig(min(steps), 3))}-{spell(_round_sig(max(steps), 3))}"
+            out[a.name] = spell(round_sig(min(steps), 3)) if max(steps) - min(steps) < 1e-9 * abs(max(steps)) \
+                else f"{spell(round_sig(min(steps), 3))}-{spell(round_sig(max(steps), 3))}"
     return out
 
 

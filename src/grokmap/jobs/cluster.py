@@ -9,10 +9,11 @@ import math
 import dataclasses
 
 from ..training.grid import Cell
+from ..training.kinds import multiply_adds
 from ..training.spec import CellSpec
 
 __all__ = ["CELL_MEM_MB", "cell_runtime_minutes", "spec_runtime_minutes", "stack_runtime_minutes",
-           "multiply_adds_per_example", "cell_flops"]
+           "cell_flops"]
 
 # One cell: data, parameters and the row-tile buffers are a few MB; a job process with
 # torch loaded peaks at ~260 MB (benchmarks/run.py reports it). 1 GB leaves room.
@@ -20,25 +21,6 @@ CELL_MEM_MB = 1000
 
 # Deliberately slow: a busy or old cluster core, the full budget (no early stop), and x2.
 _SAFE_GFLOPS = 5.0
-
-
-def multiply_adds_per_example(model: dict, task: dict, width: int) -> int:
-    """Multiply-adds of one forward pass for one example (weights only; good to a factor ~2)."""
-    p, operands = task["modulus"], task["operands"]
-    name, depth, k = model["name"], model["depth"], operands
-    if name == "embed_concat_mlp":
-        return k * model["embedding_dim"] * width + (depth - 1) * width * width + width * p
-    if name == "transformer":  # per token: qkv, projection, 4x feed-forward; read-out once
-        return k * depth * 12 * width * width + width * p
-    if name == "lstm":
-        d = model["embedding_dim"]
-        return k * 4 * width * ((d + width) + (depth - 1) * 2 * width) + width * p
-    if name == "quadratic_mlp":
-        return k * width + width * p  # the first layer is a gather of K columns
-    if name == "s3_mlp":  # toy_addition: 1-d input, 2p-1 classes; digits: 64 pixels, 10 classes
-        digits = task["name"] == "digits"
-        return (64 if digits else 1) * width + width * width + width * (10 if digits else 2 * p - 1)
-    raise ValueError(f"unknown model {name!r}")
 
 
 def cell_flops(spec: CellSpec, steps: int | None = None, evaluations: int | None = None) -> float:
@@ -50,7 +32,7 @@ def cell_flops(spec: CellSpec, steps: int | None = None, evaluations: int | None
     total = spec.total_steps if steps is None else steps
     evals = len(spec.eval_steps) if evaluations is None else evaluations
     rows = n_train if tr.full_batch else tr.batch_size
-    macs = multiply_adds_per_example(dataclasses.asdict(spec.model), dataclasses.asdict(spec.task), spec.cell.width)
+    macs = multiply_adds(dataclasses.asdict(spec.model), dataclasses.asdict(spec.task), spec.cell.width)
     accuracy_logs = total // tr.accuracy_every_steps if tr.accuracy_every_steps else 0
     return 2 * macs * (3 * rows * total + n * (evals + accuracy_logs))
 

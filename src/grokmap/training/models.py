@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .kinds import kind
 from .precision import precision_dtypes
 
 __all__ = ["EmbedConcatMLP", "Transformer", "LSTMNet", "QuadraticMLP", "EncoderDecoderMLP", "Perturb",
@@ -250,21 +251,12 @@ class EncoderDecoderMLP(nn.Module):
 
 
 def build_model(spec) -> nn.Module:
-    """The model of a :class:`grokmap.training.spec.CellSpec`, built from its seed (:func:`seeded`)
-    in torch's default dtype and cast to the cell's ``training.precision`` (float64: the float32
-    draws cast, so a cell starts from the same weights in every precision)."""
-    m, tk, p, width = spec.model, spec.task, spec.task.modulus, spec.cell.width
-    builders = {
-        "embed_concat_mlp": lambda: EmbedConcatMLP(p, m.embedding_dim, width, m.depth, m.activation, tk.operands),
-        "transformer": lambda: Transformer(p, width, m.depth, m.heads, m.activation, tk.operands),
-        "lstm": lambda: LSTMNet(p, m.embedding_dim, width, m.depth),
-        "quadratic_mlp": lambda: QuadraticMLP(p, width, tk.operands),
-        "s3_mlp": lambda: EncoderDecoderMLP(tk.name == "toy_addition", width, spec.out_dim, m.activation,
-                                            m.init_scale, p),
-    }
-    if m.name not in builders:
-        raise ValueError(f"unknown model {m.name!r}; allowed: {', '.join(map(repr, builders))}")
-    model = seeded(spec.cell.seed, builders[m.name])
+    """The model of a :class:`grokmap.training.spec.CellSpec` (its kind's ``build``,
+    :mod:`grokmap.training.kinds`), built from its seed (:func:`seeded`) in torch's default dtype
+    and cast to the cell's ``training.precision`` (float64: the float32 draws cast, so a cell
+    starts from the same weights in every precision)."""
+    build = kind(spec.model.name).build
+    model = seeded(spec.cell.seed, lambda: build(spec))
     dtype = precision_dtypes(spec.training.precision)[0]
     return model if dtype is None else model.to(dtype)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["eval_schedule", "step_schedule", "epoch_of", "lr_factor"]
+__all__ = ["eval_schedule", "step_budget", "budget_size", "step_schedule", "epoch_of", "lr_factor"]
 
 
 def eval_schedule(max_epochs: int, every: int) -> list[int]:
@@ -20,13 +20,28 @@ def eval_schedule(max_epochs: int, every: int) -> list[int]:
     return epochs
 
 
-def step_schedule(training: dict, n_train: int) -> tuple[int, int, list[int]]:
-    """(steps per epoch, total steps, evaluation steps) of a cell's budget."""
+def step_budget(training: dict, n_train: int) -> tuple[int, int]:
+    """(steps per epoch, total optimizer steps) of a cell's budget."""
     batch = training["batch_size"]
     per_epoch = 1 if batch == "full" else math.ceil(n_train / batch)
     total = training["max_epochs"] * per_epoch
     if training["max_steps"] is not None:
         total = min(total, training["max_steps"])
+    return per_epoch, total
+
+
+def budget_size(training: dict, n_train: int) -> tuple[int, int]:
+    """(optimizer steps, evaluations) of a cell's budget, without listing its schedule (the
+    settings check sizes budgets of any length with it)."""
+    per_epoch, total = step_budget(training, n_train)
+    evaluations = min(training["max_epochs"] // training["eval_every_epochs"] + 1,
+                      total // per_epoch // training["eval_every_epochs"] + 2)
+    return total, evaluations
+
+
+def step_schedule(training: dict, n_train: int) -> tuple[int, int, list[int]]:
+    """(steps per epoch, total steps, evaluation steps) of a cell's budget."""
+    per_epoch, total = step_budget(training, n_train)
     steps = [e * per_epoch for e in eval_schedule(training["max_epochs"], training["eval_every_epochs"])]
     return per_epoch, total, [s for s in steps if s < total] + [total]
 

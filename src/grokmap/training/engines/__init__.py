@@ -5,7 +5,8 @@ settings may differ between the cells it trains together; the workflow plans its
 the same declaration (:func:`grokmap.jobs.planning.stack_groups`).
 
 * ``fused`` (:mod:`.fused`): S0's embed-concat MLP, forward and backward written out by hand
-  on one flat buffer. Used whenever a cell is S0's kind (:func:`engine_for`).
+  on one flat buffer. Used whenever a cell is S0's kind (``embed_concat_mlp``'s record in
+  :mod:`grokmap.training.kinds`).
 * ``generic`` (:mod:`.generic`): any model, optimizer, loss and batching; nn.Module + autograd
   + torch.optim.
 * ``stacked`` (:mod:`.stacked`): S3's model, many cells as one batched computation.
@@ -13,6 +14,8 @@ the same declaration (:func:`grokmap.jobs.planning.stack_groups`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from ..kinds import engine_name
 
 __all__ = ["EngineInfo", "ENGINES", "engine_for", "load_engine"]
 
@@ -42,18 +45,9 @@ ENGINES = {
 
 
 def engine_for(spec) -> EngineInfo:
-    """The engine that trains a :class:`grokmap.training.spec.CellSpec`."""
-    md, tr = spec.model, spec.training
-    if md.name == "s3_mlp":
-        return ENGINES["stacked"]
-    # StableMax and a separate loss precision: the fused tail computes them by hand
-    # (losses.logit_gradient), but not in the compiled bfloat16 graph
-    plain_loss = tr.loss == "cross_entropy" and tr.softmax_precision is None
-    fused = (md.name == "embed_concat_mlp" and md.depth == 1 and md.activation == "relu" and md.dropout == 0
-             and spec.task.operands == 2 and tr.optimizer == "adamw"
-             and (plain_loss or (tr.loss in ("cross_entropy", "stablemax_cross_entropy") and tr.precision != "bfloat16"))
-             and tr.full_batch and tr.embedding_noise == 0)
-    return ENGINES["fused" if fused else "generic"]
+    """The engine that trains a :class:`grokmap.training.spec.CellSpec`: its model kind's choice
+    (:attr:`grokmap.training.kinds.ModelKind.engine`)."""
+    return ENGINES[engine_name(spec)]
 
 
 def load_engine(info: EngineInfo):

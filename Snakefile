@@ -34,10 +34,10 @@ rule all:
     input:
         OUT["validation"],
         OUT["report"],
-        AGG_STAMP,  # the aggregation's settings stamp: under new settings it is missing, so all of it reruns
+        PLAN.agg_stamp,  # the aggregation's settings stamp: under new settings it is missing, so all of it reruns
 
 
 rule cells:
     # Every cell of the grid and nothing else (the `train_cells` stage of dvc.yaml).
     input:
-        CELL_OUTPUTS,
+        PLAN.cell_outputs,

@@ -1,8 +1,6 @@
-#!/usr/bin/env python
-"""Checkpoint `extend_round`: thin entry point; the logic is grokmap.jobs.aggregate.extend_round_main."""
-import sys
+"""Checkpoint `extend_round` (workflow/rules/extend.smk, Snakemake's script: directive): hands the
+rule's params and output to grokmap.jobs.steps.extend_round."""
+from grokmap.jobs.steps import extend_round
 
-from grokmap.jobs.aggregate import extend_round_main
-
-if __name__ == "__main__":
-    sys.exit(extend_round_main())
+sm = snakemake  # noqa: F821 (Snakemake defines it)
+extend_round(sm.params.params, sm.params.results_dir, int(sm.wildcards.r), sm.output[0], sm.log[0], sm.params.log_level)

@@ -1,8 +1,7 @@
-#!/usr/bin/env python
-"""Rule `plot_curves`: thin entry point; the logic is grokmap.jobs.aggregate.plot_curves_main."""
-import sys
+"""Rule `plot_curves` (workflow/rules/plot.smk, Snakemake's script: directive): hands the rule's
+inputs, outputs and params to grokmap.jobs.steps.plot_curves."""
+from grokmap.jobs.steps import plot_curves
 
-from grokmap.jobs.aggregate import plot_curves_main
-
-if __name__ == "__main__":
-    sys.exit(plot_curves_main())
+sm = snakemake  # noqa: F821 (Snakemake defines it)
+plot_curves(sm.params.params, sm.params.results_dir, sm.input.phases, sm.output.curves, sm.params.formats,
+            sm.params.dpi, sm.log[0], sm.params.log_level)

@@ -1,8 +1,6 @@
-#!/usr/bin/env python
-"""Checkpoint `refine_round`: thin entry point; the logic is grokmap.jobs.aggregate.refine_round_main."""
-import sys
+"""Checkpoint `refine_round` (workflow/rules/refine.smk, Snakemake's script: directive): hands the
+rule's params and output to grokmap.jobs.steps.refine_round."""
+from grokmap.jobs.steps import refine_round
 
-from grokmap.jobs.aggregate import refine_round_main
-
-if __name__ == "__main__":
-    sys.exit(refine_round_main())
+sm = snakemake  # noqa: F821 (Snakemake defines it)
+refine_round(sm.params.params, sm.params.results_dir, int(sm.wildcards.r), sm.output[0], sm.log[0], sm.params.log_level)

@@ -1,8 +1,7 @@
-#!/usr/bin/env python
-"""Rule `validate_results`: thin entry point; the logic is grokmap.jobs.aggregate.validate_results_main."""
-import sys
+"""Rule `validate_results` (workflow/rules/aggregate.smk, Snakemake's script: directive): hands the
+rule's inputs, outputs and params to grokmap.jobs.steps.validate_results."""
+from grokmap.jobs.steps import validate_results
 
-from grokmap.jobs.aggregate import validate_results_main
-
-if __name__ == "__main__":
-    sys.exit(validate_results_main())
+sm = snakemake  # noqa: F821 (Snakemake defines it)
+validate_results(sm.params.params, sm.params.results_dir, sm.input.phases, sm.input.metrics, sm.input.metadata,
+                 sm.output[0], sm.params.remove_on_failure, sm.log[0], sm.params.log_level)

@@ -74,7 +74,7 @@ def test_records_load_and_validate(tiny_sweep):
               if not c["ok"]}
     assert "no duplicate cells" in failed
     # efficiency (issue 34): cell-steps per second re-derived from the records, the share from its parts
-    from grokmap.jobs.aggregate import _efficiency
+    from grokmap.jobs.steps import _efficiency
 
     eff = _efficiency(params, records)
     assert eff["cell_steps"] == sum(r["steps_run"] for r in records.values()) and 0 < eff["matmul_peak_share"]

@@ -185,8 +185,8 @@ def test_the_default_terminal_ends_with_the_answer(tmp_path):
 
 
 def test_a_failed_aggregation_job_prints_a_short_error_and_logs_it_whole(tmp_path):
-    """terminal: summary: a failed job's error names its first input files and the start of its
-    command; the log file holds every input and the whole command."""
+    """terminal: summary: a failed job's error names its first input files and the reason its step
+    gave; Snakemake's log file holds every input, the step's log the whole story."""
     proj = Project(tmp_path, terminal="summary")
     proj.snakemake()
     phases = json.loads(proj.read("results/phases.json"))
@@ -195,11 +195,13 @@ def test_a_failed_aggregation_job_prints_a_short_error_and_logs_it_whole(tmp_pat
     out = proj.snakemake(check=False)
     text = out.stdout + out.stderr
     assert out.returncode != 0 and "Error in rule validate_results" in text
-    assert "more (all of them in the log file)" in text and "(the whole command in the log file)" in text
+    assert "more (all of them in the log file)" in text
+    assert "reason: RuntimeError: validation failed: phase counts" in text
     assert len(re.findall(r"cells/wd=[^,\s]+/metrics\.json", text)) <= 3
     log = open(re.search(r"Complete log\(s\): (\S+)", text).group(1)).read()
     assert len(set(re.findall(r"cells/wd=[^,\s]+/metrics\.json", log))) == 4  # every cell, in the log file
-    assert "--on-failure-remove" in log
+    step_log = proj.read("results/logs/validate_results.log")
+    assert "FAIL phase counts" in step_log and "removed results/report.md" in step_log
 
 
 def test_figures_for_papers(tmp_path):

@@ -3,14 +3,13 @@
 
 rule write_report:
     input:
-        script=f"{SCRIPTS}/write_report.py",
-        cells=ALL_CELLS,
+        cells=PLAN.all_cells,
         phases=OUT["phases"],
         discrete=OUT["phase_diagram"],
         smooth=OUT["smooth_diagram"],
         curves=OUT["curves"],
         grokking_step=OUT["grokking_step"],
-        **({"seed_diagrams": OUT["seed_diagrams"]} if SEED_DIAGRAMS else {}),
+        **({"seed_diagrams": OUT["seed_diagrams"]} if PLAN.seed_diagrams else {}),
         explorer=OUT["explorer"],
     output:
         report=OUT["report"],
@@ -18,13 +17,12 @@ rule write_report:
     log:
         R + "/logs/write_report.log",
     params:
-        params=PARAMS_JSON,
-        # each --figure=TITLE=PATH one shell word (quoted below, like every value)
-        figures=lambda wc, input: [f"--figure={title}={path}" for title, path in (
-            ("Phase diagram", input.discrete), ("Smooth phase diagram", input.smooth),
-            ("Training curves and measurements", input.curves), ("Grokking step", input.grokking_step))]
-            + ([f"--figure=Phase diagram of each seed={input.seed_diagrams}"] if SEED_DIAGRAMS else []),
-    shell:
-        "{PY:q} {input.script:q} --params {params.params:q} --results-dir {R:q}"
-        " --phases-json {input.phases:q} --metadata {output.metadata:q} --report {output.report:q}"
-        " {params.figures:q} --explorer {input.explorer:q} --log-level {LOG_LEVEL:q} 2> {log:q}"
+        params=P,
+        results_dir=R,
+        log_level=LOG_LEVEL,
+        # the figures the report shows, by title
+        figures={"Phase diagram": OUT["phase_diagram"], "Smooth phase diagram": OUT["smooth_diagram"],
+                 "Training curves and measurements": OUT["curves"], "Grokking step": OUT["grokking_step"],
+                 **({"Phase diagram of each seed": OUT["seed_diagrams"]} if PLAN.seed_diagrams else {})},
+    script:
+        "../../scripts/write_report.py"

@@ -1,4 +1,4 @@
-# One job per sweep cell: its specification, resolved once at parse time (common.smk SPECS),
+# One job per sweep cell: its specification, resolved once when the run is planned (PLAN.specs),
 # is passed to the job as an object; the cell's own values are those of its output path.
 #
 # Each cell writes two files: metrics.json and fingerprint-<fp>.json, where <fp> hashes
@@ -12,38 +12,37 @@
 # SHA-256: extension rounds (extend.smk) continue undecided cells from it.
 
 
-if not STACKED:
+if not PLAN.stacked:
     rule train_cell:
         output:
-            metrics=CELL_DIR + "/metrics.json",
-            fingerprint=CELL_DIR + "/" + FP_FILE,
-            state=CELL_DIR + "/" + STATE_FILE,  # the final state an extension round continues from
+            metrics=PLAN.cell_dir + "/metrics.json",
+            fingerprint=PLAN.cell_dir + "/" + PLAN.fp_file,
+            state=PLAN.cell_dir + "/" + STATE_FILE,  # the final state an extension round continues from
         log:
-            R + "/logs/cells/" + CELL_KEY + ".log",
+            R + "/logs/cells/" + PLAN.cell_key + ".log",
         threads: RUN["threads_per_job"]
         resources:
             # what a batch system is asked for (src/grokmap/jobs/cluster.py); ignored locally
             mem_mb=CELL_MEM_MB,
-            runtime=lambda wc: spec_runtime_minutes(spec_of(wc)),
+            runtime=lambda wc: spec_runtime_minutes(PLAN.spec_of(wc)),
         run:
             # In the scheduler's process (the profile sets force-use-threads), so torch is
             # imported once per run rather than once per cell; scripts/train_cell.py is the
             # same job as a command.
             from grokmap.jobs.cell import train_job
-            from grokmap.training.grid import cell_from_wildcards
 
-            train_job([spec_of(wildcards)], TRAIN_FP, TRAIN_FP_DOC, [output.metrics], [output.fingerprint],
-                      threads, log[0], LOG_LEVEL)
+            train_job([PLAN.spec_of(wildcards)], PLAN.train_fp, PLAN.train_fp_doc, [output.metrics],
+                      [output.fingerprint], threads, log[0], LOG_LEVEL)
 
 
-# S3's model: one job per stack of cells (common.smk STACKS), each writing every cell's two files.
-for _k, _stack in enumerate(STACKS):
+# S3's model: one job per stack of cells (PLAN.stacks), each writing every cell's two files.
+for _k, _stack in enumerate(PLAN.stacks):
     rule:
         name: f"train_stack_{_k}"
         output:
-            [f"{R}/cells/{c.relpath}/{f}" for c in (s.cell for s in _stack) for f in ("metrics.json", FP_FILE)],
+            PLAN.stack_files(_stack),
         log:
-            f"{R}/logs/stacks/stack_{_k}_of_{len(STACKS)}.log",
+            f"{R}/logs/stacks/stack_{_k}_of_{len(PLAN.stacks)}.log",
         threads: RUN["threads_per_job"]
         resources:
             mem_mb=CELL_MEM_MB,
@@ -54,5 +53,5 @@ for _k, _stack in enumerate(STACKS):
         run:
             from grokmap.jobs.cell import train_job
 
-            train_job([SPECS[relpath] for relpath in params.cells], TRAIN_FP, TRAIN_FP_DOC, list(output)[0::2],
-                      list(output)[1::2], threads, log[0], LOG_LEVEL)
+            train_job([PLAN.specs[relpath] for relpath in params.cells], PLAN.train_fp, PLAN.train_fp_doc,
+                      list(output)[0::2], list(output)[1::2], threads, log[0], LOG_LEVEL)

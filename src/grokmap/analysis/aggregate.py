@@ -18,7 +18,7 @@ from .axes import group_axes, short_label, voters
 from ..io import read_json
 from .phases import PHASES, budget_gain, classify_record
 
-__all__ = ["TIE", "REFINED", "cell_path", "round_settings", "round_key", "round_file", "read_round", "sweep_cells", "load_records", "classify_sweep", "grokking_steps_csv",
+__all__ = ["TIE", "REFINED", "cell_path", "aggregation_settings", "aggregation_stamp", "round_settings", "round_key", "round_file", "read_round", "sweep_cells", "load_records", "classify_sweep", "grokking_steps_csv",
            "summary_metrics", "phases_csv", "reproduction_csv"]
 
 TIE = "tie"  # a seed group whose top phases have equal votes (its ``tied_phases`` say which)
@@ -44,6 +44,22 @@ def cell_path(results_dir: str | Path, cell: Cell, round_: int = 0, multiple: in
         return Path(results_dir) / f"extended/x{int(multiple)}/cells" / cell.relpath / "metrics.json"
     root = Path(results_dir) / ("cells" if not round_ else f"{REFINED}/cells")
     return root / cell.relpath / "metrics.json"
+
+
+def aggregation_settings(params: Mapping) -> dict:
+    """What the aggregated outputs are built from besides the records: the phases and the sweep,
+    and refine/extend when they have rounds (phases.json's ``settings``, the same mapping)."""
+    return {"phases": params["phases"], "sweep": params["sweep"],
+            **({"refine": params["refine"]} if params["refine"]["rounds"] else {}),
+            **({"extend": params["extend"]} if params["extend"]["rounds"] else {})}
+
+
+def aggregation_stamp(results_dir: str | Path, params: Mapping) -> Path:
+    """The aggregation's settings stamp, named by the hash of :func:`aggregation_settings`: under
+    other settings its file is missing, so aggregation reruns whatever the workflow engine
+    remembers of earlier runs (results copied elsewhere, or restored without .snakemake/)."""
+    digest = hashlib.sha256(json.dumps(aggregation_settings(params), sort_keys=True).encode()).hexdigest()[:16]
+    return Path(results_dir) / f".grokmap-aggregation-{digest}.json"
 
 
 def round_settings(params: Mapping, r: int) -> str:

@@ -193,6 +193,22 @@ def train_job(specs: Sequence[CellSpec], fp: str, fp_doc: dict, outs: Sequence, 
     _run_logged(label, log_path, log_level, lambda log: _train(specs, fp, fp_doc, outs, fp_outs, threads, log))
 
 
+def train_round_stack_job(specs: Sequence[CellSpec], cells_root: str | Path, fp: str, fp_doc: dict, fp_file: str,
+                          marker: str | Path, threads: int, log_path: str | None, log_level: str = "INFO") -> None:
+    """One stack of a refinement round (cells below ``cells_root``): trains the cells whose two
+    files are not complete (a job resumed after a kill skips the finished), then writes
+    ``marker`` naming the stack's cells and those trained now."""
+    from ..io import atomic_write_json
+    from .fingerprint import cell_files_complete
+
+    root = Path(cells_root)
+    todo = [s for s in specs if not cell_files_complete(root / s.cell.relpath / fp_file)]
+    if todo:
+        train_job(todo, fp, fp_doc, [str(root / s.cell.relpath / "metrics.json") for s in todo],
+                  [str(root / s.cell.relpath / fp_file) for s in todo], threads, log_path, log_level)
+    atomic_write_json(marker, {"cells": [s.cell.relpath for s in specs], "trained_now": [s.cell.relpath for s in todo]})
+
+
 def extend_job(spec: CellSpec, multiple: int, source: str | Path, fp: str, fp_doc: dict, out: str | Path,
                fp_out: str | Path, threads: int, log_path: str | None = None, log_level: str = "INFO") -> None:
     """Continue the cell whose record is ``source`` (its ``metrics.json``, with its saved state

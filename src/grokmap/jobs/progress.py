@@ -157,3 +157,21 @@ def round_cell_lists(results_dir: str, params: dict) -> list[tuple[str, list[str
             out.append((f"extension round {r} (x{m} budget)",
                         [f"{results_dir}/{EXTENDED}/x{m}/cells/{c}/metrics.json" for c in cells]))
     return out
+
+
+def start_monitors(plan) -> list:
+    """The run's progress lines (a :class:`grokmap.jobs.plan.Plan`): the grid's cells to train,
+    and with refinement or extension each round's cells as its list appears."""
+    monitors = [ProgressMonitor([f"{plan.results}/cells/{c.relpath}/metrics.json" for c in plan.todo],
+                                len(plan.cells)).begin()]
+    if plan.rounds or plan.xrounds:
+        monitors.append(RoundProgress(lambda: round_cell_lists(plan.results, plan.params)).begin())
+    return monitors
+
+
+def end_monitors(monitors: list, final: bool) -> None:
+    """Stop them; after a successful run, print each count whose last value was not printed."""
+    for m in monitors:
+        m.end()
+        if final and m.paths and m.last_printed != m.done():
+            print(m.line(m.done()), file=sys.stderr)

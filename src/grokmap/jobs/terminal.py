@@ -41,9 +41,9 @@ class _Brief(logging.Filter):
 
 class _ShortLists(logging.Formatter):
     """Snakemake's terminal formatter, with a failed job's input and output lists cut to their
-    first few files (an aggregation job lists every cell: thousands of paths) and its shell
-    command to its first 400 characters (aggregation passes params.yaml as JSON); the log
-    file's handler keeps its own formatter, and so everything."""
+    first few files (an aggregation job lists every cell: thousands of paths), its shell command
+    to its first 400 characters, and the reason a step gave (the last error line of its log
+    file) shown under it; the log file's handler keeps its own formatter, and so everything."""
 
     SHELL_CHARS = 400
 
@@ -64,7 +64,33 @@ class _ShortLists(logging.Formatter):
                 setattr(record, k, files[:self.keep] + [f"... and {len(files) - self.keep} more (all of them in the log file)"])
             if long_shell:
                 record.shellcmd = shell[:self.SHELL_CHARS] + " ... (the whole command in the log file)"
-        return self.inner.format(record)
+        text = self.inner.format(record)
+        reason = _step_error(getattr(record, "log", None)) if "Error in rule" in text else None
+        return text + f"\n    reason: {reason}" if reason else text
+
+
+def _step_error(logs) -> str | None:
+    """The last ERROR line of a failed job's log file (an aggregation step logs why it failed),
+    cut to 400 characters; None when there is none."""
+    for path in [logs] if isinstance(logs, str) else list(logs or []):
+        try:
+            lines = Path(path).read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        errors = [line.split(" ERROR ", 1)[1].removeprefix("grokmap: ") for line in lines if " ERROR " in line]
+        if errors:
+            first = next((e for e in errors if "removed " not in e), errors[0])
+            return first[:400] + (" ..." if len(first) > 400 else "")
+    return None
+
+
+def wants_brief_terminal(setting: str, argv: list) -> bool:
+    """config.yaml ``terminal: summary``, except for dry runs, listings and -p/--verbose/--debug,
+    which keep Snakemake's own terminal."""
+    from .resume import is_dry_run
+
+    return (setting == "summary" and not is_dry_run(argv)
+            and not any(a in ("-p", "--printshellcmds", "--verbose", "--debug") for a in argv))
 
 
 def brief_terminal(results_dir: str | Path, started: float, logger_name: str = "snakemake.logging") -> bool:

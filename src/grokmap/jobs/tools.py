@@ -401,3 +401,20 @@ def check_settings_main(argv=None) -> int:
     atomic_write_json(Path(settings.run["results_dir"]) / ".grokmap-settings.json",
                       {"checked": "params.yaml and config.yaml passed the workflow's checks (dvc.yaml: check_settings)"})
     return 0
+
+
+def build_renderer_main(argv=None) -> int:
+    """scripts/build_renderer.py (called by scripts/setup_env.sh): bundle the npm-installed
+    renderer for the explorer and write the offline DVC plots template."""
+    p = argparse.ArgumentParser(description=build_renderer_main.__doc__)
+    p.add_argument("--node-modules", required=True)
+    p.add_argument("--bundle", required=True, help="where to write the renderer bundle (JavaScript)")
+    p.add_argument("--dvc-template", required=True, help="where to write the DVC plots HTML template")
+    args = p.parse_args(argv)
+    from ..analysis.explorer import dvc_plots_template, renderer_bundle
+    from ..io import atomic_write_text
+
+    bundle = renderer_bundle(args.node_modules)
+    atomic_write_text(args.bundle, bundle)
+    atomic_write_text(args.dvc_template, dvc_plots_template(bundle))
+    return 0

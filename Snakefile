@@ -2,7 +2,7 @@
 #
 #   snakemake --cores all                 # the sweep in params.yaml, to results/report.md
 #   snakemake --cores all --config params_file=studies/s2_fraction_scan.yaml results_dir=results/s2_fraction_scan
-#                                         # a named study (README: Studies)
+#                                         # a named study (docs/studies.md)
 #   snakemake --cores all --config sweep='{seed: [1, 2, 3]}'   # one-off override, validated
 #   snakemake --report report.html        # self-contained HTML report with captions
 #   snakemake --workflow-profile workflow/profiles/slurm --cores 4   # on a SLURM cluster

@@ -78,7 +78,7 @@ def test_the_layer_check_sees_an_upward_import(tmp_path):
     assert all(layer_of(t) > layer_of("settings") for t, _ in found)
 
 
-@pytest.mark.parametrize("module", ["grokmap.settings", "grokmap.jobs.planning",
+@pytest.mark.parametrize("module", ["grokmap.settings", "grokmap.jobs.planning", "grokmap.jobs.plan",
                                     "grokmap.training.kinds"])
 def test_parse_time_modules_import_no_torch(module):
     code = f"import sys, {module}; print('torch' in sys.modules)"

@@ -90,3 +90,52 @@ def test_every_relative_link_in_the_docs_resolves():
             if not path.exists():
                 broken.append(f"{page.relative_to(ROOT)}: {target}")
     assert not broken, broken
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[`*]", "", heading.strip().lower())
+    return re.sub(r"\s", "-", re.sub(r"[^\w\- ]", "", text))
+
+
+def _headings(page) -> set:
+    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
+    return {_slug(h) for h in re.findall(r"^#{1,6} (.+)$", text, flags=re.M)}
+
+
+def test_every_anchor_in_the_docs_names_a_heading():
+    """README.md and docs/**/*.md: a link's #anchor names a heading of the page it points to."""
+    broken = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if re.match(r"^(https?:|mailto:)", target) or "#" not in target:
+                continue
+            path, anchor = target.split("#", 1)
+            dest = (page.parent / path).resolve() if path else page
+            if dest.suffix == ".md" and dest.exists() and anchor not in _headings(dest):
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+    assert not broken, broken
+
+
+def test_every_pointer_from_code_to_the_docs_resolves():
+    """Comments and docstrings of the code, workflow and settings files that point a reader to a
+    README section ("README: Studies", "README.md ..., 'How it works'") or to a docs page name
+    one that exists."""
+    sections = {h.lower() for h in re.findall(r"^#{2,6} (.+)$", README, flags=re.M)}
+    sources = [ROOT / "Snakefile", ROOT / "params.yaml", ROOT / "config.yaml", ROOT / "dvc.yaml",
+               *sorted((ROOT / "workflow").rglob("*.smk")), *sorted((ROOT / "workflow").rglob("*.yaml")),
+               *sorted((ROOT / "src").rglob("*.py")), *sorted((ROOT / "scripts").glob("*.py")),
+               *sorted((ROOT / "scripts").glob("*.sh")), *sorted((ROOT / "studies").rglob("*.yaml"))]
+    broken, seen = [], 0
+    for src in sources:
+        text = src.read_text()
+        for name in re.findall(r"README(?:\.md)?: ([A-Z][\w ,'-]+?)[)\n.;]", text) + \
+                re.findall(r"README\.md[^'\n]*'([^']+)'", text):
+            seen += 1
+            if not any(s.startswith(name.strip().lower()) for s in sections):
+                broken.append(f"{src.relative_to(ROOT)}: README section {name!r}")
+        for path in re.findall(r"\b(docs/[\w./-]+\.md)", text):
+            seen += 1
+            if not (ROOT / path).exists():
+                broken.append(f"{src.relative_to(ROOT)}: {path}")
+    assert seen > 10 and not broken, broken

@@ -138,3 +138,20 @@ def test_cancelled_cluster_job_keeps_its_finished_cells_and_the_same_command_res
     assert f"[progress] {4 - n_done} of 4 cells to train" in log, log[-3000:]
     assert len(list((proj.path / "results" / "cells").rglob("metrics.json"))) == 4
     assert json.loads(proj.read("results/validation.json"))["passed"]
+
+
+def test_tiles_are_the_unit_of_submission(cluster, tmp_path):
+    """config.yaml tile_cells = 2: the 4 cells go to the cluster as 2 jobs, one per tile
+    (a 100,000-cell sweep in tiles of 100 submits 1,000: tests/workflow/test_tiles.py)."""
+    proj = Project(tmp_path)
+    cfg = (proj.path / "config.yaml").read_text()
+    (proj.path / "config.yaml").write_text(re.sub(r"\ntile_cells: \d+", "\ntile_cells: 2", cfg))
+    before = {j.get("JobId") for j in _finished_jobs(cluster)}
+    out = proj.run(*SLURM_ARGS, "--cores", "2", timeout=900)
+    log = out.stdout + out.stderr
+    submitted = re.findall(r"submitted with SLURM jobid (\d+)", log)
+    assert len(submitted) == 2 and len(re.findall(r"rule train_tile:", log)) == 2, log[-3000:]
+    jobs = {j["JobId"]: j for j in _finished_jobs(cluster) if j.get("JobId") not in before}
+    assert all(jobs[jid]["JobState"] == "COMPLETED" for jid in submitted), jobs
+    assert len(_cells(proj)) == 4
+    assert json.loads(proj.read("results/validation.json"))["passed"]

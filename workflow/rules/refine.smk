@@ -63,8 +63,8 @@ if PLAN.rounds:
                 mem_mb=CELL_MEM_MB,
                 runtime=lambda wc: stack_runtime_minutes(PLAN.round_stack_specs(wc.r, wc.stack)),
             run:
-                from grokmap.jobs.cell import train_round_stack_job
+                from grokmap.jobs.cell import train_marked_job
 
-                train_round_stack_job(PLAN.round_stack_specs(wildcards.r, wildcards.stack), PLAN.refined + "/cells",
+                train_marked_job(PLAN.round_stack_specs(wildcards.r, wildcards.stack), PLAN.refined + "/cells",
                                       PLAN.train_fp, PLAN.train_fp_doc, PLAN.fp_file, output[0], threads, log[0],
                                       LOG_LEVEL)

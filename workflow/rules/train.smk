@@ -12,7 +12,7 @@
 # SHA-256: extension rounds (extend.smk) continue undecided cells from it.
 
 
-if not PLAN.stacked:
+if not PLAN.stacked and not PLAN.tiled:
     rule train_cell:
         output:
             metrics=PLAN.cell_dir + "/metrics.json",
@@ -55,3 +55,27 @@ for _k, _stack in enumerate(PLAN.stacks):
 
             train_job([PLAN.specs[relpath] for relpath in params.cells], PLAN.train_fp, PLAN.train_fp_doc,
                       list(output)[0::2], list(output)[1::2], threads, log[0], LOG_LEVEL)
+
+
+# Other models with config.yaml tile_cells > 1: one job per tile of cells (PLAN.tile_specs), trained
+# one after another; the workflow sees the tile's marker, a temporary file, instead of its cells
+# (so a sweep of 100,000 cells is a graph of 1,000 jobs). A tile resumed after a kill trains only
+# the cells it had not finished.
+if PLAN.tiled:
+    rule train_tile:
+        output:
+            temp(R + "/tiles/tile-{index}-{key}.done"),
+        log:
+            R + "/logs/tiles/tile-{index}-{key}.log",
+        wildcard_constraints:
+            index="[0-9]+",
+            key="[0-9a-f]{12}",
+        threads: RUN["threads_per_job"]
+        resources:
+            mem_mb=CELL_MEM_MB,
+            runtime=lambda wc: stack_runtime_minutes(PLAN.tile_specs(wc.index)),
+        run:
+            from grokmap.jobs.cell import train_marked_job
+
+            train_marked_job(PLAN.tile_specs(wildcards.index), R + "/cells", PLAN.train_fp, PLAN.train_fp_doc,
+                             PLAN.fp_file, output[0], threads, log[0], LOG_LEVEL)

@@ -193,19 +193,26 @@ def train_job(specs: Sequence[CellSpec], fp: str, fp_doc: dict, outs: Sequence, 
     _run_logged(label, log_path, log_level, lambda log: _train(specs, fp, fp_doc, outs, fp_outs, threads, log))
 
 
-def train_round_stack_job(specs: Sequence[CellSpec], cells_root: str | Path, fp: str, fp_doc: dict, fp_file: str,
-                          marker: str | Path, threads: int, log_path: str | None, log_level: str = "INFO") -> None:
-    """One stack of a refinement round (cells below ``cells_root``): trains the cells whose two
-    files are not complete (a job resumed after a kill skips the finished), then writes
-    ``marker`` naming the stack's cells and those trained now."""
+def train_marked_job(specs: Sequence[CellSpec], cells_root: str | Path, fp: str, fp_doc: dict, fp_file: str,
+                     marker: str | Path, threads: int, log_path: str | None, log_level: str = "INFO") -> None:
+    """Cells the workflow sees through one marker file (a refinement round's stack, or a tile of
+    config.yaml tile_cells), below ``cells_root``: trains those whose two files are not complete
+    (a job resumed after a kill skips the finished), together when their engine stacks cells and
+    one after another otherwise (each exactly as its own job would, its files written as soon as
+    it finishes), then checks every cell and writes ``marker`` naming them and those trained now."""
     from ..io import atomic_write_json
+    from ..training.engines import engine_for
     from .fingerprint import cell_files_complete
 
     root = Path(cells_root)
     todo = [s for s in specs if not cell_files_complete(root / s.cell.relpath / fp_file)]
-    if todo:
-        train_job(todo, fp, fp_doc, [str(root / s.cell.relpath / "metrics.json") for s in todo],
-                  [str(root / s.cell.relpath / fp_file) for s in todo], threads, log_path, log_level)
+    groups = [todo] if todo and engine_for(todo[0]).stacks else [[s] for s in todo]
+    for group in groups:
+        train_job(group, fp, fp_doc, [str(root / s.cell.relpath / "metrics.json") for s in group],
+                  [str(root / s.cell.relpath / fp_file) for s in group], threads, log_path, log_level)
+    missing = [s.cell.relpath for s in specs if not cell_files_complete(root / s.cell.relpath / fp_file)]
+    if missing:
+        raise RuntimeError(f"{marker}: {len(missing)} cell(s) not complete after training, e.g. {missing[0]}")
     atomic_write_json(marker, {"cells": [s.cell.relpath for s in specs], "trained_now": [s.cell.relpath for s in todo]})
 
 

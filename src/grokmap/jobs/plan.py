@@ -86,10 +86,17 @@ class Plan:
         # the cells still to train, each resolved once into the specification its job trains;
         # a finished cell is in no job, so growing the grid trains only the new cells
         self.todo = cells_to_train(self.results, self.grid, self.fp_file)
-        self.specs = {c.relpath: CellSpec.of(self.cell_settings, c) for c in self.todo}
-        self.stacked = stackable(CellSpec.of(self.cell_settings, self.grid[0]))
+        self._sections: dict = {}  # the specs' sections, once per combination of the extra axes
+        self.specs = {c.relpath: self.spec(c) for c in self.todo}
+        # cells an engine trains together (S3's model): stacks; others one per job, or in tiles of
+        # config.yaml tile_cells trained one after another (a huge sweep's graph stays small)
+        self.stacked = stackable(self.spec(self.grid[0]))
         self.stacks = plan_stacks(list(self.specs.values()), run["max_cells_per_job"], self.cores) \
             if self.stacked else []
+        self.tiled = not self.stacked and run["tile_cells"] > 1
+        if self.tiled:
+            # the workflow sees tiles, not cells: each tile job's marker stands for its cells
+            self.cell_outputs = self._tile_markers()
         self.agg_stamp = str(aggregation_stamp(self.results, p))
         self.rounds = p["refine"]["rounds"]
         self.refined = f"{self.results}/{REFINED}"
@@ -100,6 +107,12 @@ class Plan:
         self._grid_paths = {c.relpath for c in self.grid}
 
     # --- the grid ---------------------------------------------------------------------------------
+
+    def spec(self, cell: Cell) -> CellSpec:
+        """A cell's specification (the settings every cell shares, its own values put in place)."""
+        if cell.extra not in self._sections:
+            self._sections[cell.extra] = CellSpec.sections(self.cell_settings, cell.extra)
+        return CellSpec.of(self.cell_settings, cell, self._sections[cell.extra])
 
     def figure_files(self, *names: str) -> list:
         """The non-PNG files of the figures ``out[name]`` (their PNG is declared on its own)."""
@@ -113,11 +126,31 @@ class Plan:
         """The specification of the cell at a path (resolved now if it was complete when planned).
         A cell's values are those its path spells, so a job here and one on a cluster node agree."""
         cell = cell_from_wildcards({k: str(v) for k, v in dict(wildcards).items() if k != "multiple"})
-        return self.specs.get(cell.relpath) or CellSpec.of(self.cell_settings, cell)
+        return self.specs.get(cell.relpath) or self.spec(cell)
 
     def stack_files(self, stack: list) -> list:
         """A stack's outputs: each cell's metrics.json and fingerprint file, in that order."""
         return [f"{self.results}/cells/{s.cell.relpath}/{f}" for s in stack for f in ("metrics.json", self.fp_file)]
+
+    # --- tiles (config.yaml tile_cells > 1) -----------------------------------------------------------
+
+    def tile_specs(self, index) -> list:
+        """The cells of tile ``index``: the grid's cells index * tile_cells ... in grid order (a
+        tile is the same cells whenever it is planned, here or on a cluster node)."""
+        n = self.run["tile_cells"]
+        return [self.spec(c) for c in self.grid[int(index) * n:(int(index) + 1) * n]]
+
+    def _tile_markers(self) -> list:
+        """The marker of every tile with a cell still to train, named by its index and the cells
+        it has to train (so a tile whose cells change is another file): tiles/tile-<k>-<key>.done."""
+        n, todo = self.run["tile_cells"], {c.relpath for c in self.todo}
+        out = []
+        for k in range(0, len(self.grid), n):
+            cells = [c.relpath for c in self.grid[k:k + n] if c.relpath in todo]
+            if cells:
+                key = hashlib.sha256("\n".join(cells).encode()).hexdigest()[:12]
+                out.append(f"{self.results}/tiles/tile-{k // n}-{key}.done")
+        return out
 
     # --- refinement rounds (params.yaml refine:) -----------------------------------------------------
 
@@ -148,13 +181,13 @@ class Plan:
 
     def round_stacks(self, r) -> dict:
         """Stack id (a hash of its cells' paths) -> the paths of the cells one stacked job trains."""
-        specs = [CellSpec.of(self.cell_settings, _relpath_cell(rel)) for rel in self.round_cells(r)]
+        specs = [self.spec(_relpath_cell(rel)) for rel in self.round_cells(r)]
         stacks = plan_stacks(specs, self.run["max_cells_per_job"], self.cores)
         return {hashlib.sha256("\n".join(s.cell.relpath for s in st).encode()).hexdigest()[:12]:
                 [s.cell.relpath for s in st] for st in stacks}
 
     def round_stack_specs(self, r, stack: str) -> list:
-        return [CellSpec.of(self.cell_settings, _relpath_cell(rel)) for rel in self.round_stacks(r)[stack]]
+        return [self.spec(_relpath_cell(rel)) for rel in self.round_stacks(r)[stack]]
 
     def round_outputs(self, r) -> list:
         if self.stacked:
@@ -209,7 +242,7 @@ class Plan:
         return f"{self.results}/cells/{rel}/{name}" if rel in self._grid_paths else f"{self.refined}/cells/{rel}/{name}"
 
     def extended_spec(self, wildcards) -> CellSpec:
-        spec = CellSpec.of(self.cell_settings, self.spec_of(wildcards).cell)
+        spec = self.spec(self.spec_of(wildcards).cell)
         return spec.with_training(max_epochs=spec.training.max_epochs * int(wildcards.multiple))
 
     # --- what the aggregation reads --------------------------------------------------------------------

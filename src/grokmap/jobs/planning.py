@@ -3,6 +3,7 @@ written under the current fingerprint, and stacks of cells for an engine that tr
 at once (:data:`grokmap.training.engines.ENGINES`)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..training.engines import engine_for
@@ -46,5 +47,15 @@ def plan_stacks(specs: list[CellSpec], max_cells_per_job: int, cores: int) -> li
 
 def cells_to_train(results_dir: str | Path, grid: list[Cell], fp_file: str) -> list[Cell]:
     """The cells of ``grid`` whose two files are not both written under fingerprint file
-    ``fp_file`` (missing, killed half-way, or trained under other settings or code)."""
-    return [c for c in grid if not cell_files_complete(Path(results_dir) / "cells" / c.relpath / fp_file)]
+    ``fp_file`` (missing, killed half-way, or trained under other settings or code). A cell
+    without its fingerprint file is not read at all (a fresh sweep of 100,000 cells is planned
+    without opening a file)."""
+    root = os.path.join(os.fspath(results_dir), "cells")
+    if not os.path.isdir(root):
+        return list(grid)
+    todo = []
+    for c in grid:
+        path = os.path.join(root, c.relpath, fp_file)
+        if not os.path.exists(path) or not cell_files_complete(path):
+            todo.append(c)
+    return todo

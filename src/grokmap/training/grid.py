@@ -11,6 +11,7 @@ both spell ``1``) and cells of different studies never share a directory.
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import re
 from dataclasses import dataclass
@@ -73,9 +74,10 @@ class Cell:
         out.update({short: spell(getattr(self, name)) for name, short, _ in AXES})
         return out
 
-    @property
+    @functools.cached_property
     def relpath(self) -> str:
-        """Directory of the cell below ``<results>/cells``."""
+        """Directory of the cell below ``<results>/cells`` (spelled once per cell: a sweep's plan
+        asks for it several times per cell)."""
         return "/".join(f"{short}={text}" for short, text in self.wildcards.items())
 
     def as_dict(self) -> dict:

@@ -13,7 +13,7 @@ import functools
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
-from .grid import Cell, resolve_settings
+from .grid import Cell
 from .schedule import step_schedule
 from .tasks import n_classes, task_size
 
@@ -81,10 +81,21 @@ class CellSpec:
     shared: dict = field(compare=False, repr=False, hash=False)
 
     @classmethod
-    def of(cls, shared: dict, cell: Cell) -> "CellSpec":
-        own = resolve_settings(shared, cell)
+    def of(cls, shared: dict, cell: Cell, sections: tuple | None = None) -> "CellSpec":
+        """The cell's spec; ``sections``: :meth:`sections` of its extra axes when known (a plan
+        of many cells computes them once per combination of the extra axes)."""
+        return cls(cell, *(sections or cls.sections(shared, cell.extra)), shared)
+
+    @staticmethod
+    def sections(shared: dict, extra: tuple) -> tuple:
+        """(TaskSpec, ModelSpec, TrainingSpec) of the shared settings with the extra axes' values
+        ``extra`` put in place (each section copied; the whole mapping is not)."""
+        own = {section: dict(shared[section]) for section in ("task", "model", "training")}
+        for key, value in extra:
+            section, name = key.split(".", 1)
+            own[section][name] = value
         tr = dict(own["training"], betas=tuple(own["training"]["betas"]))
-        return cls(cell, TaskSpec(**own["task"]), ModelSpec(**own["model"]), TrainingSpec(**tr), shared)
+        return TaskSpec(**own["task"]), ModelSpec(**own["model"]), TrainingSpec(**tr)
 
     def with_training(self, **changes) -> "CellSpec":
         """The same cell with other training settings (tests and benchmarks)."""

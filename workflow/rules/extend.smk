@@ -54,4 +54,5 @@ if PLAN.xrounds:
             from grokmap.jobs.cell import extend_job
 
             extend_job(PLAN.extended_spec(wildcards), int(wildcards.multiple), input.metrics, PLAN.train_fp,
-                       PLAN.train_fp_doc, output.metrics, output.fingerprint, threads, log[0], LOG_LEVEL)
+                       PLAN.train_fp_doc, output.metrics, output.fingerprint, threads, log[0], LOG_LEVEL,
+                       RUN["device"])

@@ -50,7 +50,7 @@ if PLAN.rounds:
                 from grokmap.jobs.cell import train_job
 
                 train_job([PLAN.spec_of(wildcards)], PLAN.train_fp, PLAN.train_fp_doc, [output.metrics],
-                          [output.fingerprint], threads, log[0], LOG_LEVEL)
+                          [output.fingerprint], threads, log[0], LOG_LEVEL, RUN["device"])
     else:
         rule train_refined_stack:
             # the cells of one stack of round r: each writes its own two files; the marker comes last
@@ -67,4 +67,4 @@ if PLAN.rounds:
 
                 train_marked_job(PLAN.round_stack_specs(wildcards.r, wildcards.stack), PLAN.refined + "/cells",
                                       PLAN.train_fp, PLAN.train_fp_doc, PLAN.fp_file, output[0], threads, log[0],
-                                      LOG_LEVEL)
+                                      LOG_LEVEL, RUN["device"])

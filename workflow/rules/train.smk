@@ -32,7 +32,7 @@ if not PLAN.stacked and not PLAN.tiled:
             from grokmap.jobs.cell import train_job
 
             train_job([PLAN.spec_of(wildcards)], PLAN.train_fp, PLAN.train_fp_doc, [output.metrics],
-                      [output.fingerprint], threads, log[0], LOG_LEVEL)
+                      [output.fingerprint], threads, log[0], LOG_LEVEL, RUN["device"])
 
 
 # S3's model: one job per stack of cells (PLAN.stacks), each writing every cell's two files.
@@ -54,7 +54,7 @@ for _k, _stack in enumerate(PLAN.stacks):
             from grokmap.jobs.cell import train_job
 
             train_job([PLAN.specs[relpath] for relpath in params.cells], PLAN.train_fp, PLAN.train_fp_doc,
-                      list(output)[0::2], list(output)[1::2], threads, log[0], LOG_LEVEL)
+                      list(output)[0::2], list(output)[1::2], threads, log[0], LOG_LEVEL, RUN["device"])
 
 
 # Other models with config.yaml tile_cells > 1: one job per tile of cells (PLAN.tile_specs), trained
@@ -78,4 +78,4 @@ if PLAN.tiled:
             from grokmap.jobs.cell import train_marked_job
 
             train_marked_job(PLAN.tile_specs(wildcards.index), R + "/cells", PLAN.train_fp, PLAN.train_fp_doc,
-                             PLAN.fp_file, output[0], threads, log[0], LOG_LEVEL)
+                             PLAN.fp_file, output[0], threads, log[0], LOG_LEVEL, RUN["device"])

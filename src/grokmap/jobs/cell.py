@@ -92,7 +92,7 @@ def load_state(path: Path, described: dict | None) -> dict:
     if hashlib.sha256(data).hexdigest() != described["sha256"]:
         raise ValueError(f"{path}: not the state its record names (SHA-256 differs): refusing to continue from it; "
                          f"delete the cell directory and rerun to retrain it")
-    state = torch.load(io.BytesIO(data), weights_only=True)
+    state = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")  # a GPU run's state too
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise ValueError(f"{path}: not a {STATE_FORMAT} file")
     return state
@@ -143,7 +143,8 @@ def _progress(log: logging.Logger, n_cells: int):
 
 
 def _train(specs: list, fp: str, fp_doc: dict, outs: Sequence, fp_outs: Sequence, threads: int,
-           log: logging.Logger, resume: dict | None = None, extended_from: dict | None = None) -> None:
+           log: logging.Logger, resume: dict | None = None, extended_from: dict | None = None,
+           device: str = "cpu") -> None:
     import torch
 
     from ..training.engines import engine_for
@@ -173,7 +174,7 @@ def _train(specs: list, fp: str, fp_doc: dict, outs: Sequence, fp_outs: Sequence
     extra = {"extended_from": extended_from} if extended_from else {}
     records = train_records(specs, fp, _progress(log, len(specs)),
                             lambda spec, record, state: _write({**record, **extra}, fp, fp_doc, *files[spec.cell],
-                                                               state=state), resume=resume)
+                                                               state=state), resume=resume, device=device)
     _check_written([f for pair in files.values() for f in pair])
     seconds = time.perf_counter() - started
     if not stack:
@@ -183,18 +184,20 @@ def _train(specs: list, fp: str, fp_doc: dict, outs: Sequence, fp_outs: Sequence
 
 
 def train_job(specs: Sequence[CellSpec], fp: str, fp_doc: dict, outs: Sequence, fp_outs: Sequence, threads: int,
-              log_path: str | None = None, log_level: str = "INFO") -> None:
+              log_path: str | None = None, log_level: str = "INFO", device: str = "cpu") -> None:
     """Train ``specs`` together (one cell, or a stack of cells one engine trains at once) and write
     each cell's ``metrics.json`` (``outs``) then its fingerprint file (``fp_outs``) atomically, as
     soon as the cell finishes. Logs to ``log_path`` (stderr if None). The workflow calls this in
     its own process with the specifications and fingerprint it resolved once."""
     specs = list(specs)
     label = f"cell {specs[0].cell.relpath}" if len(specs) == 1 else f"stack of {len(specs)} cells"
-    _run_logged(label, log_path, log_level, lambda log: _train(specs, fp, fp_doc, outs, fp_outs, threads, log))
+    _run_logged(label, log_path, log_level,
+                lambda log: _train(specs, fp, fp_doc, outs, fp_outs, threads, log, device=device))
 
 
 def train_marked_job(specs: Sequence[CellSpec], cells_root: str | Path, fp: str, fp_doc: dict, fp_file: str,
-                     marker: str | Path, threads: int, log_path: str | None, log_level: str = "INFO") -> None:
+                     marker: str | Path, threads: int, log_path: str | None, log_level: str = "INFO",
+                     device: str = "cpu") -> None:
     """Cells the workflow sees through one marker file (a refinement round's stack, or a tile of
     config.yaml tile_cells), below ``cells_root``: trains those whose two files are not complete
     (a job resumed after a kill skips the finished), together when their engine stacks cells and
@@ -209,7 +212,7 @@ def train_marked_job(specs: Sequence[CellSpec], cells_root: str | Path, fp: str,
     groups = [todo] if todo and engine_for(todo[0]).stacks else [[s] for s in todo]
     for group in groups:
         train_job(group, fp, fp_doc, [str(root / s.cell.relpath / "metrics.json") for s in group],
-                  [str(root / s.cell.relpath / fp_file) for s in group], threads, log_path, log_level)
+                  [str(root / s.cell.relpath / fp_file) for s in group], threads, log_path, log_level, device)
     missing = [s.cell.relpath for s in specs if not cell_files_complete(root / s.cell.relpath / fp_file)]
     if missing:
         raise RuntimeError(f"{marker}: {len(missing)} cell(s) not complete after training, e.g. {missing[0]}")
@@ -217,7 +220,8 @@ def train_marked_job(specs: Sequence[CellSpec], cells_root: str | Path, fp: str,
 
 
 def extend_job(spec: CellSpec, multiple: int, source: str | Path, fp: str, fp_doc: dict, out: str | Path,
-               fp_out: str | Path, threads: int, log_path: str | None = None, log_level: str = "INFO") -> None:
+               fp_out: str | Path, threads: int, log_path: str | None = None, log_level: str = "INFO",
+               device: str = "cpu") -> None:
     """Continue the cell whose record is ``source`` (its ``metrics.json``, with its saved state
     beside it) to ``spec``'s longer budget (``multiple`` times the cell's own, named in the record's
     ``extended_from``), writing its record like a cell job: the result is the
@@ -237,7 +241,7 @@ def extend_job(spec: CellSpec, multiple: int, source: str | Path, fp: str, fp_do
         from_ = {"multiple": int(multiple), "epochs": record["epochs_run"], "steps": steps[-1],
                  "state_sha256": record["state"]["sha256"]}
         _train([spec], fp, fp_doc, [out], [fp_out], threads, log,
-               resume={"state": state, "curves": record["curves"]}, extended_from=from_)
+               resume={"state": state, "curves": record["curves"]}, extended_from=from_, device=device)
 
     _run_logged(f"cell {spec.cell.relpath} (extended)", log_path, log_level, work)
 

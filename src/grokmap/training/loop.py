@@ -29,6 +29,7 @@ import time
 from typing import Callable, Optional, Protocol, Sequence
 
 from .curves import CellLog
+from .devices import resolve_device
 from .engines import ENGINES, engine_for, load_engine
 from .schedule import lr_factor
 from .spec import CellSpec
@@ -68,7 +69,7 @@ class Engine(Protocol):
 
 def train(specs: Sequence[CellSpec], progress: Optional[ProgressFn] = None,
           on_done: Optional[Callable[[int, dict], None]] = None, engine: Optional[str] = None,
-          resume: Optional[dict] = None, with_state: bool = False) -> list[dict]:
+          resume: Optional[dict] = None, with_state: bool = False, device: str = "cpu") -> list[dict]:
     """Train ``specs`` together; one result per spec, in order. ``on_done(index, result)`` is
     called as soon as a cell finishes. A result's ``train_seconds`` is the time until then,
     divided by the number of cells. ``engine`` names another engine than the cells' own
@@ -77,7 +78,8 @@ def train(specs: Sequence[CellSpec], progress: Optional[ProgressFn] = None,
     ``resume`` continues one cell from where an earlier run of it ended: ``{"state": the
     earlier result's state, "curves": its curves}``; ``specs`` is then that cell with a longer
     budget, whose evaluation schedule begins with the earlier one's. ``with_state``: each result
-    of an engine that trains one cell at a time carries the cell's final ``state``."""
+    of an engine that trains one cell at a time carries the cell's final ``state``. ``device``:
+    config.yaml's (:func:`grokmap.training.devices.resolve_device`)."""
     specs = list(specs)
     if not specs:
         return []
@@ -95,7 +97,7 @@ def train(specs: Sequence[CellSpec], progress: Optional[ProgressFn] = None,
     pad = max(0, info.min_rows - len(specs))
     rows_specs = specs + specs[:1] * pad  # a lone cell trains beside a copy of itself
     handed = set(range(len(specs), len(rows_specs)))  # rows whose cell is finished and returned
-    engine = load_engine(info)(rows_specs)
+    engine = load_engine(info)(rows_specs, device=resolve_device(device, info.name))
     logs = [CellLog(s, engine.n_train, engine.n_test) for s in rows_specs]
     s0 = specs[0]
     total, per_epoch, decay = s0.total_steps, s0.steps_per_epoch, s0.training.lr_decay

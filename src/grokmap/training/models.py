@@ -45,13 +45,14 @@ class Perturb:
     def drop(self, h: torch.Tensor) -> torch.Tensor:
         if self.dropout == 0:
             return h
-        keep = torch.rand(h.shape, generator=self.generator, dtype=h.dtype) >= self.dropout
+        # drawn on the cell's CPU generator wherever h lives: the same masks on every device
+        keep = (torch.rand(h.shape, generator=self.generator, dtype=h.dtype) >= self.dropout).to(h.device)
         return h * keep / (1 - self.dropout)
 
     def jitter(self, e: torch.Tensor) -> torch.Tensor:
         if self.noise == 0:
             return e
-        return e + self.noise * torch.randn(e.shape, generator=self.generator, dtype=e.dtype)
+        return e + self.noise * torch.randn(e.shape, generator=self.generator, dtype=e.dtype).to(e.device)
 
 
 def _drop(h, perturb: Optional[Perturb]):

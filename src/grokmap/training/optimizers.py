@@ -103,7 +103,7 @@ class StackedAdamW:
         (self.b1, self.b2), self.eps = betas, eps
         self.m = [torch.zeros_like(p) for p in params]
         self.v = [torch.zeros_like(p) for p in params]
-        self.count = [torch.zeros((), dtype=torch.float32) for _ in params]
+        self.count = [torch.zeros((), dtype=torch.float32, device=p.device) for p in params]
         self.scale = 1.0  # training.lr_decay's factor for the coming step (every group, every cell)
         self._views()
 

@@ -63,7 +63,7 @@ def build_record(spec: CellSpec, fingerprint: str, result: dict, seconds: float)
 
 def train_records(specs: Sequence[CellSpec], fingerprint: str, progress=None,
                   on_record: Optional[Callable[[CellSpec, dict, Optional[dict]], None]] = None,
-                  resume: Optional[dict] = None) -> list[dict]:
+                  resume: Optional[dict] = None, device: str = "cpu") -> list[dict]:
     """Train ``specs`` together (one engine, :func:`grokmap.training.loop.train`); one record
     each. ``on_record(spec, record, state)`` gets each record as soon as its cell finishes, with
     the cell's final state (None where the engine stacks cells). ``resume``: continue the one
@@ -82,5 +82,5 @@ def train_records(specs: Sequence[CellSpec], fingerprint: str, progress=None,
         if on_record:
             on_record(specs[i], records[i], state)
 
-    train(specs, progress, done, resume=resume, with_state=on_record is not None)
+    train(specs, progress, done, resume=resume, with_state=on_record is not None, device=device)
     return records

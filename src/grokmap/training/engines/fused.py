@@ -187,7 +187,7 @@ def _copy_into(into: torch.Tensor, saved, name: str) -> None:
 class FusedEngine:
     """One cell of S0's kind (:func:`grokmap.training.engines.engine_for`)."""
 
-    def __init__(self, specs: Sequence):
+    def __init__(self, specs: Sequence, device=None):  # the CPU always (training.devices)
         (spec,) = specs
         tk, tr = spec.task, spec.training
         (x, self.y), (tx, self.ty) = split(tk.name, tk.modulus, spec.cell.train_fraction, spec.data_seed, tk.operands)

@@ -47,16 +47,17 @@ def _evaluate(model, x: torch.Tensor, y: torch.Tensor, kind: str, precision: str
 class GenericEngine:
     """One cell of any model but S3's."""
 
-    def __init__(self, specs: Sequence):
+    def __init__(self, specs: Sequence, device: torch.device | None = None):
         (spec,) = specs
         tk, md, tr = spec.task, spec.model, spec.training
-        (self.x, self.y), (self.tx, self.ty) = split(tk.name, tk.modulus, spec.cell.train_fraction, spec.data_seed,
-                                                     tk.operands)
+        self.device = device = device or torch.device("cpu")
+        (x, y), (tx, ty) = split(tk.name, tk.modulus, spec.cell.train_fraction, spec.data_seed, tk.operands)
+        self.x, self.y, self.tx, self.ty = (t.to(device) for t in (x, y, tx, ty))
         self.n_train, self.n_test = int(self.y.numel()), int(self.ty.numel())
-        self.model = build_model(spec)
+        self.model = build_model(spec).to(device)
         self.precision = tr.precision
         self.n_parameters = sum(q.numel() for q in self.model.parameters())
-        self.kernel = "generic/torch"  # nn.Module, autograd and torch.optim, eager
+        self.kernel = "generic/torch" + ("" if device.type == "cpu" else f"/{device.type}")  # autograd, torch.optim
         self.opt = torch_optimizer(tr, self.model.parameters(), spec.weight_decay)
         self.bases = [g["lr"] for g in self.opt.param_groups]
         self.loss, self.decay, self.loss_dtype = tr.loss, tr.lr_decay, tr.softmax_precision
@@ -70,7 +71,7 @@ class GenericEngine:
         if self.sample is None:
             xb, yb = self.x, self.y
         else:
-            idx = self.sample()
+            idx = self.sample().to(self.device)  # drawn on the cell's CPU generator
             xb, yb = self.x[idx], self.y[idx]
         self.opt.zero_grad(set_to_none=True)
         with autocast(self.precision):

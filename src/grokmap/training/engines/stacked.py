@@ -32,19 +32,20 @@ def _layout(name: str, t: torch.Tensor) -> torch.Tensor:
 
 
 class StackedEngine:
-    def __init__(self, specs: Sequence):
+    def __init__(self, specs: Sequence, device: torch.device | None = None):
         s0 = specs[0]
+        self.device = device = device or torch.device("cpu")
         tk, md, tr = s0.task, s0.model, s0.training
         dtype, _ = precision_dtypes(tr.precision)
         self.precision = tr.precision
         models = [build_model(s) for s in specs]
         names = [n for n, _ in models[0].named_parameters()]
         self.n_parameters = sum(p.numel() for p in models[0].parameters())
-        self.kernel = "stacked/torch"  # batched products and fused AdamW, eager
+        self.kernel = "stacked/torch" + ("" if device.type == "cpu" else f"/{device.type}")  # batched products, fused AdamW
         enc = set(models[0].encoder_names())
         self.act = models[0].act
         params = [torch.stack([_layout(n, dict(m.named_parameters())[n].detach()) for m in models])
-                  .contiguous().requires_grad_() for n in names]
+                  .contiguous().to(device).requires_grad_() for n in names]
         del models
         groups = [[k for k, n in enumerate(names) if n in enc], [k for k, n in enumerate(names) if n not in enc]]
         self.opt = StackedAdamW(params, groups, [[(s.encoder_learning_rate, s.encoder_weight_decay),
@@ -52,9 +53,10 @@ class StackedEngine:
                                 tr.betas, tr.eps)
         splits = [split(tk.name, tk.modulus, s.cell.train_fraction, s.data_seed, tk.operands) for s in specs]
         x, tx = (torch.stack([s[k][0] for s in splits]) for k in (0, 1))
-        cast = (lambda t: t) if dtype is None else (lambda t: t.to(dtype) if t.is_floating_point() else t)
-        self.data = {"x": cast(x), "y": torch.stack([s[0][1] for s in splits]),
-                     "tx": cast(tx), "ty": torch.stack([s[1][1] for s in splits])}
+        cast = (lambda t: t.to(device)) if dtype is None else \
+            (lambda t: (t.to(dtype) if t.is_floating_point() else t).to(device))
+        self.data = {"x": cast(x), "y": torch.stack([s[0][1] for s in splits]).to(device),
+                     "tx": cast(tx), "ty": torch.stack([s[1][1] for s in splits]).to(device)}
         self.data["targets"] = (cast(torch.stack([class_targets(tk.name, tk.modulus, tk.target_dim, s.data_seed)
                                                   for s in specs]))
                                 if tr.loss == "mse" else None)  # (C, classes, out)
@@ -86,7 +88,7 @@ class StackedEngine:
 
     def _batch(self):
         d = self.data
-        idx = torch.stack([self.samplers[r]() for r in self.rows])  # (C, B)
+        idx = torch.stack([self.samplers[r]() for r in self.rows]).to(self.device)  # (C, B), drawn on the CPU
         bx = torch.gather(d["x"], 1, idx.unsqueeze(-1).expand(-1, -1, d["x"].shape[-1]))
         return bx, torch.gather(d["y"], 1, idx)
 
@@ -139,7 +141,7 @@ class StackedEngine:
         return [((tr_l[r], tr_c[r]), (te_l[r], te_c[r]), {"param_norm": norms[r]}) for r in rows]
 
     def keep(self, rows: list[int]) -> None:
-        idx = torch.tensor(rows)
+        idx = torch.tensor(rows, device=self.device)
         self.opt.keep(idx, rows)
         self.rows = [self.rows[r] for r in rows]
         self.data = {k: (v[idx] if v is not None else None) for k, v in self.data.items()}

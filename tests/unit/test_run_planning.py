@@ -137,3 +137,23 @@ def test_a_second_run_on_a_live_runs_results_is_refused(tmp_path):
     finally:
         live.kill()
         live.wait()
+
+
+def test_the_plan_reads_a_cells_values_from_its_path(tmp_path):
+    """A cell's spec holds the values its path spells (an extra axis' 0.0 is 0, as a cluster
+    node's job reads it), so its record is the same wherever it trains; tiles are grid slices."""
+    from grokmap.jobs.plan import Plan
+    from grokmap.settings import Settings
+
+    params = load_settings(ROOT / "studies" / "reduced" / "s1_noise.yaml", ROOT / "config.yaml", SCHEMAS).params
+    run = load_settings(None, ROOT / "config.yaml", SCHEMAS, overrides={"params_file": str(
+        ROOT / "studies" / "reduced" / "s1_noise.yaml")}).run
+    plan = Plan(Settings(params, {**run, "results_dir": str(tmp_path / "r"), "tile_cells": 1}), cores=2)
+    typed = [c for c in plan.grid if dict(c.extra)["training.embedding_noise"] == 0][0]
+    assert dict(typed.extra)["training.embedding_noise"] == 0.0 and isinstance(dict(typed.extra)["training.embedding_noise"], float)
+    spec = plan.specs[typed.relpath]
+    assert spec.cell.as_dict() == plan.spec_of(typed.wildcards).cell.as_dict()
+    assert repr(dict(spec.cell.extra)["training.embedding_noise"]) == "0"
+    tiled = Plan(Settings(params, {**run, "results_dir": str(tmp_path / "r"), "tile_cells": 1000}), cores=2)
+    assert tiled.tiled and [s.cell.relpath for s in tiled.tile_specs(0)] == [c.relpath for c in plan.grid]
+    assert len(tiled.cell_outputs) == 1 and tiled.cell_outputs[0].startswith(str(tmp_path / "r" / "tiles" / "tile-0-"))

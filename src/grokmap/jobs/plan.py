@@ -109,7 +109,11 @@ class Plan:
     # --- the grid ---------------------------------------------------------------------------------
 
     def spec(self, cell: Cell) -> CellSpec:
-        """A cell's specification (the settings every cell shares, its own values put in place)."""
+        """A cell's specification (the settings every cell shares, its own values put in place).
+        Its values are those its path spells (as scripts/train_cell.py reads them on a cluster
+        node), so a job here and one there write the same record: an extra axis' 0.0 is 0."""
+        if cell.extra:
+            cell = cell_from_wildcards(cell.wildcards)
         if cell.extra not in self._sections:
             self._sections[cell.extra] = CellSpec.sections(self.cell_settings, cell.extra)
         return CellSpec.of(self.cell_settings, cell, self._sections[cell.extra])

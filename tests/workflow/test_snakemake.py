@@ -200,7 +200,7 @@ def test_a_failed_aggregation_job_prints_a_short_error_and_logs_it_whole(tmp_pat
     assert len(re.findall(r"cells/wd=[^,\s]+/metrics\.json", text)) <= 3
     log = open(re.search(r"Complete log\(s\): (\S+)", text).group(1)).read()
     assert len(set(re.findall(r"cells/wd=[^,\s]+/metrics\.json", log))) == 4  # every cell, in the log file
-    step_log = proj.read("results/logs/validate_results.log")
+    step_log = proj.read("results/logs/validate_results.log").decode()
     assert "FAIL phase counts" in step_log and "removed results/report.md" in step_log
 
 

@@ -36,21 +36,25 @@ def test_tiles_train_the_same_cells_and_retrain_only_what_is_missing(tmp_path):
     assert _curves(single) == _curves(tiled)
     assert json.loads(single.read("results/phases.json"))["cells"] == json.loads(tiled.read("results/phases.json"))["cells"]
     assert json.loads(tiled.read("results/validation.json"))["passed"]
-    assert not list((tiled.path / "results" / "tiles").glob("*.done"))  # markers are temporary
+    assert len(list((tiled.path / "results" / "tiles").glob("*.done"))) == 2
 
-    # nothing to do: no tile runs
+    # nothing to do: no tile runs, and the aggregation does not either (its inputs are every tile's marker)
     again = tiled.snakemake()
     assert "(Rule: train_tile)" not in again.stdout + again.stderr
+    assert "(Rule: classify_phases)" not in again.stdout + again.stderr
 
-    # one cell lost: one tile runs, training only that cell, and the aggregation follows
+    # one cell lost: its tile's marker is removed by the crash repair, and the cells target (the
+    # DVC train_cells stage) runs that tile, training only the lost cell; the aggregation follows
     lost = next((tiled.path / "results" / "cells").rglob("fingerprint-*.json"))
     lost.unlink()
     before = _curves(tiled)
-    out = tiled.snakemake()
+    out = tiled.snakemake("cells")
     log = out.stdout + out.stderr
+    assert "[resume] 1 tile(s) with a cell still to train will run again" in log
     assert len(re.findall(r"\(Rule: train_tile\)", log)) == 1 and "1 of 4 cells to train" in log
     assert lost.exists() and _curves(tiled) == before
-    assert "(Rule: classify_phases)" in log
+    out = tiled.snakemake()
+    assert "(Rule: classify_phases)" in out.stdout + out.stderr
 
 
 def test_a_killed_tile_keeps_its_finished_cells_and_the_same_command_resumes(tmp_path):

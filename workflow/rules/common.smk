@@ -50,7 +50,7 @@ PLAN.use_checkpoints(lambda r: checkpoints.refine_round.get(r=str(r), key=PLAN.r
 # Crash repair, the run's first step: after a killed run, forget its locks, keep the finished
 # cells and delete unfinished outputs, so the same command resumes (a dry run deletes nothing).
 try:
-    for _line in prepare(R, sys.argv[1:]):
+    for _line in prepare(PLAN, sys.argv[1:]):
         sys.stderr.write(_line + "\n")
 except RunRefused as exc:
     sys.stderr.write(f"Invalid settings: {exc}\n")

@@ -58,13 +58,13 @@ for _k, _stack in enumerate(PLAN.stacks):
 
 
 # Other models with config.yaml tile_cells > 1: one job per tile of cells (PLAN.tile_specs), trained
-# one after another; the workflow sees the tile's marker, a temporary file, instead of its cells
-# (so a sweep of 100,000 cells is a graph of 1,000 jobs). A tile resumed after a kill trains only
-# the cells it had not finished.
+# one after another; the workflow sees each tile's marker instead of its cells (so a sweep of
+# 100,000 cells is a graph of 1,000 jobs). A tile resumed after a kill trains only the cells it had
+# not finished; a marker whose tile has a cell to train again is removed by the crash repair.
 if PLAN.tiled:
     rule train_tile:
         output:
-            temp(R + "/tiles/tile-{index}-{key}.done"),
+            R + "/tiles/tile-{index}-{key}.done",
         log:
             R + "/logs/tiles/tile-{index}-{key}.log",
         wildcard_constraints:

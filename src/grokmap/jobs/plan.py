@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Optional
@@ -145,16 +146,24 @@ class Plan:
         return [self.spec(c) for c in self.grid[int(index) * n:(int(index) + 1) * n]]
 
     def _tile_markers(self) -> list:
-        """The marker of every tile with a cell still to train, named by its index and the cells
-        it has to train (so a tile whose cells change is another file): tiles/tile-<k>-<key>.done."""
-        n, todo = self.run["tile_cells"], {c.relpath for c in self.todo}
-        out = []
+        """The marker of every tile of the grid, named by its index, its cells and the fingerprint
+        (other cells or settings: another file): tiles/tile-<k>-<key>.done. The aggregation reads
+        them all, so its inputs stay the same from run to run."""
+        n, out = self.run["tile_cells"], []
         for k in range(0, len(self.grid), n):
-            cells = [c.relpath for c in self.grid[k:k + n] if c.relpath in todo]
-            if cells:
-                key = hashlib.sha256("\n".join(cells).encode()).hexdigest()[:12]
-                out.append(f"{self.results}/tiles/tile-{k // n}-{key}.done")
+            cells = [self.fp_file] + [c.relpath for c in self.grid[k:k + n]]
+            key = hashlib.sha256("\n".join(cells).encode()).hexdigest()[:12]
+            out.append(f"{self.results}/tiles/tile-{k // n}-{key}.done")
         return out
+
+    def stale_tile_markers(self) -> list:
+        """Markers that say a tile is done while one of its cells is still to train (a cell lost or
+        killed after its tile finished): the crash repair removes them, so the tile runs again."""
+        if not self.tiled or not self.todo:
+            return []
+        n, pos = self.run["tile_cells"], {c.relpath: i for i, c in enumerate(self.grid)}
+        tiles = sorted({pos[c.relpath] // n for c in self.todo})
+        return [m for m in (self.cell_outputs[k] for k in tiles) if os.path.exists(m)]
 
     # --- refinement rounds (params.yaml refine:) -----------------------------------------------------
 
@@ -265,10 +274,17 @@ def build_plan(overrides: Mapping, basedir: str | Path, cores) -> Plan:
     return Plan(settings, cores if isinstance(cores, int) and cores > 0 else 1)
 
 
-def prepare(results_dir: str, argv: list) -> list[str]:
-    """Crash repair, the run's first visible step: refuse when a live run writes ``results_dir``;
-    after a killed run, forget its locks, keep the cell files that are complete and delete the
-    unfinished outputs. Lines to print; a dry run (or report, graph, lint) reads only."""
+def prepare(plan: Plan, argv: list) -> list[str]:
+    """Crash repair, the run's first visible step: refuse when a live run writes the results
+    directory; after a killed run, forget its locks, keep the cell files that are complete and
+    delete the unfinished outputs, and the markers of tiles with a cell still to train. Lines to
+    print; a dry run (or report, graph, lint) reads only."""
     from .resume import is_dry_run, is_unlock, prepare_run
 
-    return prepare_run(Path(".snakemake"), results_dir, is_dry_run(argv), cell_files_complete, is_unlock(argv))
+    lines = prepare_run(Path(".snakemake"), plan.results, is_dry_run(argv), cell_files_complete, is_unlock(argv))
+    stale = [] if is_dry_run(argv) else plan.stale_tile_markers()
+    for marker in stale:
+        os.unlink(marker)
+    if stale:
+        lines.append(f"[resume] {len(stale)} tile(s) with a cell still to train will run again")
+    return lines

@@ -16,7 +16,7 @@ __all__ = ["RESULTS_MARKER", "check_results_dir", "check_writable", "longest_cel
 RESULTS_MARKER = ".grokmap-results"  # written into every results directory the workflow uses
 # What the workflow writes at the top of a results directory: a directory holding only these
 # (made before the marker existed) is taken as the workflow's too.
-_RESULT_ENTRIES = {"cells", "refined", "extended", "logs", "figures", "phases.json", "phases.csv", "metrics.json", "validation.json",
+_RESULT_ENTRIES = {"cells", "tiles", "refined", "extended", "logs", "figures", "phases.json", "phases.csv", "metrics.json", "validation.json",
                    "metadata.json", "report.md", "explorer.html", RESULTS_MARKER}
 _TEMP_FILE = re.compile(r"^\..+\.tmp$")  # an atomic write's temporary file, left by a kill
 _NAME_MAX, _PATH_MAX = 255, 4000  # bytes per path component; a whole path, with room to spare

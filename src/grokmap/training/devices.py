@@ -7,15 +7,16 @@ on a GPU are compared with the CPU's by phase, not bit for bit (``benchmarks/gpu
 """
 from __future__ import annotations
 
-import torch
-
 __all__ = ["resolve_device", "DEVICES"]
 
 DEVICES = ("auto", "cpu", "cuda")
 
 
-def resolve_device(setting: str, engine: str) -> torch.device:
-    """The device a job of ``engine`` trains on under config.yaml ``device = setting``."""
+def resolve_device(setting: str, engine: str):
+    """The torch.device a job of ``engine`` trains on under config.yaml ``device = setting``
+    (torch is imported here: the loop that calls this is imported by the workflow's planning)."""
+    import torch
+
     if setting not in DEVICES:
         raise ValueError(f"device {setting!r}; allowed: {', '.join(DEVICES)}")
     if setting == "cpu" or engine == "fused":

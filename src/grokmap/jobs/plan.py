@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Optional
 
-from ..analysis.aggregate import aggregation_stamp, read_round, round_file, round_key, round_settings
+from ..analysis.aggregate import REFINED, aggregation_stamp, read_round, round_file, round_key, round_settings
 from ..analysis.extend import EXTENDED, extension_file, extension_key, extension_settings, read_extension
 from ..analysis.extend import multiple as extend_multiple
 from ..settings import Settings, load_settings
@@ -44,11 +44,6 @@ OUTPUTS = {
     "refine_summary": "refined/summary.json", "extend_summary": "extended/summary.json",
     "grokking_steps_csv": "figures/grokking_steps.csv",
 }
-REFINED = "refined"
-
-
-def _relpath_cell(relpath: str) -> Cell:
-    return cell_from_wildcards(dict(part.split("=", 1) for part in relpath.split("/")))
 
 
 @dataclass
@@ -66,7 +61,6 @@ class Plan:
         self.results = run["results_dir"].rstrip("/")
         self.out = {name: f"{self.results}/{rel}" for name, rel in OUTPUTS.items()}
         self.fig_formats = run["plots"]["formats"]
-        self.fig_args = ["--formats", ",".join(self.fig_formats), "--dpi", str(run["plots"]["dpi"])]
         # each voter's own diagram only when the points of the diagram have several voters (seeds)
         self.seed_diagrams = math.prod(len(p["sweep"].get(a, [None])) for a in p["phases"]["majority_over"]) > 1
         self.grid = grid_cells(p["sweep"])
@@ -187,25 +181,24 @@ class Plan:
         """What extension round r's list is derived from: params.yaml with extend.rounds = r."""
         return json.loads(extension_settings(self.params, int(r)))
 
-    def round_cells(self, r) -> list:
+    def round_cells(self, r) -> list[Cell]:
         """The cells round r lists, checked to lie on the refinement lattice (a hand-edited list
         trains nothing)."""
-        return [c.relpath for c in read_round(self._round_path(int(r)), self.params, int(r))]
+        return read_round(self._round_path(int(r)), self.params, int(r))
 
     def round_stacks(self, r) -> dict:
-        """Stack id (a hash of its cells' paths) -> the paths of the cells one stacked job trains."""
-        specs = [self.spec(_relpath_cell(rel)) for rel in self.round_cells(r)]
-        stacks = plan_stacks(specs, self.run["max_cells_per_job"], self.cores)
-        return {hashlib.sha256("\n".join(s.cell.relpath for s in st).encode()).hexdigest()[:12]:
-                [s.cell.relpath for s in st] for st in stacks}
+        """Stack id (a hash of its cells' paths) -> the specs of the cells one stacked job trains."""
+        stacks = plan_stacks([self.spec(c) for c in self.round_cells(r)], self.run["max_cells_per_job"], self.cores)
+        return {hashlib.sha256("\n".join(s.cell.relpath for s in st).encode()).hexdigest()[:12]: st
+                for st in stacks}
 
     def round_stack_specs(self, r, stack: str) -> list:
-        return [self.spec(_relpath_cell(rel)) for rel in self.round_stacks(r)[stack]]
+        return self.round_stacks(r)[stack]
 
     def round_outputs(self, r) -> list:
         if self.stacked:
             return [f"{self.refined}/round-{r}/stack-{k}.done" for k in self.round_stacks(r)]
-        return [f"{self.refined}/cells/{rel}/{name}" for rel in self.round_cells(r)
+        return [f"{self.refined}/cells/{c.relpath}/{name}" for c in self.round_cells(r)
                 for name in ("metrics.json", self.fp_file)]
 
     def cells_before(self, r: int) -> list:
@@ -221,7 +214,7 @@ class Plan:
         """Every cell of the grid (0) and of the refinement rounds (their round), as the rounds list them."""
         out = {c: 0 for c in self.grid}
         for r in range(1, self.rounds + 1):
-            for c in read_round(self._round_path(r), self.params, r):
+            for c in self.round_cells(r):
                 out.setdefault(c, r)
         return out
 
@@ -255,7 +248,7 @@ class Plan:
         return f"{self.results}/cells/{rel}/{name}" if rel in self._grid_paths else f"{self.refined}/cells/{rel}/{name}"
 
     def extended_spec(self, wildcards) -> CellSpec:
-        spec = self.spec(self.spec_of(wildcards).cell)
+        spec = self.spec_of(wildcards)
         return spec.with_training(max_epochs=spec.training.max_epochs * int(wildcards.multiple))
 
     # --- what the aggregation reads --------------------------------------------------------------------

@@ -212,6 +212,11 @@ def test_bad_config_values(tmp_path):
         _load(tmp_path, config_edit=lambda c: c.update(log_level="LOUD"))
     with pytest.raises(SettingsError, match=r"unknown key 'thread'"):
         _load(tmp_path, config_edit=lambda c: c.update(thread=2))
+    with pytest.raises(SettingsError, match=r"config.yaml: 'tile_cells' = 0 is not allowed; allowed: a number >= 1"):
+        _load(tmp_path, config_edit=lambda c: c.update(tile_cells=0))
+    with pytest.raises(SettingsError, match=r"config.yaml: 'device' = 'gpu' is not allowed; allowed: one of 'auto', "
+                                            r"'cpu', 'cuda'"):
+        _load(tmp_path, config_edit=lambda c: c.update(device="gpu"))
 
 
 def test_equal_numbers_are_one_value(tmp_path):

@@ -20,8 +20,10 @@ Every figure is measured side by side in the same run so that machine noise canc
 7. tail: the fused step row-tiled (C tail or torch's), untiled and compiled, and the elementwise
    tail (softmax minus one-hot) by torch's kernels against the C loop the step uses;
 8. compile: the generic and stacked engines' forward passes eager and under torch.compile
-   (S2's MLP, S1's Transformer, 64 of S3's toy cells), float32 and bfloat16.
-Sections 7 and 8 interleave the variants they compare in blocks (median of the blocks), so
+   (S2's MLP, S1's Transformer, 64 of S3's toy cells), float32 and bfloat16;
+9. kernels: every gradient path of the fused step (C tail, torch tail, compiled graph) in every
+   precision, with its compile cost and its gradient's deviation from float64 (--only kernels).
+Sections 7, 8 and 9 interleave the variants they compare in blocks (median of the blocks), so
 that this machine's drifting speed (10-30 % within minutes) falls on all of them alike.
 """
 from __future__ import annotations
@@ -350,6 +352,47 @@ def tail(steps: int) -> dict:
             "max_abs_error_vs_float64": errors}
 
 
+def kernels(steps: int) -> list[dict]:
+    """Issue 33's kernel decision, measured: S0's largest cell (frac 0.9, width 64), one thread,
+    every gradient path of the fused step in every precision it can run: the row tiles with the
+    C tail (float32 only), the row tiles with torch's softmax and add, and the compiled graph.
+    ms per step interleaved in blocks (median), the first gradient's seconds (compilation
+    included; torch.compile's cache is this user's, so warm after a first run), the largest
+    deviation of the gradient from the float64 one at the same parameters (relative to the
+    gradient's largest entry), and which path a cell of that precision uses."""
+    from grokmap.training.engines import ctail
+    from grokmap.training.engines.fused import FusedEngine
+    from grokmap.training.record import cell_settings
+    from grokmap.training.spec import CellSpec
+
+    torch.set_num_threads(1)
+    ref = FusedEngine([CellSpec.of(cell_settings(PARAMS), Cell(0.1, 0.9, 64, 0)).with_training(precision="float64")])
+    ref.net.gradient(ref.a, ref.b, ref.y, ref.neg_onehot)
+    rows = []
+    for prec in ("float32", "float64", "bfloat16"):
+        paths = (["C tail"] if prec == "float32" and ctail.library() is not None else []) + ["torch tail", "compiled"]
+        engines, first, error = {}, {}, {}
+        for name in paths:
+            e = FusedEngine([CellSpec.of(cell_settings(PARAMS), Cell(0.1, 0.9, 64, 0)).with_training(precision=prec)])
+            e.net.compiled = name == "compiled"
+            e.net.tail = "c" if name == "C tail" else "torch"
+            e.net.flat.copy_(ref.net.flat.to(e.net.flat.dtype))  # the float64 cell's parameters
+            t0 = time.perf_counter()
+            e.net.gradient(e.a, e.b, e.y, e.neg_onehot)  # the compiled graph is built (or loaded) here
+            first[name] = time.perf_counter() - t0
+            error[name] = float((e.net.grad.double() - ref.net.grad).abs().max() / ref.net.grad.abs().max())
+            for k in range(1, 6):
+                e.step(k, 1.0, False)
+            engines[name] = e
+        default = FusedEngine([CellSpec.of(cell_settings(PARAMS), Cell(0.1, 0.9, 64, 0)).with_training(precision=prec)])
+        used = {"fused/compiled": "compiled", "fused/c_tail": "C tail", "fused/torch_tail": "torch tail"}[default.kernel]
+        ms = _interleaved({k: (lambda e=e: e.step(1, 1.0, False)) for k, e in engines.items()}, 7, steps)
+        for name in paths:
+            rows.append({"precision": prec, "path": name, "ms_per_step": ms[name], "first_call_s": first[name],
+                         "gradient_error_vs_float64": error[name], "used": name == used})
+    return rows
+
+
 def compile_engines(steps: int) -> list[dict]:
     """Issue 19's third deliverable, measured: ms per step of the generic and stacked engines
     with their forward pass eager (as they train) and compiled by torch.compile (inductor; the
@@ -474,7 +517,7 @@ def scaling(epochs: int, sizes=(1, 5, 10)) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="reduced budgets (minutes, not half an hour)")
-    ap.add_argument("--only", default="per_cell,precision,tail,compile,hardware,sweep,dryrun,scaling")
+    ap.add_argument("--only", default="per_cell,precision,tail,kernels,compile,hardware,sweep,dryrun,scaling")
     ap.add_argument("--scaling-seeds", default="1,5,10",
                     help="seed-axis lengths for the scaling runs (x 60 cells)")
     ap.add_argument("--out", default=str(ROOT / "results" / "benchmarks" / "summary.json"))
@@ -509,6 +552,12 @@ def main(argv=None) -> int:
                     f"{k} {v:.1e}" for k, v in t["max_abs_error_vs_float64"].items()))
         else:
             print(t["kernel"])
+    if "kernels" in only:
+        raw["kernels"] = kernels(30 if args.quick else 100)
+        print(f"{'precision':>9} {'path':>11} {'ms/step':>8} {'first call':>11} {'grad error':>11} {'used':>5}")
+        for r in raw["kernels"]:
+            print(f"{r['precision']:>9} {r['path']:>11} {r['ms_per_step']:>8.2f} {r['first_call_s']:>9.2f} s "
+                  f"{r['gradient_error_vs_float64']:>11.1e} {str(r['used']):>5}")
     if "compile" in only:
         raw["compile"] = compile_engines(20 if args.quick else 100)
         print(f"{'case':>28} {'precision':>9} {'eager':>8} {'compiled':>9} {'ratio':>6}")

@@ -19,8 +19,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 echo "setup: .venv ready ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))" >&2
 
-# A C compiler: the fused float32 step builds its softmax tail from C on first use
-# (grokmap.training.engines.ctail) and bfloat16's compiled step needs one (torch.compile).
+# A C compiler: the fused float32 step's softmax tail is C built here, at set-up
+# (grokmap.training.engines.ctail), and bfloat16's compiled step needs one (torch.compile).
 if ! command -v gcc >/dev/null 2>&1 || ! command -v g++ >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "setup: installing Debian's gcc and g++ (the C softmax tail, torch.compile)" >&2
@@ -29,6 +29,10 @@ if ! command -v gcc >/dev/null 2>&1 || ! command -v g++ >/dev/null 2>&1; then
         echo "setup: warning: no gcc/g++; float32 cells fall back to torch's softmax kernels, bfloat16 cannot compile" >&2
     fi
 fi
+# The C tail for this CPU kind, into .venv/share/grokmap/tail (about a second; kept while tail.c,
+# its flags and the CPU kind are unchanged). Training never builds it: without it float32 cells
+# keep torch's kernels for the tail, say so, and their records name fused/torch_tail.
+.venv/bin/python -m grokmap.training.engines.ctail >&2 || echo "setup: warning: the C tail was not built (above)" >&2
 
 # The plotting renderer (Vega, Vega-Lite, vega-embed from npm, versions locked in
 # renderer/package-lock.json), inlined into results/explorer.html and into the offline

@@ -1,5 +1,5 @@
-"""Private cache folders for code built or generated at run time (the C tail's library,
-torch.compile's generated code).
+"""Private folders for code this process may load: torch.compile's generated code (cached at
+run time) and the C tail's library (built at set-up, :mod:`grokmap.training.engines.ctail`).
 
 A cache that holds code which this process will load must be writable by nobody else: a
 library another local user placed there would run inside every training job. So a cache
@@ -10,7 +10,8 @@ caller then builds into a fresh private temporary folder (:func:`scratch_dir`), 
 and says why once.
 
 Where: ``$GROKMAP_CACHE``, else ``$XDG_CACHE_HOME/grokmap``, else ``~/.cache/grokmap``; each
-user of it gets a subfolder (``tail``, ``inductor``).
+user of it gets a subfolder (``inductor``). The C tail's folder is the environment's own
+(``share/grokmap/tail``), checked by :func:`check_private` the same way.
 """
 from __future__ import annotations
 

@@ -218,17 +218,15 @@ def test_a_refused_dvc_experiment_loses_no_published_result(repo):  # noqa: F811
 
 def test_a_library_planted_in_a_shared_cache_never_runs_in_a_sweep(tmp_path, monkeypatch):
     """GROKMAP_CACHE pointing at a folder others can write, holding a library of the right name
-    and a matching stamp that would leave a mark when called: the sweep builds its own in a
-    private folder, the planted code never runs, and every record names the C tail."""
+    and a matching stamp that would leave a mark when called (where versions before the set-up
+    build looked): the sweep loads only the library the set-up built, the planted code never
+    runs, and every record names the C tail."""
     import hashlib
 
     from grokmap.training.engines import ctail
 
-    private = tmp_path / "private"
-    monkeypatch.setenv("GROKMAP_CACHE", str(private))
-    monkeypatch.setattr(ctail, "_LIB", None)
-    monkeypatch.setattr(ctail, "_TRIED", False)
-    built = ctail._build()  # the name a job on this machine computes
+    built = ctail.library_path()  # the name a job on this machine computes
+    assert built.exists(), "scripts/setup_env.sh builds the C tail"
     shared = tmp_path / "shared"
     (shared / "tail").mkdir(parents=True)
     (shared / "tail").chmod(0o777)

@@ -514,6 +514,13 @@ def scaling(epochs: int, sizes=(1, 5, 10)) -> dict:
     return {"epochs": epochs, "rows": rows}
 
 
+def _table(rows: list[dict], columns: list[tuple]) -> None:
+    """Print rows as a right-aligned table: columns are (header, key, width, format)."""
+    print(" ".join(f"{h:>{w}}" for h, _, w, _ in columns))
+    for r in rows:
+        print(" ".join(f"{format(r[k], f) if f else str(r[k]):>{w}}" for _, k, w, f in columns))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="reduced budgets (minutes, not half an hour)")
@@ -554,16 +561,14 @@ def main(argv=None) -> int:
             print(t["kernel"])
     if "kernels" in only:
         raw["kernels"] = kernels(30 if args.quick else 100)
-        print(f"{'precision':>9} {'path':>11} {'ms/step':>8} {'first call':>11} {'grad error':>11} {'used':>5}")
-        for r in raw["kernels"]:
-            print(f"{r['precision']:>9} {r['path']:>11} {r['ms_per_step']:>8.2f} {r['first_call_s']:>9.2f} s "
-                  f"{r['gradient_error_vs_float64']:>11.1e} {str(r['used']):>5}")
+        _table(raw["kernels"], [("precision", "precision", 9, ""), ("path", "path", 11, ""),
+                                ("ms/step", "ms_per_step", 8, ".2f"), ("first call s", "first_call_s", 12, ".2f"),
+                                ("grad error", "gradient_error_vs_float64", 11, ".1e"), ("used", "used", 5, "")])
     if "compile" in only:
         raw["compile"] = compile_engines(20 if args.quick else 100)
-        print(f"{'case':>28} {'precision':>9} {'eager':>8} {'compiled':>9} {'ratio':>6}")
-        for r in raw["compile"]:
-            print(f"{r['case']:>28} {r['precision']:>9} {r['eager_ms_per_step']:>8.2f} "
-                  f"{r['compiled_ms_per_step']:>9.2f} {r['compiled_vs_eager']:>6.2f}")
+        _table(raw["compile"], [("case", "case", 28, ""), ("precision", "precision", 9, ""),
+                                ("eager", "eager_ms_per_step", 8, ".2f"), ("compiled", "compiled_ms_per_step", 9, ".2f"),
+                                ("ratio", "compiled_vs_eager", 6, ".2f")])
     if "hardware" in only:
         raw["hardware"] = hardware(100 if args.quick else 300)
         summary["sgemm_efficiency"] = raw["hardware"]["sgemm_efficiency"]

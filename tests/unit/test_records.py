@@ -14,7 +14,7 @@ from grokmap.analysis.aggregate import classify_sweep, load_records, summary_met
 from grokmap.training.record import cell_settings, train_records
 from grokmap.training.spec import CellSpec
 from grokmap.jobs.fingerprint import dumps_with_fingerprint, fingerprint, read_fingerprint, training_code_files
-from grokmap.training.grid import Cell, cells
+from grokmap.training.grid import cells
 from grokmap.io import atomic_write_text
 from grokmap.analysis.records import CellRecordError, check_record
 from grokmap.analysis.report import build_metadata
@@ -86,6 +86,54 @@ def test_records_load_and_validate(tiny_sweep):
         failed = {c["check"] for c in validate_outputs(grid, records, phases, summary_metrics(phases), bad_meta, params)
                   if not c["ok"]}
         assert failed == {"efficiency (metadata.json) re-derived from the records"}, edit
+
+
+def test_the_explorers_numbers_are_re_derived_and_a_tampered_page_fails(tiny_sweep):
+    """The validator reads the page the explorer step wrote and checks every number it draws:
+    the headline, each point's phase, accuracies and grokking steps, each curve point."""
+    from grokmap.analysis.explorer import explorer_document, explorer_html
+
+    params, settings, fp, root, grid = tiny_sweep
+    records = load_records(root, grid, settings, fp)
+    phases = classify_sweep(records, params["phases"], params["sweep"])
+    metadata = build_metadata(params, phases, [1.0] * 4)
+    from grokmap.analysis.axes import cell_from_row
+
+    def cell(row):
+        return cell_from_row(row, params["sweep"])
+
+    doc = explorer_document(phases, lambda row: records[cell(row)]["curves"],
+                            lambda row: f"cells/{cell(row).relpath}/metrics.json", params["phases"]["accuracy_threshold"])
+
+    def failed(document) -> set:
+        files = {"explorer.html": explorer_html(document, "", "t")}
+        return {c["check"] for c in validate_outputs(grid, records, phases, summary_metrics(phases), metadata,
+                                                     params, files) if not c["ok"]}
+
+    checks = validate_outputs(grid, records, phases, summary_metrics(phases), metadata, params,
+                              {"explorer.html": explorer_html(doc, "", "t")})
+    assert all(c["ok"] for c in checks) and sum("explorer" in c["check"] for c in checks) == 3, checks
+    curves_check, points_check = "explorer curves re-derived from the records", \
+        "explorer points (phase, accuracies, grokking steps) re-derived"
+    bad = json.loads(json.dumps(doc))
+    bad["curves"][0][0]["test_acc"][-1] = round(bad["curves"][0][0]["test_acc"][-1] + 0.01, 4)  # one point moved
+    assert failed(bad) == {curves_check}
+    bad = json.loads(json.dumps(doc))
+    bad["curves"][1][0]["file"] = bad["curves"][0][0]["file"]  # a curve linked to another cell's record
+    assert curves_check in failed(bad)
+    bad = json.loads(json.dumps(doc))
+    bad["groups"][0]["phase"] = "grokking" if bad["groups"][0]["phase"] != "grokking" else "confusion"
+    assert failed(bad) == {points_check}
+    bad = json.loads(json.dumps(doc))
+    bad["groups"][0]["final train / test accuracy"] = "1.000 / 1.000, 1.000 / 1.000"
+    assert failed(bad) == {points_check}
+    bad = json.loads(json.dumps(doc))
+    bad["info"]["counts"] = {p: 1 for p in bad["info"]["counts"]}
+    assert failed(bad) == {"explorer headline (cells, phase counts, undecided)"}
+    files = {"explorer.html": "<html>no data</html>"}
+    assert "explorer (explorer.html) readable" in {
+        c["check"] for c in validate_outputs(grid, records, phases, summary_metrics(phases), metadata, params, files)
+        if not c["ok"]}
 
 
 def test_corrupt_and_foreign_files_are_detected(tiny_sweep, tmp_path):

@@ -30,6 +30,7 @@ rule validate_results:
         phases=OUT["phases"],
         metrics=OUT["metrics"],
         metadata=OUT["metadata"],
+        explorer=OUT["explorer"],  # its numbers are checked too
         settings=PLAN.agg_stamp,
     output:
         OUT["validation"],

@@ -12,6 +12,7 @@ place is caught. Any disagreement fails the workflow.
 """
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 
@@ -420,11 +421,87 @@ def _check_extension(check, records: dict, params: dict, rounds: dict) -> tuple[
     return current, multiple
 
 
+def _explorer_doc(html: str) -> dict | None:
+    """The data the explorer page draws: the JSON object assigned to ``DOC`` in its script."""
+    for line in html.splitlines():
+        if line.startswith("const DOC = ") and line.endswith(";"):
+            try:
+                return json.loads(line[len("const DOC = "):-1])
+            except ValueError:
+                return None
+    return None
+
+
+def _near4(shown, value) -> bool:
+    """``shown`` is ``value`` to 4 significant digits (None for a missing or non-finite value)."""
+    if value is None or not math.isfinite(value):
+        return shown is None
+    return isinstance(shown, (int, float)) and abs(shown - value) <= 5e-4 * abs(value) + 1e-300
+
+
+def _check_explorer(check, html: str, listed: list[Cell], derived: dict, records: dict, group_phase: dict) -> None:
+    """Every number the explorer draws, against the records: headline counts, each diagram
+    point's phase, accuracies and steps, and each curve point (the record's value at that step
+    to 4 significant digits). ``group_phase``: phases.json's group index -> the re-derived vote."""
+    doc = _explorer_doc(html)
+    if doc is None:
+        check("explorer (explorer.html) readable", False, "no DOC object in the page")
+        return
+    counts = Counter(d["phase"] for d in derived.values())
+    info = doc.get("info", {})
+    want = {"n_cells": len(derived), "counts": {p: counts.get(p, 0) for p in _PHASES},
+            "undecided": sum(d["undecided"] for d in derived.values())}
+    got = {k: info.get(k) for k in want}
+    check("explorer headline (cells, phase counts, undecided)", got == want, f"page {got}, re-derived {want}")
+    by_rel = {c.relpath: c for c in listed}
+    depth = len(listed[0].relpath.split("/")) if listed else 0
+    bad_points, bad_curves, n_points = [], [], 0
+    for item in doc.get("groups", []):
+        g = item.get("g")
+        if g not in group_phase or item.get("phase") != group_phase[g]:
+            bad_points.append(f"point {g}: {item.get('phase')} (re-derived {group_phase.get(g)})")
+    for g, series in enumerate(doc.get("curves", [])):
+        cells = []
+        for one in series:
+            rel = "/".join(str(one.get("file", "")).split("/")[:-1][-depth:]) if depth else ""
+            cell = by_rel.get(rel)
+            if cell is None or cell not in records:
+                bad_curves.append(f"group {g}: link {one.get('file')!r} names no cell of the sweep")
+                continue
+            cells.append(cell)
+            d, curves = derived[cell], records[cell]["curves"]
+            if one.get("phase") != d["phase"]:
+                bad_curves.append(f"{rel}: phase {one.get('phase')} (re-derived {d['phase']})")
+            steps = curves.get("step") or curves["epoch"]
+            at = {int(s): i for i, s in enumerate(steps)}
+            for key in ("train_acc", "test_acc", "train_loss", "test_loss", "param_norm", "ipr", "softmax_collapse"):
+                shown = one.get(key)
+                if shown is None:
+                    continue
+                for s, v in zip(one.get("step", []), shown):
+                    n_points += 1
+                    i = at.get(s)
+                    if i is None or key not in curves or not _near4(v, curves[key][i]):
+                        bad_curves.append(f"{rel}: {key} at step {s}")
+                        break
+        if cells:  # the point's text, from the same voters
+            item = next((it for it in doc["groups"] if it.get("g") == g), None)
+            if item is not None:
+                acc = ", ".join(f"{derived[c]['final_train_acc']:.3f} / {derived[c]['final_test_acc']:.3f}" for c in cells)
+                grok = ", ".join("–" if derived[c]["grokking_step"] is None else f"{derived[c]['grokking_step']:,}"
+                                 for c in cells)
+                if item.get("final train / test accuracy") != acc or item.get("grokking step") != grok:
+                    bad_points.append(f"point {g}: accuracies or grokking steps")
+    check("explorer points (phase, accuracies, grokking steps) re-derived", not bad_points, "; ".join(bad_points[:5]))
+    check("explorer curves re-derived from the records", not bad_curves,
+          "; ".join(bad_curves[:5]) if bad_curves else f"{n_points} points")
+
+
 def validate_outputs(grid: list[Cell], records: dict, phases: dict, metrics: dict,
                      metadata: dict, params: dict, files: dict | None = None) -> list[dict]:
     """Run every check; return [{check, ok, detail}]. ``records`` are already format-checked.
     ``grid`` may map each cell to the refinement round that added it. ``files``: the other
-    published files, each checked when given: ``phases.csv`` (text), ``refined/summary.json``
+    published files, each checked when given: ``phases.csv`` and ``explorer.html`` (text), ``refined/summary.json``
     and ``round files`` ({round: path}). With extension rounds, ``records`` are the records at
     the cells' own budget and ``files["extension"]`` gives each round's list and the records it
     names ({round: {"path", "doc", "records": {cell path: record}}}): the longest records are
@@ -527,6 +604,10 @@ def validate_outputs(grid: list[Cell], records: dict, phases: dict, metrics: dic
           f"disagree at {bad_groups[:5]}")
     group_counts = Counter(_vote(m)[0] for m in groups.values())
     check("group counts", phases.get("group_counts") == {p: group_counts.get(p, 0) for p in (*_PHASES, "tie")})
+    if "explorer.html" in files:
+        index = {tuple(g[k] for k in shared): i for i, g in enumerate(phases["groups"])}
+        _check_explorer(check, files["explorer.html"], listed, derived, records,
+                        {index[key]: _vote(m)[0] for key, m in groups.items() if key in index})
     n = len(derived)
     non_finite = sum(d["non_finite_loss"] for d in derived.values())
     generalizing = counts.get("grokking", 0) + counts.get("comprehension", 0)

@@ -345,7 +345,7 @@ def _extension_files(results_dir: str, params: dict, grid: dict) -> dict:
 
 def validate_results(params: Mapping, results_dir: str, phases_json: str, metrics_json: str, metadata: str,
                      out: str, remove_on_failure: Sequence[str] = (), log_path: str | None = None,
-                     log_level: str = "INFO") -> None:
+                     log_level: str = "INFO", explorer: str | None = None) -> None:
     """Check that every aggregated output agrees with the cell records (the independent
     validator, :mod:`grokmap.analysis.validate`); write validation.json only when all pass."""
     def work():
@@ -356,6 +356,8 @@ def validate_results(params: Mapping, results_dir: str, phases_json: str, metric
         # the records at the cells' own budget: the validator re-derives the extension rounds from them
         grid, records, _ = _records({**params, "extend": {**params["extend"], "rounds": 0}}, results_dir)
         files = {"phases.csv": Path(phases_json).with_name("phases.csv").read_text()}
+        if explorer:
+            files["explorer.html"] = Path(explorer).read_text(encoding="utf8")
         steps_csv = Path(results_dir) / "figures" / "grokking_steps.csv"
         if steps_csv.exists():
             files["figures/grokking_steps.csv"] = steps_csv.read_text()

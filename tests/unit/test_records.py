@@ -191,7 +191,7 @@ def test_atomic_write_survives_sigkill_mid_write(tmp_path):
 def test_incomplete_markers_round_trip(tmp_path):
     import base64
 
-    from grokmap.jobs.resume import incomplete_markers, remove_stale_lock, repair_incomplete
+    from grokmap.jobs.resume import incomplete_markers
 
     state = tmp_path / ".snakemake"
     (state / "incomplete").mkdir(parents=True)
@@ -206,32 +206,22 @@ def test_incomplete_markers_round_trip(tmp_path):
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text("{}")
     assert set(incomplete_markers(state)) == {str(done), str(partial), long_name}
-    kept, deleted = repair_incomplete(state, lambda p: p == str(done))
-    assert kept == [str(done)] and deleted == [str(partial)] and done.exists() and not partial.exists()
-    assert incomplete_markers(state) == {}
-    # locks stay while any registered run is alive; the dead runs are forgotten
-    from grokmap.jobs.resume import forget_scheduler, live_run_on, record_scheduler, scheduler_running
+    # a live run is seen as live, a dead one is forgotten when the next run starts
+    from grokmap.jobs.resume import forget_dead_runs, forget_scheduler, live_run_on, record_scheduler
 
-    (state / "locks").mkdir()
-    (state / "locks" / "0.output.lock").write_text("results_a/cells/x/metrics.json\n")  # the live run's
-    (state / "locks" / "1.output.lock").write_text("results_b/cells/x/metrics.json\nresults_b/report.md\n")
-    (state / "locks" / "2.output.lock").write_text("results_b/report.md\nresults_a/report.md\n")  # both
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     try:
         record_scheduler(state, tmp_path / "results_a", live.pid)
         record_scheduler(state, tmp_path / "results_b", dead.pid)  # killed after the live run started
-        # the dead run's own lock goes (so its sweep can resume), the live run's stays
-        assert remove_stale_lock(state) == [dead.pid]
-        assert sorted(p.name for p in (state / "locks").iterdir()) == ["0.output.lock", "2.output.lock"]
         assert live_run_on(state, tmp_path / "results_a") == live.pid and live_run_on(state, tmp_path / "results_b") is None
-        assert scheduler_running(state)
+        assert forget_dead_runs(state) == [dead.pid]
+        assert [p.name for p in (state / "grokmap-runs").iterdir()] == [f"{live.pid}.run"]
     finally:
         live.kill()
         live.wait()
-    assert remove_stale_lock(state) == [live.pid] and not list((state / "locks").iterdir())
-    assert not scheduler_running(state)
+    assert forget_dead_runs(state) == [live.pid]
     record_scheduler(state, tmp_path / "results_a")
     forget_scheduler(state)
     assert not list((state / "grokmap-runs").iterdir())

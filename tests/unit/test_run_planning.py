@@ -3,7 +3,6 @@ still need training, how stacked cells are split into jobs, and what a run repai
 crash (nothing on a dry run)."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -13,9 +12,8 @@ from grokmap.jobs.planning import cells_to_train
 from grokmap.jobs.planning import plan_stacks as plan_spec_stacks
 from grokmap.training.record import cell_settings
 from grokmap.training.spec import CellSpec
-from grokmap.jobs.fingerprint import cell_files_complete
 from grokmap.training.grid import cells
-from grokmap.jobs.resume import RunRefused, is_dry_run, prepare_run, record_scheduler
+from grokmap.jobs.resume import RUN_LOCK, RunRefused, forget_dead_runs, is_dry_run, prepare_run, record_scheduler
 from grokmap.settings import load_settings
 
 from ..conftest import ROOT, SCHEMAS
@@ -96,14 +94,14 @@ def test_the_results_directory_is_held_by_one_live_process(tmp_path):
         assert holder.stdout.readline().strip() == "held"
         for path in (results, tmp_path / "link"):
             with pytest.raises(RunRefused, match=f"live run \\(pid {holder.pid} on "):
-                prepare_run(tmp_path / "state", path, False, cell_files_complete)
+                prepare_run(tmp_path / "state", path, False)
     finally:
         holder.kill()
         holder.wait()
-    assert prepare_run(tmp_path / "state", tmp_path / "link", False, cell_files_complete) == []
+    assert prepare_run(tmp_path / "state", tmp_path / "link", False) == []
 
 
-def test_a_dry_run_repairs_and_refuses_nothing(tmp_path):
+def test_nothing_is_deleted_before_a_run_and_a_dry_run_says_nothing(tmp_path):
     import base64
 
     state, results = tmp_path / ".snakemake", tmp_path / "results"
@@ -118,12 +116,14 @@ def test_a_dry_run_repairs_and_refuses_nothing(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     record_scheduler(state, results, dead.pid)
-    assert prepare_run(state, results, True, cell_files_complete) == []
-    assert half.exists() and marker.exists() and (state / "locks" / "0.output.lock").exists()
-    lines = prepare_run(state, results, False, cell_files_complete)  # the real run repairs
-    assert lines[0] == f"[resume] forgot 1 killed run(s) (pid {dead.pid})"
-    assert lines[1].endswith("removed 1 unfinished output(s)")
-    assert not half.exists() and not marker.exists() and not os.listdir(state / "locks")
+    everything = sorted(str(p) for p in tmp_path.rglob("*"))
+    assert prepare_run(state, results, True) == []
+    lines = prepare_run(state, results, False)  # the real run says what it will redo, and reads only
+    assert lines[0].startswith(f"[resume] a killed run (pid {dead.pid}) left its work")
+    assert lines[1] == "[resume] after an interrupted run: 1 unfinished output(s) will be made again"
+    assert sorted(str(p) for p in tmp_path.rglob("*") if p.name != RUN_LOCK) == everything
+    # the dead run's registration is forgotten when the run starts (onstart), not before
+    assert forget_dead_runs(state) == [dead.pid] and not list((state / "grokmap-runs").iterdir())
 
 
 def test_a_second_run_on_a_live_runs_results_is_refused(tmp_path):
@@ -132,8 +132,8 @@ def test_a_second_run_on_a_live_runs_results_is_refused(tmp_path):
     try:
         record_scheduler(state, results, live.pid)
         with pytest.raises(RunRefused, match=f"live run \\(pid {live.pid}\\)"):
-            prepare_run(state, results, False, cell_files_complete)
-        assert prepare_run(state, tmp_path / "elsewhere", False, cell_files_complete) == []
+            prepare_run(state, results, False)
+        assert prepare_run(state, tmp_path / "elsewhere", False) == []
     finally:
         live.kill()
         live.wait()

@@ -43,16 +43,23 @@ def test_tiles_train_the_same_cells_and_retrain_only_what_is_missing(tmp_path):
     assert "(Rule: train_tile)" not in again.stdout + again.stderr
     assert "(Rule: classify_phases)" not in again.stdout + again.stderr
 
-    # one cell lost: its tile's marker is removed by the crash repair, and the cells target (the
-    # DVC train_cells stage) runs that tile, training only the lost cell; the aggregation follows
+    # one cell lost: its tile gets a marker of a new generation (nothing is deleted before the
+    # run), and the cells target (the DVC train_cells stage) runs that tile, training only the lost
+    # cell; the tile job then drops the older marker; the aggregation follows
+    markers = sorted(p.name for p in (tiled.path / "results" / "tiles").glob("*.done"))
     lost = next((tiled.path / "results" / "cells").rglob("fingerprint-*.json"))
     lost.unlink()
     before = _curves(tiled)
+    dry = tiled.snakemake("cells", "-n")
+    assert sorted(p.name for p in (tiled.path / "results" / "tiles").glob("*.done")) == markers
+    assert "(Rule: train_tile)" in dry.stdout + dry.stderr or "train_tile" in dry.stdout + dry.stderr
     out = tiled.snakemake("cells")
     log = out.stdout + out.stderr
     assert "[resume] 1 tile(s) with a cell still to train will run again" in log
     assert len(re.findall(r"\(Rule: train_tile\)", log)) == 1 and "1 of 4 cells to train" in log
     assert lost.exists() and _curves(tiled) == before
+    now = sorted(p.name for p in (tiled.path / "results" / "tiles").glob("*.done"))
+    assert len(now) == 2 and sum(n.endswith("-g1.done") for n in now) == 1 and len(set(now) & set(markers)) == 1
     out = tiled.snakemake()
     assert "(Rule: classify_phases)" in out.stdout + out.stderr
 

@@ -17,7 +17,7 @@ from grokmap.analysis.explorer import renderer_path
 from grokmap.jobs.cell import STATE_FILE
 from grokmap.jobs.cluster import CELL_MEM_MB, spec_runtime_minutes, stack_runtime_minutes
 from grokmap.jobs.plan import build_plan, prepare
-from grokmap.jobs.resume import RunRefused, forget_scheduler, record_scheduler
+from grokmap.jobs.resume import RunRefused, forget_dead_runs, forget_scheduler, record_scheduler
 from grokmap.jobs.terminal import brief_terminal, end_summary, wants_brief_terminal
 from grokmap.settings import SettingsError
 
@@ -47,8 +47,8 @@ wildcard_constraints:
 PLAN.use_checkpoints(lambda r: checkpoints.refine_round.get(r=str(r), key=PLAN.round_key(r)).output[0],
                      lambda r: checkpoints.extend_round.get(r=str(r), key=PLAN.extension_key(r)).output[0])
 
-# Crash repair, the run's first step: after a killed run, forget its locks, keep the finished
-# cells and delete unfinished outputs, so the same command resumes (a dry run deletes nothing).
+# Before the run, reading only: refuse when a live run writes the results directory, and say what
+# an interrupted run left (the run redoes it: grokmap.jobs.plan.prepare). Nothing is deleted here.
 try:
     for _line in prepare(PLAN, sys.argv[1:]):
         sys.stderr.write(_line + "\n")
@@ -68,6 +68,7 @@ onstart:
     from grokmap.settings import mark_results_dir
 
     mark_results_dir(R)  # this directory is the workflow's from now on (settings.check_results_dir)
+    forget_dead_runs(".snakemake")  # killed runs' registrations (read, not deleted, while parsing)
     record_scheduler(".snakemake", R)
     _MONITOR.extend(start_monitors(PLAN))
 

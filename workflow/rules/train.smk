@@ -60,7 +60,8 @@ for _k, _stack in enumerate(PLAN.stacks):
 # Other models with config.yaml tile_cells > 1: one job per tile of cells (PLAN.tile_specs), trained
 # one after another; the workflow sees each tile's marker instead of its cells (so a sweep of
 # 100,000 cells is a graph of 1,000 jobs). A tile resumed after a kill trains only the cells it had
-# not finished; a marker whose tile has a cell to train again is removed by the crash repair.
+# not finished; a tile done before with a cell to train again gets a marker of a new generation
+# (jobs.plan.Plan._tile_markers), so it runs again with nothing deleted first.
 if PLAN.tiled:
     rule train_tile:
         output:
@@ -69,7 +70,7 @@ if PLAN.tiled:
             R + "/logs/tiles/tile-{index}-{key}.log",
         wildcard_constraints:
             index="[0-9]+",
-            key="[0-9a-f]{12}",
+            key="[0-9a-f]{12}(-g[0-9]+)?",  # -g<N>: a tile done before, with a cell to train again
         threads: RUN["threads_per_job"]
         resources:
             mem_mb=CELL_MEM_MB,

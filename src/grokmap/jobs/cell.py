@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -195,6 +196,10 @@ def train_job(specs: Sequence[CellSpec], fp: str, fp_doc: dict, outs: Sequence, 
                 lambda log: _train(specs, fp, fp_doc, outs, fp_outs, threads, log, device=device))
 
 
+# a tile's marker: tile-<index>-<key>.done, or its generation N > 0, tile-<index>-<key>-g<N>.done
+TILE_MARKER = re.compile(r"(?P<base>tile-[0-9]+-[0-9a-f]{12})(?:-g(?P<gen>[0-9]+))?\.done")
+
+
 def train_marked_job(specs: Sequence[CellSpec], cells_root: str | Path, fp: str, fp_doc: dict, fp_file: str,
                      marker: str | Path, threads: int, log_path: str | None, log_level: str = "INFO",
                      device: str = "cpu") -> None:
@@ -217,6 +222,19 @@ def train_marked_job(specs: Sequence[CellSpec], cells_root: str | Path, fp: str,
     if missing:
         raise RuntimeError(f"{marker}: {len(missing)} cell(s) not complete after training, e.g. {missing[0]}")
     atomic_write_json(marker, {"cells": [s.cell.relpath for s in specs], "trained_now": [s.cell.relpath for s in todo]})
+    _drop_older_generations(Path(marker))
+
+
+def _drop_older_generations(marker: Path) -> None:
+    """A tile's marker replaces its earlier generations (:data:`TILE_MARKER`: the plan names a new
+    generation when a finished tile has a cell to train again)."""
+    mine = TILE_MARKER.fullmatch(marker.name)
+    if mine is None:
+        return
+    for other in marker.parent.glob(f"{mine['base']}*.done"):
+        m = TILE_MARKER.fullmatch(other.name)
+        if other != marker and m is not None and m["base"] == mine["base"]:
+            other.unlink(missing_ok=True)
 
 
 def extend_job(spec: CellSpec, multiple: int, source: str | Path, fp: str, fp_doc: dict, out: str | Path,

@@ -26,8 +26,8 @@ from ..training.grid import AXES, Cell, axis_name, cell_from_wildcards, extra_ax
 from ..training.grid import cells as grid_cells
 from ..training.record import cell_settings
 from ..training.spec import CellSpec
-from .cell import STATE_FILE
-from .fingerprint import cell_files_complete, fingerprint, fingerprint_filename, training_code_files
+from .cell import STATE_FILE, TILE_MARKER
+from .fingerprint import fingerprint, fingerprint_filename, training_code_files
 from .planning import cells_to_train, plan_stacks, stackable
 
 __all__ = ["Plan", "build_plan", "prepare", "OUTPUTS"]
@@ -89,6 +89,7 @@ class Plan:
         self.stacks = plan_stacks(list(self.specs.values()), run["max_cells_per_job"], self.cores) \
             if self.stacked else []
         self.tiled = not self.stacked and run["tile_cells"] > 1
+        self.tiles_to_redo = 0  # tiles done before with a cell to train again (a new marker generation)
         if self.tiled:
             # the workflow sees tiles, not cells: each tile job's marker stands for its cells
             self.cell_outputs = self._tile_markers()
@@ -141,23 +142,30 @@ class Plan:
 
     def _tile_markers(self) -> list:
         """The marker of every tile of the grid, named by its index, its cells and the fingerprint
-        (other cells or settings: another file): tiles/tile-<k>-<key>.done. The aggregation reads
-        them all, so its inputs stay the same from run to run."""
+        (other cells or settings: another file): tiles/tile-<k>-<key>.done. A tile with a cell still
+        to train whose marker exists already (a cell lost or killed after its tile finished) gets
+        the next generation's name, tile-<k>-<key>-g<N>.done, so its job runs again and nothing is
+        deleted to make it run (the job then removes the older generations). Read only: the
+        aggregation reads every tile's newest marker, so its inputs stay the same from run to run."""
         n, out = self.run["tile_cells"], []
+        folder = Path(self.results) / "tiles"
+        have: dict[str, list[int]] = {}
+        for name in (os.listdir(folder) if folder.is_dir() else ()):
+            m = TILE_MARKER.fullmatch(name)
+            if m:
+                have.setdefault(m["base"], []).append(int(m["gen"] or 0))
+        todo = {c.relpath for c in self.todo}
+        self.tiles_to_redo = 0
         for k in range(0, len(self.grid), n):
             cells = [self.fp_file] + [c.relpath for c in self.grid[k:k + n]]
-            key = hashlib.sha256("\n".join(cells).encode()).hexdigest()[:12]
-            out.append(f"{self.results}/tiles/tile-{k // n}-{key}.done")
+            base = f"tile-{k // n}-{hashlib.sha256(chr(10).join(cells).encode()).hexdigest()[:12]}"
+            gens = have.get(base, [])
+            gen = max(gens, default=0)
+            if gens and any(c.relpath in todo for c in self.grid[k:k + n]):
+                gen += 1  # done before, a cell to train now: a new marker, so the tile runs
+                self.tiles_to_redo += 1
+            out.append(f"{self.results}/tiles/{base}{f'-g{gen}' if gen else ''}.done")
         return out
-
-    def stale_tile_markers(self) -> list:
-        """Markers that say a tile is done while one of its cells is still to train (a cell lost or
-        killed after its tile finished): the crash repair removes them, so the tile runs again."""
-        if not self.tiled or not self.todo:
-            return []
-        n, pos = self.run["tile_cells"], {c.relpath: i for i, c in enumerate(self.grid)}
-        tiles = sorted({pos[c.relpath] // n for c in self.todo})
-        return [m for m in (self.cell_outputs[k] for k in tiles) if os.path.exists(m)]
 
     # --- refinement rounds (params.yaml refine:) -----------------------------------------------------
 
@@ -268,16 +276,18 @@ def build_plan(overrides: Mapping, basedir: str | Path, cores) -> Plan:
 
 
 def prepare(plan: Plan, argv: list) -> list[str]:
-    """Crash repair, the run's first visible step: refuse when a live run writes the results
-    directory; after a killed run, forget its locks, keep the cell files that are complete and
-    delete the unfinished outputs, and the markers of tiles with a cell still to train. Lines to
-    print; a dry run (or report, graph, lint) reads only."""
+    """Before the run, reading only: refuse when a live run writes the results directory (and hold
+    its lock for this run), and say what an interrupted run left: the lines to print. Nothing is
+    deleted here. What a killed run leaves needs no repair: Snakemake's own locks are off
+    (``nolock`` in the profiles: the results directory's lock, :func:`.resume.hold_results_dir`,
+    refuses a second run instead), Snakemake redoes unfinished outputs when it runs their jobs
+    (``rerun-incomplete``), a tile with a cell lost gets a new marker (:meth:`Plan._tile_markers`),
+    and the dead run's registration is forgotten when the run starts (``onstart``). A dry run
+    (or report, graph, lint) neither refuses nor says anything."""
     from .resume import is_dry_run, is_unlock, prepare_run
 
-    lines = prepare_run(Path(".snakemake"), plan.results, is_dry_run(argv), cell_files_complete, is_unlock(argv))
-    stale = [] if is_dry_run(argv) else plan.stale_tile_markers()
-    for marker in stale:
-        os.unlink(marker)
-    if stale:
-        lines.append(f"[resume] {len(stale)} tile(s) with a cell still to train will run again")
+    dry = is_dry_run(argv)
+    lines = prepare_run(Path(".snakemake"), plan.results, dry, is_unlock(argv))
+    if plan.tiles_to_redo and not dry:
+        lines.append(f"[resume] {plan.tiles_to_redo} tile(s) with a cell still to train will run again")
     return lines

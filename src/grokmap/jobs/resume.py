@@ -1,11 +1,13 @@
-"""Resuming after a crash: recognise the scheduler lock left by a killed run.
+"""Resuming after a crash, with nothing deleted while the workflow is parsed.
 
 Every run registers itself while it runs: one file per scheduler process in
-``.snakemake/grokmap-runs/<pid>.run`` with its PID, process start time and results directory.
-Snakemake's locks (``.snakemake/locks``) belong to the checkout; a dead run's (SIGKILL, power
-loss) are removed, so the same command resumes the sweep: all of them when no registered run
-is alive, else those naming only the dead run's results directory. A live run's lock is never removed, and a second run may not start
-on a results directory a live run is writing (:func:`live_run_on`).
+``.snakemake/grokmap-runs/<pid>.run`` with its PID, process start time and results directory,
+and holds the results directory's lock (:func:`hold_results_dir`), which the kernel drops when
+the run dies, however it dies. So a second run on a live run's results directory is refused,
+and Snakemake's own locks are off (``nolock`` in the workflow profiles): a killed run leaves none
+behind. Snakemake redoes the outputs a killed run left unfinished when it runs their jobs
+(``rerun-incomplete``); the dead run's registration is forgotten when the next run starts
+(:func:`forget_dead_runs`, from ``onstart``). The same command resumes.
 """
 from __future__ import annotations
 
@@ -14,8 +16,8 @@ import socket
 from pathlib import Path
 from typing import Optional
 
-__all__ = ["record_scheduler", "forget_scheduler", "remove_stale_lock", "live_run_on", "scheduler_running",
-           "incomplete_markers", "repair_incomplete", "is_dry_run", "is_unlock", "hold_results_dir", "prepare_run",
+__all__ = ["record_scheduler", "forget_scheduler", "forget_dead_runs", "live_run_on",
+           "incomplete_markers", "is_dry_run", "is_unlock", "hold_results_dir", "prepare_run",
            "RunRefused", "READ_ONLY", "RUN_LOCK"]
 
 _RUNS = "grokmap-runs"
@@ -75,37 +77,6 @@ def live_run_on(state_dir: str | os.PathLike, results_dir: str | os.PathLike) ->
     return None
 
 
-def remove_stale_lock(state_dir: str | os.PathLike) -> list[int]:
-    """Forget the registrations of dead runs and delete their Snakemake locks. When no
-    registered run is alive every ``locks/*.lock`` goes; otherwise only the lock files whose
-    every path lies in a dead run's results directory (and in no live run's), so a run killed
-    beside a live one can be resumed without disturbing it. Returns the dead runs' PIDs."""
-    runs = _runs(state_dir)
-    dead = [(pid, results, path) for pid, alive, results, path in runs if not alive]
-    for _, _, path in dead:
-        path.unlink(missing_ok=True)
-    if not dead:
-        return []
-    live = [results for _, alive, results, _ in runs if alive]
-    workdir = Path(os.path.abspath(state_dir)).parent
-    dead_dirs = [results for _, results, _ in dead if results not in live]
-
-    def inside(path: str, roots: list[str]) -> bool:
-        full = os.path.normpath(os.path.join(workdir, path))
-        return any(full == r or full.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
-
-    for lock in (Path(state_dir) / "locks").glob("*.lock"):
-        if live:
-            try:
-                paths = [line for line in lock.read_text().splitlines() if line]
-            except OSError:
-                continue
-            if not paths or not all(inside(x, dead_dirs) for x in paths):
-                continue
-        lock.unlink(missing_ok=True)
-    return [pid for pid, _, _ in dead]
-
-
 def incomplete_markers(state_dir: str | os.PathLike) -> dict[str, Path]:
     """Output path -> marker file, from Snakemake's file-based ``incomplete/`` records.
 
@@ -129,29 +100,6 @@ def incomplete_markers(state_dir: str | os.PathLike) -> dict[str, Path]:
         except (binascii.Error, UnicodeDecodeError, ValueError):
             continue
     return out
-
-
-def repair_incomplete(state_dir: str | os.PathLike, is_complete) -> tuple[list[str], list[str]]:
-    """After a crash: keep outputs ``is_complete(path)`` vouches for, delete the others.
-
-    Call only when no scheduler is running. Returns (kept, deleted) paths. Files that do
-    not exist need nothing: Snakemake reruns their jobs anyway.
-    """
-    kept, deleted = [], []
-    for path, marker in incomplete_markers(state_dir).items():
-        if os.path.exists(path):
-            if is_complete(path):
-                kept.append(path)
-            else:
-                os.unlink(path)
-                deleted.append(path)
-        marker.unlink(missing_ok=True)
-    return kept, deleted
-
-
-def scheduler_running(state_dir: str | os.PathLike) -> bool:
-    """True while a registered run is alive or a lock is held (call after :func:`remove_stale_lock`)."""
-    return any(alive for _, alive, _, _ in _runs(state_dir)) or any((Path(state_dir) / "locks").glob("*.lock"))
 
 
 class RunRefused(RuntimeError):
@@ -211,15 +159,14 @@ def hold_results_dir(results_dir: str | os.PathLike) -> None:
 
 
 def prepare_run(state_dir: str | os.PathLike, results_dir: str | os.PathLike, dry_run: bool,
-                is_complete, unlock: bool = False) -> list[str]:
-    """What every run does before its first job, returning the lines to print: refuse
+                unlock: bool = False) -> list[str]:
+    """What every run does before Snakemake builds its graph, returning the lines to print: refuse
     (:class:`RunRefused`) when a live run writes ``results_dir`` (:func:`hold_results_dir`, and a
-    run registered in this checkout); forget killed runs and their locks
-    (:func:`remove_stale_lock`); after a crash, keep the outputs ``is_complete`` vouches for and
-    delete the others (:func:`repair_incomplete`), unless a scheduler is running. A dry run (or a
-    report, a graph, a lint: :func:`is_dry_run`) only reads: it refuses nothing and deletes
-    nothing. ``unlock`` (``snakemake --unlock``): the user says the registered runs are gone, so
-    those this machine cannot check (registered on another host, e.g. a container) are forgotten."""
+    run registered in this checkout), and say what a killed run left (read only: the next run
+    redoes it, :func:`grokmap.jobs.plan.prepare`). A dry run (or a report, a graph, a lint:
+    :func:`is_dry_run`) refuses and says nothing. ``unlock`` (``snakemake --unlock``, the user's
+    explicit step): the registered runs this machine cannot check (on another host, e.g. a
+    container) are gone, so they are forgotten."""
     if dry_run:
         return []
     if unlock:
@@ -239,12 +186,22 @@ def prepare_run(state_dir: str | os.PathLike, results_dir: str | os.PathLike, dr
         raise RunRefused(f"results_dir {str(results_dir)!r} is being written by a live run (pid {live}); "
                          f"allowed: wait for it to finish (or stop it), or choose another results_dir")
     lines = []
-    dead = remove_stale_lock(state_dir)
+    dead = [pid for pid, alive, _, _ in _runs(state_dir) if not alive]
     if dead:
-        lines.append(f"[resume] forgot {len(dead)} killed run(s) (pid {', '.join(map(str, dead))})")
-    if not scheduler_running(state_dir):
-        kept, deleted = repair_incomplete(state_dir, is_complete)
-        if kept or deleted:
-            lines.append(f"[resume] after an interrupted run: kept {len(kept)} finished cell file(s), "
-                         f"removed {len(deleted)} unfinished output(s)")
+        lines.append(f"[resume] a killed run (pid {', '.join(map(str, dead))}) left its work: the finished cells "
+                     f"are kept, the rest is trained now")
+    target = os.path.abspath(results_dir)
+    unfinished = [p for p in incomplete_markers(state_dir)
+                  if os.path.exists(p) and os.path.abspath(p).startswith(target.rstrip(os.sep) + os.sep)]
+    if unfinished:
+        lines.append(f"[resume] after an interrupted run: {len(unfinished)} unfinished output(s) will be made again")
     return lines
+
+
+def forget_dead_runs(state_dir: str | os.PathLike) -> list[int]:
+    """Forget the registrations of runs that are dead (called when a run starts, not while the
+    workflow is parsed); their PIDs."""
+    dead = [(pid, path) for pid, alive, _, path in _runs(state_dir) if not alive]
+    for _, path in dead:
+        path.unlink(missing_ok=True)
+    return [pid for pid, _ in dead]

@@ -20,7 +20,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-__all__ = ["CacheRefused", "cache_root", "check_private", "private_dir", "scratch_dir"]
+__all__ = ["CacheRefused", "cache_root", "check_private", "make_private", "private_dir", "scratch_dir"]
 
 
 class CacheRefused(OSError):
@@ -58,9 +58,14 @@ def check_private(path: Path) -> None:
 
 def private_dir(name: str) -> Path:
     """``<cache root>/<name>``, made 0700 if missing, checked private (:class:`CacheRefused`)."""
-    path = cache_root() / name
+    return make_private(cache_root() / name, parents_mode=0o700)
+
+
+def make_private(path: Path, parents_mode: int = 0o777) -> Path:
+    """``path``, made 0700 if missing (its missing parents with ``parents_mode``, less the umask),
+    then checked private (:class:`CacheRefused`)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=parents_mode)
         try:
             os.mkdir(path, 0o700)
         except FileExistsError:

@@ -34,7 +34,7 @@ from typing import Optional
 
 import torch
 
-from ...cache import check_private
+from ...cache import check_private, make_private
 
 __all__ = ["SOURCE", "FLAGS", "FOLDER", "COMPILE_SECONDS", "build", "library", "library_path",
            "softmax_minus_onehot"]
@@ -92,12 +92,7 @@ def build(folder: Optional[Path] = None) -> Path:
     """Build the library into ``folder`` (default :data:`FOLDER`; made 0700 and checked private)
     unless a verified one is there already; its path. OSError or SubprocessError with the reason."""
     out = library_path(folder)
-    out.parent.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.mkdir(out.parent, 0o700)
-    except FileExistsError:
-        pass
-    check_private(out.parent)
+    make_private(out.parent)
     try:
         _check(out)
         return out

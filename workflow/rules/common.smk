@@ -14,7 +14,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 from snakemake.exceptions import WorkflowError
 
 from grokmap.analysis.explorer import renderer_path
-from grokmap.jobs.cell import STATE_FILE
+from grokmap.jobs.cell import STATE_FILE, TILE_KEY
 from grokmap.jobs.cluster import CELL_MEM_MB, spec_runtime_minutes, stack_runtime_minutes
 from grokmap.jobs.plan import build_plan, prepare
 from grokmap.jobs.resume import RunRefused, forget_dead_runs, forget_scheduler, record_scheduler

@@ -70,7 +70,7 @@ if PLAN.tiled:
             R + "/logs/tiles/tile-{index}-{key}.log",
         wildcard_constraints:
             index="[0-9]+",
-            key="[0-9a-f]{12}(-g[0-9]+)?",  # -g<N>: a tile done before, with a cell to train again
+            key=TILE_KEY,  # with -g<N>: a tile done before, with a cell to train again
         threads: RUN["threads_per_job"]
         resources:
             mem_mb=CELL_MEM_MB,

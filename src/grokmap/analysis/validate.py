@@ -456,8 +456,10 @@ def _check_explorer(check, html: str, listed: list[Cell], derived: dict, records
     by_rel = {c.relpath: c for c in listed}
     depth = len(listed[0].relpath.split("/")) if listed else 0
     bad_points, bad_curves, n_points = [], [], 0
+    first_item = {}  # each group's first diagram point (refinement can draw a group at several)
     for item in doc.get("groups", []):
         g = item.get("g")
+        first_item.setdefault(g, item)
         if g not in group_phase or item.get("phase") != group_phase[g]:
             bad_points.append(f"point {g}: {item.get('phase')} (re-derived {group_phase.get(g)})")
     for g, series in enumerate(doc.get("curves", [])):
@@ -485,7 +487,7 @@ def _check_explorer(check, html: str, listed: list[Cell], derived: dict, records
                         bad_curves.append(f"{rel}: {key} at step {s}")
                         break
         if cells:  # the point's text, from the same voters
-            item = next((it for it in doc["groups"] if it.get("g") == g), None)
+            item = first_item.get(g)
             if item is not None:
                 acc = ", ".join(f"{derived[c]['final_train_acc']:.3f} / {derived[c]['final_test_acc']:.3f}" for c in cells)
                 grok = ", ".join("–" if derived[c]["grokking_step"] is None else f"{derived[c]['grokking_step']:,}"

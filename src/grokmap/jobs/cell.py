@@ -197,6 +197,8 @@ def train_job(specs: Sequence[CellSpec], fp: str, fp_doc: dict, outs: Sequence, 
 
 
 # a tile's marker: tile-<index>-<key>.done, or its generation N > 0, tile-<index>-<key>-g<N>.done
+# (TILE_KEY: the key with its generation, the rule's wildcard constraint)
+TILE_KEY = r"[0-9a-f]{12}(?:-g[0-9]+)?"
 TILE_MARKER = re.compile(r"(?P<base>tile-[0-9]+-[0-9a-f]{12})(?:-g(?P<gen>[0-9]+))?\.done")
 
 

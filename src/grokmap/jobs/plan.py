@@ -92,7 +92,7 @@ class Plan:
         self.tiles_to_redo = 0  # tiles done before with a cell to train again (a new marker generation)
         if self.tiled:
             # the workflow sees tiles, not cells: each tile job's marker stands for its cells
-            self.cell_outputs = self._tile_markers()
+            self.cell_outputs, self.tiles_to_redo = self._tile_markers()
         self.agg_stamp = str(aggregation_stamp(self.results, p))
         self.rounds = p["refine"]["rounds"]
         self.refined = f"{self.results}/{REFINED}"
@@ -140,32 +140,31 @@ class Plan:
         n = self.run["tile_cells"]
         return [self.spec(c) for c in self.grid[int(index) * n:(int(index) + 1) * n]]
 
-    def _tile_markers(self) -> list:
+    def _tile_markers(self) -> tuple[list, int]:
         """The marker of every tile of the grid, named by its index, its cells and the fingerprint
         (other cells or settings: another file): tiles/tile-<k>-<key>.done. A tile with a cell still
         to train whose marker exists already (a cell lost or killed after its tile finished) gets
         the next generation's name, tile-<k>-<key>-g<N>.done, so its job runs again and nothing is
         deleted to make it run (the job then removes the older generations). Read only: the
-        aggregation reads every tile's newest marker, so its inputs stay the same from run to run."""
+        aggregation reads every tile's newest marker, so its inputs stay the same from run to run.
+        Also how many tiles get a new generation."""
         n, out = self.run["tile_cells"], []
         folder = Path(self.results) / "tiles"
-        have: dict[str, list[int]] = {}
+        have: dict[str, int] = {}  # each tile's newest marker generation
         for name in (os.listdir(folder) if folder.is_dir() else ()):
             m = TILE_MARKER.fullmatch(name)
             if m:
-                have.setdefault(m["base"], []).append(int(m["gen"] or 0))
-        todo = {c.relpath for c in self.todo}
-        self.tiles_to_redo = 0
+                have[m["base"]] = max(have.get(m["base"], 0), int(m["gen"] or 0))
+        todo, redo = {c.relpath for c in self.todo}, 0
         for k in range(0, len(self.grid), n):
             cells = [self.fp_file] + [c.relpath for c in self.grid[k:k + n]]
             base = f"tile-{k // n}-{hashlib.sha256(chr(10).join(cells).encode()).hexdigest()[:12]}"
-            gens = have.get(base, [])
-            gen = max(gens, default=0)
-            if gens and any(c.relpath in todo for c in self.grid[k:k + n]):
+            gen = have.get(base)
+            if gen is not None and any(c.relpath in todo for c in self.grid[k:k + n]):
                 gen += 1  # done before, a cell to train now: a new marker, so the tile runs
-                self.tiles_to_redo += 1
+                redo += 1
             out.append(f"{self.results}/tiles/{base}{f'-g{gen}' if gen else ''}.done")
-        return out
+        return out, redo
 
     # --- refinement rounds (params.yaml refine:) -----------------------------------------------------
 

@@ -98,9 +98,17 @@ def test_record_links_work_inside_snakemakes_report(swept, browser, tmp_path):
     browser.open(swept.path / "report.html")
     browser.wait_for("document.evaluate(\"//span[text()='Explorer']\", document).iterateNext()")
     browser.driver.find_element(By.XPATH, "//span[text()='Explorer']").click()
-    row = browser.wait_for("document.evaluate(\"//tr[td[contains(text(),'explorer.html')]]\", document).iterateNext()")
-    row.find_elements(By.TAG_NAME, "a")[0].click()  # the eye: show the page in the report
-    frame = browser.wait_for("document.querySelector('iframe')")
+    row_xpath = "document.evaluate(\"//tr[td[contains(text(),'explorer.html')]]\", document).iterateNext()"
+    # the eye shows the page in the report; a click that lands while the report is still wiring
+    # its table does nothing (seen once in a loaded CI run), so click again until the frame is there
+    deadline, frame = time.time() + 60, None
+    while frame is None and time.time() < deadline:
+        browser.wait_for(row_xpath).find_elements(By.TAG_NAME, "a")[0].click()
+        try:
+            frame = browser.wait_for("document.querySelector('iframe')", timeout=5)
+        except AssertionError:
+            pass
+    frame = frame or browser.wait_for("document.querySelector('iframe')")
     assert frame.get_attribute("src").startswith("data:text/html")
     browser.driver.switch_to.frame(frame)
     try:

@@ -206,6 +206,12 @@ def test_incomplete_markers_round_trip(tmp_path):
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text("{}")
     assert set(incomplete_markers(state)) == {str(done), str(partial), long_name}
+    # a job releases the markers of the outputs it names (relative or absolute), nothing else
+    from grokmap.jobs.resume import release_finished
+
+    assert release_finished([os.path.relpath(done), long_name], state) == 2
+    assert set(incomplete_markers(state)) == {str(partial)}
+    assert release_finished([str(done)], state) == 0 and release_finished([str(done)], tmp_path / "none") == 0
     # a live run is seen as live, a dead one is forgotten when the next run starts
     from grokmap.jobs.resume import forget_dead_runs, forget_scheduler, live_run_on, record_scheduler
 

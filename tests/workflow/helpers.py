@@ -83,14 +83,14 @@ def trained_jobs(output: str) -> int:
     return len(re.findall(r"\(Rule: train_cell\)", output))
 
 
-def kill_when(proj, condition, timeout=120, **env_extra):
+def kill_when(proj, condition, timeout=120, poll=0.05, **env_extra):
     """Start `snakemake --cores 2` in the project and SIGKILL its process group once condition() holds."""
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", **env_extra)
     proc = subprocess.Popen([str(BIN / "snakemake"), "--cores", "2"], cwd=proj.path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + timeout
     while not condition() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
+        time.sleep(poll)
     assert proc.poll() is None, "the run finished before the kill point"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()

@@ -7,6 +7,8 @@ import subprocess
 
 import pytest
 
+from grokmap.jobs.resume import incomplete_markers
+
 from .helpers import BIN, Project, kill_when, trained_jobs
 
 pytestmark = pytest.mark.workflow
@@ -34,6 +36,8 @@ KILL_POINTS = {
     "mid-write of a cell": lambda p: any(n.startswith(".metrics.json.")
                                          for _, _, files in os.walk(p.path / "results" / "cells")
                                          for n in files) if (p.path / "results" / "cells").exists() else False,
+    # the moment a cell's last file appears, before the scheduler has recorded the job as done
+    "as a cell finishes": lambda p: any((p.path / "results" / "cells").rglob("fingerprint-*.json")),
     "during aggregation": lambda p: (p.path / "results" / "logs" / "classify_phases.log").exists(),
 }
 
@@ -44,10 +48,14 @@ def test_sigkill_then_same_command_resumes(tmp_path, reference, point):
     proj.edit_params(SLOW)
     # mid-write: every atomic write pauses 2 s between its temporary file and the rename
     pause = {"GROKMAP_TEST_PAUSE_BEFORE_RENAME": "2"} if point.startswith("mid-write") else {}
-    kill_when(proj, lambda: KILL_POINTS[point](proj), **pause)
+    kill_when(proj, lambda: KILL_POINTS[point](proj), poll=0.002 if point == "as a cell finishes" else 0.05,
+              **pause)
     # finished = both files of the cell written (metrics.json, then its fingerprint file)
     survived = {k: v for k, v in proj.cell_files().items()
                 if list((proj.path / k).parent.glob("fingerprint-*.json"))}
+    # a finished cell carries no "unfinished" mark of Snakemake's, however close to its end the kill came
+    marked = {os.path.dirname(p) for p in incomplete_markers(proj.path / ".snakemake")}
+    assert not marked & {os.path.dirname(k) for k in survived}
     out = proj.snakemake()  # the same command, nothing else
     err = out.stdout + out.stderr
     after = proj.cell_files()

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..training.spec import CellSpec
+from .resume import release_finished
 
 __all__ = ["CellJobError", "train_job", "extend_job", "train_cell_job", "spec_from_wildcards", "train_cell_main",
            "PROGRESS_SECONDS", "STATE_FILE", "STATE_FORMAT", "save_state", "load_state"]
@@ -106,6 +107,9 @@ def _write(record: dict, fp: str, fp_doc: dict, out: Path, fp_path: Path, state:
     if state is not None:
         record = {**record, "state": save_state(out.with_name(STATE_FILE), state)}
     atomic_write_text(out, dumps_with_fingerprint(fp, record))
+    # The scheduler's "unfinished" marks go before the last file: a kill from here on either finds
+    # the cell done or its fingerprint file missing (then the job runs again), never done but marked.
+    release_finished([out, out.with_name(STATE_FILE), fp_path])
     # Written last: a cell counts as done under this fingerprint only once both exist.
     atomic_write_json(fp_path, {"fingerprint": fp, **fp_doc})
     for old in fp_path.parent.glob("fingerprint-*.json"):
@@ -223,6 +227,7 @@ def train_marked_job(specs: Sequence[CellSpec], cells_root: str | Path, fp: str,
     missing = [s.cell.relpath for s in specs if not cell_files_complete(root / s.cell.relpath / fp_file)]
     if missing:
         raise RuntimeError(f"{marker}: {len(missing)} cell(s) not complete after training, e.g. {missing[0]}")
+    release_finished([marker])  # as _write does: a kill from here on leaves the marker missing, or done
     atomic_write_json(marker, {"cells": [s.cell.relpath for s in specs], "trained_now": [s.cell.relpath for s in todo]})
     _drop_older_generations(Path(marker))
 

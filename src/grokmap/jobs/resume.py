@@ -6,7 +6,8 @@ and holds the results directory's lock (:func:`hold_results_dir`), which the ker
 the run dies, however it dies. So a second run on a live run's results directory is refused,
 and Snakemake's own locks are off (``nolock`` in the workflow profiles): a killed run leaves none
 behind. Snakemake redoes the outputs a killed run left unfinished when it runs their jobs
-(``rerun-incomplete``); the dead run's registration is forgotten when the next run starts
+(``rerun-incomplete``); a job clears its own cells' markers before it writes their last file
+(:func:`release_finished`), so a kill after a cell is done never redoes it; the dead run's registration is forgotten when the next run starts
 (:func:`forget_dead_runs`, from ``onstart``). The same command resumes.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Optional
 
 __all__ = ["record_scheduler", "forget_scheduler", "forget_dead_runs", "live_run_on",
-           "incomplete_markers", "is_dry_run", "is_unlock", "hold_results_dir", "prepare_run",
+           "incomplete_markers", "release_finished", "is_dry_run", "is_unlock", "hold_results_dir", "prepare_run",
            "RunRefused", "READ_ONLY", "RUN_LOCK"]
 
 _RUNS = "grokmap-runs"
@@ -91,7 +92,10 @@ def incomplete_markers(state_dir: str | os.PathLike) -> dict[str, Path]:
     if not root.is_dir():
         return out
     for marker in root.rglob("*"):
-        if not marker.is_file():
+        try:
+            if not marker.is_file():
+                continue
+        except OSError:  # a marker removed while listing
             continue
         parts = marker.relative_to(root).parts
         b64 = "".join(p[1:] if p.startswith("@") else p for p in parts)
@@ -100,6 +104,26 @@ def incomplete_markers(state_dir: str | os.PathLike) -> dict[str, Path]:
         except (binascii.Error, UnicodeDecodeError, ValueError):
             continue
     return out
+
+
+def release_finished(outputs, state_dir: str | os.PathLike = ".snakemake") -> int:
+    """Remove Snakemake's incomplete markers of ``outputs`` (paths relative to the working
+    directory, or absolute), returning how many it removed. A job calls it once the outputs it
+    has written are complete and only the last one remains to be written: Snakemake removes the
+    markers itself only after the job has returned and its metadata is recorded, so a run killed
+    in between would leave a finished cell marked and the next run (``rerun-incomplete``) would
+    train it again. A kill before the last output is written still redoes the job (that output is
+    missing). No-op outside a Snakemake working directory."""
+    wanted = {os.path.abspath(str(o)) for o in outputs}
+    removed = 0
+    for path, marker in incomplete_markers(state_dir).items():
+        if os.path.abspath(path) in wanted:
+            try:
+                marker.unlink()
+                removed += 1
+            except FileNotFoundError:  # Snakemake got there first
+                pass
+    return removed
 
 
 class RunRefused(RuntimeError):

@@ -1,6 +1,6 @@
 # S3 Appendix A (Figure 7, addition classification), recomputed from the committed records:
 #   python docs/reproductions/s3_seeds_numbers.py
-# s3_figure7_read.csv is S3's Figure 7 read at every cell's centre (21 x 21 per panel, the
+# s3_figure7_read.csv is S3's Figure 7 read at every cell's centre by s3_read_figure.py (21 x 21 per panel, the
 # colour nearest to one of the four phase colours; every panel's 11 x 11 sub-grid counts for
 # model seed 102 equal the counts read by hand before). Our records: the data-seed runs (model
 # seed 102) and the model-seed runs (data seed 42), all at 1e5 steps.

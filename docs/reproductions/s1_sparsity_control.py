@@ -18,7 +18,9 @@ measures the last hidden layer (grokmap.analysis.subnetworks):
   largest first, holding 90 % of it).
 
 Writes `<out>.csv` (one row per cell and evaluation) and `<out>.png` (the four measures against
-the step minus the cell's grokking step, one line per cell, with test accuracy).
+the step minus the cell's grokking step, one line per cell, with test accuracy), and prints the
+per-cell summary the record quotes; `--summarise A.csv [B.csv ...]` prints it again from
+written tables, without training.
 """
 import argparse
 import sys
@@ -69,7 +71,8 @@ def run_cell(spec):
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("out", type=Path, help="output path without suffix (.csv and .png are written)")
+    p.add_argument("out", type=Path, nargs="?", help="output path without suffix (.csv and .png are written)")
+    p.add_argument("--summarise", type=Path, nargs="+", help="tables written before: print their summary only")
     p.add_argument("--noise", type=float, nargs="+", default=[0.3])
     p.add_argument("--fractions", type=float, nargs="+", default=[0.5, 0.7])
     p.add_argument("--seeds", type=int, nargs="+", default=[10, 11, 12])
@@ -77,6 +80,12 @@ def main() -> None:
     args = p.parse_args()
 
     import pandas as pd
+
+    if args.summarise:
+        summary(pd.concat([pd.read_csv(t) for t in args.summarise]))
+        return
+    if args.out is None:
+        p.error("give an output path, or --summarise tables")
     import torch
 
     from grokmap.settings import load_settings
@@ -107,6 +116,31 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out.with_suffix(".csv"), index=False)
     figure(df, args.out.with_suffix(".png"))
+    summary(df)
+
+
+def summary(df) -> None:
+    """Per cell: each measure at the first evaluation, at its extreme before the grokking step
+    (the lowest; over the whole run when the cell never reaches 0.99), at the grokking step, 500
+    steps after it, and at the end."""
+    keys = ["subnetwork_fraction", "subnetwork_fraction_norm", "norm_participation", "norm_mass_share_90"]
+    print("cell (noise, fraction, seed) | grokking step | measure: first / lowest before grokking / at grokking / "
+          "+500 steps / end")
+    for (noise, frac, seed), c in df.groupby(["embedding_noise", "train_fraction", "seed"]):
+        c = c.sort_values("step")
+        g = c.grokking_step.iloc[0]
+        grokked = g == g  # not NaN
+        before = c[c.step < g] if grokked else c
+        print(f"{noise}, {frac}, {seed} | {int(g) if grokked else 'none'}")
+
+        def at(step, key):
+            return float(c[c.step <= step][key].iloc[-1])
+
+        for key in keys:
+            cols = [c[key].iloc[0], before[key].min()]
+            cols += [at(g, key), at(g + 500, key)] if grokked else [float("nan")] * 2
+            cols.append(c[key].iloc[-1])
+            print(f"    {key}: " + " / ".join("-" if x != x else f"{x:.2f}" for x in cols))
 
 
 def figure(df, path: Path) -> None:

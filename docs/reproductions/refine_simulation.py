@@ -23,7 +23,9 @@ maps = {"Figure 1 (data 42, model 102; the map the rule was tuned on), 6 x 6 + 2
         "data 41, model 102, 6 x 6 + 1 round": ("s3_toy_classification_11x11_data41_model102.csv", 1),
         "data 43, model 102, 6 x 6 + 1 round": ("s3_toy_classification_11x11_data43_model102.csv", 1),
         "data 42, model 101, 6 x 6 + 1 round": ("s3_toy_classification_11x11_data42_model101.csv", 1),
-        "data 42, model 103, 6 x 6 + 1 round": ("s3_toy_classification_11x11_data42_model103.csv", 1)}
+        "data 42, model 103, 6 x 6 + 1 round": ("s3_toy_classification_11x11_data42_model103.csv", 1),
+        "regression (Figure 1 right; data 42, model 102), 6 x 6 + 1 round":
+        ("s3_toy_regression_11x11_data42_model102.csv", 1)}
 for title, (name, level) in maps.items():
     if not (here / name).exists():
         print(f"{title}: no record yet")

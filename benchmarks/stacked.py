@@ -3,6 +3,7 @@
 
     .venv/bin/python benchmarks/stacked.py                     # 21 x 21 grid, 200 steps
     .venv/bin/python benchmarks/stacked.py --steps 1000 --stack 64 --stack 441 --every 2
+    .venv/bin/python benchmarks/stacked.py --profile 60 --steps 500  # where one stack's step goes
 
 Both paths train the same cells (the decoder learning rate x weight decay grid of
 studies/s3_toy_classification.yaml, 21 x 21, for one data and one model seed)
@@ -62,9 +63,14 @@ def main(argv=None) -> int:
     ap.add_argument("--sample", type=int, default=10, help="cells timed one at a time")
     ap.add_argument("--stack", type=int, action="append", help="cells per stack (repeatable; default: the grid)")
     ap.add_argument("--json", help="also write the numbers here")
+    ap.add_argument("--profile", type=int, metavar="C",
+                    help="instead: profile one stack of the grid's first C cells for --steps steps (torch.profiler), "
+                         "and print each kind of operation's share of the CPU time")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     configs = grid(args.study, args.data_seed, args.model_seed, args.every, args.steps)
+    if args.profile:
+        return profile(configs[:args.profile], args.steps)
     n = len(configs)
     train_single(with_budget(configs[0], 5, 5))  # warm-up: first use of torch.optim imports torch._dynamo
     start = time.perf_counter()
@@ -85,6 +91,34 @@ def main(argv=None) -> int:
         out["stacked"][size] = {"us_per_cell_step": us, "speedup": single * n / stacked}
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
+    return 0
+
+
+def profile(specs: list[CellSpec], steps: int) -> int:
+    """One stack's training step as S3 runs it (accuracy logged every step), by operation."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    from grokmap.training.engines.stacked import StackedEngine
+
+    engine = StackedEngine([with_budget(s, steps + 20, steps + 20) for s in specs])
+    for s in range(1, 21):  # warm-up
+        engine.step(s, 1.0, True)
+        engine.accuracy()
+    start = time.perf_counter()
+    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+        for s in range(21, 21 + steps):
+            engine.step(s, 1.0, True)
+            engine.accuracy()
+    wall = time.perf_counter() - start
+    rows = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    total = sum(e.self_cpu_time_total for e in rows)
+    print(f"one stack of {len(specs)} cells x {steps} steps (profiled, 1 thread): "
+          f"{wall / steps / len(specs) * 1e6:.0f} us per cell-step")
+    products = sum(e.self_cpu_time_total for e in rows if e.key in ("aten::bmm", "aten::baddbmm"))
+    print(f"batched products (bmm, baddbmm): {products / total:.1%} of the CPU time")
+    for e in rows[:8]:
+        print(f"  {e.key:32s} {e.self_cpu_time_total / total:6.1%}  {e.count // steps:3d} calls per step")
     return 0
 
 

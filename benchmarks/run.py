@@ -23,7 +23,9 @@ Every figure is measured side by side in the same run so that machine noise canc
    (S2's MLP, S1's Transformer, 64 of S3's toy cells), float32 and bfloat16;
 9. kernels: every gradient path of the fused step (C tail, torch tail, compiled graph) in every
    precision, with its compile cost and its gradient's deviation from float64 (--only kernels).
-Sections 7, 8 and 9 interleave the variants they compare in blocks (median of the blocks), so
+10. floor (--only floor): S0's sub-grid steps against their matrix products alone and the sgemm
+   rate: what the sub-grid's training would take if a step were its products (issue 34).
+Sections 7, 8, 9 and 10 interleave the variants they compare in blocks (median of the blocks), so
 that this machine's drifting speed (10-30 % within minutes) falls on all of them alike.
 """
 from __future__ import annotations
@@ -393,6 +395,54 @@ def kernels(steps: int) -> list[dict]:
     return rows
 
 
+def floor(steps: int) -> dict:
+    """Issue 34's first target, bounded: the float32 fused step of S0's sub-grid cells (train
+    fraction 0.9, widths 32 and 64) as cells train, against the same step's matrix products
+    alone (one row tile after another, the shapes the step uses: logits, the second layer's
+    weight gradient and the hidden gradient; the small table products left out), against this
+    core's sgemm rate on 1024 x 1024 operands, interleaved in blocks (median). What the sub-grid's
+    training (4 cells x 1,500 steps) would take on two perfectly parallel cores if a step were
+    its products alone, at their measured rate and at the sgemm rate."""
+    from grokmap.training.engines.fused import FusedEngine
+    from grokmap.training.record import cell_settings
+    from grokmap.training.spec import CellSpec
+
+    torch.set_num_threads(1)
+    n = 1024
+    big = torch.randn(n, n), torch.randn(n, n), torch.empty(n, n)
+    runs, flops, rows = {"sgemm 1024": lambda: torch.mm(big[0], big[1], out=big[2])}, {"sgemm 1024": 2 * n ** 3}, []
+    for width in (32, 64):
+        e = FusedEngine([CellSpec.of(cell_settings(PARAMS), Cell(0.1, 0.9, width, 0))])
+        for k in range(1, 6):
+            e.step(k, 1.0, False)
+        m, tile, p = e.n_train, e.net.rows, e.net.p
+        h, g, w2, b2 = torch.randn(tile, width), torch.randn(tile, p), torch.randn(p, width), torch.randn(p)
+        out = torch.empty(tile, p), torch.empty(p, width), torch.empty(tile, width)
+        tiles = [min(tile, m - r0) for r0 in range(0, m, tile)]
+
+        def products(h=h, g=g, w2=w2, b2=b2, out=out, tiles=tiles):
+            for t in tiles:
+                torch.addmm(b2, h[:t], w2.t(), out=out[0][:t])
+                torch.addmm(out[1], g[:t].t(), h[:t], out=out[1])
+                torch.mm(g[:t], w2, out=out[2][:t])
+
+        runs[f"step {width}"] = lambda e=e: e.step(1, 1.0, False)
+        runs[f"products {width}"] = products
+        flops[f"products {width}"] = 3 * 2 * m * width * p
+        rows.append({"width": width, "n_train": m, "rows_per_tile": tile, "kernel": e.kernel})
+    ms = _interleaved(runs, 7, steps)
+    peak = flops["sgemm 1024"] / ms["sgemm 1024"] / 1e6
+    for r in rows:
+        w = r["width"]
+        r.update(step_ms=ms[f"step {w}"], products_ms=ms[f"products {w}"],
+                 products_share=ms[f"products {w}"] / ms[f"step {w}"],
+                 products_gflops=flops[f"products {w}"] / ms[f"products {w}"] / 1e6,
+                 products_ms_at_sgemm_peak=flops[f"products {w}"] / peak / 1e6)
+    per_step = {k: sum(2 * r[k] for r in rows) for k in ("step_ms", "products_ms", "products_ms_at_sgemm_peak")}
+    return {"rows": rows, "sgemm_gflops": peak,
+            "subgrid_two_cores_s": {k: v * 1500 / 2 / 1e3 for k, v in per_step.items()}}
+
+
 def compile_engines(steps: int) -> list[dict]:
     """Issue 19's third deliverable, measured: ms per step of the generic and stacked engines
     with their forward pass eager (as they train) and compiled by torch.compile (inductor; the
@@ -564,6 +614,17 @@ def main(argv=None) -> int:
         _table(raw["kernels"], [("precision", "precision", 9, ""), ("path", "path", 11, ""),
                                 ("ms/step", "ms_per_step", 8, ".2f"), ("first call s", "first_call_s", 12, ".2f"),
                                 ("grad error", "gradient_error_vs_float64", 11, ".1e"), ("used", "used", 5, "")])
+    if "floor" in only:
+        raw["floor"] = f = floor(10 if args.quick else 40)
+        _table(f["rows"], [("width", "width", 5, ""), ("step ms", "step_ms", 8, ".2f"),
+                           ("products ms", "products_ms", 11, ".2f"), ("share", "products_share", 6, ".2f"),
+                           ("products GFLOP/s", "products_gflops", 16, ".1f"),
+                           ("at sgemm rate ms", "products_ms_at_sgemm_peak", 16, ".2f")])
+        s = f["subgrid_two_cores_s"]
+        print(f"sgemm 1024 x 1024, one thread: {f['sgemm_gflops']:.1f} GFLOP/s")
+        print(f"S0's sub-grid (4 cells x 1,500 steps) on two perfectly parallel cores: steps {s['step_ms']:.1f} s, "
+              f"their products alone {s['products_ms']:.1f} s, the products at the sgemm rate "
+              f"{s['products_ms_at_sgemm_peak']:.1f} s")
     if "compile" in only:
         raw["compile"] = compile_engines(20 if args.quick else 100)
         _table(raw["compile"], [("case", "case", 28, ""), ("precision", "precision", 9, ""),

@@ -2,7 +2,7 @@
 # committed records s4_fig4a_{gd,momentum,adamw}.csv (docs/reproductions/README.md, S4):
 #   .venv/bin/python docs/reproductions/s4_fig4a.py            # the table and s4_fig4a.png
 # Grokking time: the first evaluated step with test accuracy >= 0.99 (the records' grokking_step);
-# a cell that never reaches it is drawn at its budget with an open marker.
+# a cell that never reaches it is drawn at its budget with an open marker (set a little apart).
 import sys
 from pathlib import Path
 
@@ -39,12 +39,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 fig, ax = plt.subplots(figsize=(4.6, 3.4))
-for (label, t), marker in zip(tables.items(), "osD"):
+for k, ((label, t), marker) in enumerate(zip(tables.items(), "osD")):
     t = t.sort_values("train_fraction")
     done = t[t.grokking_step.notna()]
     line, = ax.plot(done.train_fraction, done.grokking_step, marker=marker, label=label)
     stalled = t[t.grokking_step.isna()]
-    ax.plot(stalled.train_fraction, stalled.steps_run, marker=marker, linestyle="none",
+    ax.plot(stalled.train_fraction + 0.006 * (k - 1), stalled.steps_run, marker=marker, linestyle="none",
             markerfacecolor="none", color=line.get_color())
 ax.set_yscale("log")
 ax.set_xlabel("train fraction")
